@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the Go tests with what they need: a private Samba on a loopback port (installed from
+# Debian packages when missing), stopped again when the tests end, whatever their outcome.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pkgs=("$@"); [ ${#pkgs[@]} -gt 0 ] || pkgs=(./...)
+
+if ./scripts/samba.sh start; then
+  # shellcheck disable=SC1091
+  . "${SMB_ROOT:-/tmp/bsodwatch-smb}/env.sh"
+  trap './scripts/samba.sh stop' EXIT
+else
+  echo "test.sh: Samba could not be started; SMB tests will fail" >&2
+fi
+go test -timeout 15m -count=1 "${pkgs[@]}"

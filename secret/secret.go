@@ -1,0 +1,63 @@
+// Package secret holds passwords, tokens and webhook URLs so that they cannot leak: a Value
+// prints as "<secret>" in logs, errors, JSON and YAML, and is read from the environment or a
+// file rather than written into configuration.
+package secret
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Value is a secret string. Only Reveal returns the content.
+type Value struct{ s string }
+
+// New wraps s.
+func New(s string) Value { return Value{s: s} }
+
+// Reveal returns the secret itself, for the one place that must send it.
+func (v Value) Reveal() string { return v.s }
+
+// IsZero reports whether the secret is empty.
+func (v Value) IsZero() bool { return v.s == "" }
+
+const redacted = "<secret>"
+
+func (v Value) String() string               { return redacted }
+func (v Value) GoString() string             { return redacted }
+func (v Value) Format(f fmt.State, _ rune)   { fmt.Fprint(f, redacted) }
+func (v Value) MarshalJSON() ([]byte, error) { return json.Marshal(redacted) }
+func (v Value) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// Load resolves a secret given inline, by file or by environment variable name, in that
+// order of precedence: file, then env, then inline. A file's content is trimmed of
+// surrounding whitespace. The error never contains the secret.
+func Load(inline, file, envVar string) (Value, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return Value{}, fmt.Errorf("read secret file: %w", err)
+		}
+		return Value{s: strings.TrimSpace(string(b))}, nil
+	}
+	if envVar != "" {
+		v, ok := os.LookupEnv(envVar)
+		if !ok {
+			return Value{}, fmt.Errorf("secret environment variable %s is not set", envVar)
+		}
+		return Value{s: v}, nil
+	}
+	return Value{s: inline}, nil
+}
+
+// Redact replaces every occurrence of the secrets in s with "<secret>"; for error texts from
+// libraries that quote what they were given (a URL in a *url.Error, say).
+func Redact(s string, secrets ...Value) string {
+	for _, v := range secrets {
+		if len(v.s) >= 4 {
+			s = strings.ReplaceAll(s, v.s, redacted)
+		}
+	}
+	return s
+}
