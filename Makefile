@@ -34,8 +34,8 @@ bench:
 	./scripts/bench.sh
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./analyzer/cdbout
-	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime 30s ./dumpfile
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s -fuzzminimizetime 2s ./analyzer/cdbout
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime 30s -fuzzminimizetime 2s ./dumpfile
 
 # The image copies the static binary built here (no Docker engine is needed to build it).
 docker: build

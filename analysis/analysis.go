@@ -32,8 +32,61 @@ type Analysis struct {
 	OSBuild int `json:"os_build,omitempty"`
 	// Arch is x86, x64, arm or arm64 when known.
 	Arch string `json:"arch,omitempty"`
+	// ExceptionRecord is the EXCEPTION_RECORD block of the analysis (.exr), when printed. Its
+	// code can differ from ExceptionCode (e.g. an SEH overwrite reported as c0000409).
+	ExceptionRecord *ExceptionRecord `json:"exception_record,omitempty"`
+	// Fields holds every `KEY: value` line of the analysis as printed (upper-case keys such
+	// as STACK_COMMAND, FAILURE_ID_HASH, OSNAME), including those with typed fields above.
+	Fields map[string]string `json:"fields,omitempty"`
+	// KeyValues holds the KEY_VALUES_STRING block of newer debuggers ("Key : Value" pairs).
+	KeyValues map[string]string `json:"key_values,omitempty"`
+	// Session describes the debugger session around the analysis (cdb console logs).
+	Session *Session `json:"session,omitempty"`
+	// Diagnostics are the debugger errors of DebuggerErrors, classified.
+	Diagnostics []Diagnostic `json:"diagnostics,omitempty"`
 	// Complete is false when no analysis was found in the input.
 	Complete bool `json:"complete"`
+}
+
+// ExceptionRecord is the exception record printed inside an analysis.
+type ExceptionRecord struct {
+	Address string `json:"address,omitempty"`
+	Code    string `json:"code,omitempty"`
+	Flags   string `json:"flags,omitempty"`
+	// Subcode is the fail-fast subcode line ("0x2 FAST_FAIL_STACK_COOKIE_CHECK_FAILURE").
+	Subcode string `json:"subcode,omitempty"`
+}
+
+// Session is what a cdb console log says about the debugger run and the target.
+type Session struct {
+	DumpType         string   `json:"dump_type,omitempty"`
+	DumpComments     []string `json:"dump_comments,omitempty"`
+	OSLine           string   `json:"os_line,omitempty"` // "Windows 10 Version 19045 MP (4 procs) Free x64"
+	Product          string   `json:"product,omitempty"`
+	BuiltBy          string   `json:"built_by,omitempty"`
+	EditionBuildLab  string   `json:"edition_build_lab,omitempty"`
+	BuildLab         string   `json:"build_lab,omitempty"` // a bare build-lab line
+	DebugSessionTime string   `json:"debug_session_time,omitempty"`
+	SystemUptime     string   `json:"system_uptime,omitempty"`
+	ProcessUptime    string   `json:"process_uptime,omitempty"`
+	InitialCommand   string   `json:"initial_command,omitempty"` // cdb -c, as cdb echoes it
+	// Commands are the commands typed at debugger prompts, in order.
+	Commands []string `json:"commands,omitempty"`
+	// Quit is true when the log ends with cdb's "quit:".
+	Quit bool `json:"quit,omitempty"`
+}
+
+// Diagnostic is one debugger error or warning the parser recognised.
+type Diagnostic struct {
+	// Kind is one of: symbols, dump_open, extension_load, plugins, analysis, input.
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+	// Command is the prompt command whose output held the message, when known.
+	Command string `json:"command,omitempty"`
+	// Code is the error number as printed (HRESULT, "0n193" Win32 error).
+	Code string `json:"code,omitempty"`
+	// Detail is the explanation the debugger printed on the following line.
+	Detail string `json:"detail,omitempty"`
 }
 
 // Frame is one stack frame.
@@ -57,4 +110,15 @@ type Module struct {
 	FileVersion    string `json:"file_version,omitempty"`
 	ProductVersion string `json:"product_version,omitempty"`
 	CompanyName    string `json:"company_name,omitempty"`
+	// TimestampHex is the link timestamp in hex, taken from Timestamp ("... (42DDB287)").
+	TimestampHex          string `json:"timestamp_hex,omitempty"`
+	SymbolStatus          string `json:"symbol_status,omitempty"` // "(export symbols)", "(deferred)", ...
+	SymbolFile            string `json:"symbol_file,omitempty"`   // pdb path printed after the status
+	LoadedSymbolImageFile string `json:"loaded_symbol_image_file,omitempty"`
+	MappedImageFile       string `json:"mapped_memory_image_file,omitempty"`
+	ProductName           string `json:"product_name,omitempty"`
+	FileDescription       string `json:"file_description,omitempty"`
+	OriginalFilename      string `json:"original_filename,omitempty"`
+	// Resources holds every version-resource row as printed (CompanyName, FileVersion, ...).
+	Resources map[string]string `json:"resources,omitempty"`
 }

@@ -1,0 +1,144 @@
+package analysis
+
+import "strings"
+
+// microsoftModules lists modules shipped with Windows (kernel, HAL, in-box drivers, core
+// user-mode DLLs and runtimes), by module name without extension, lower-case. The list
+// decides third_party_module: a stack frame whose module is here is Microsoft's code, which
+// the seed author excluded when looking for the culprit. It is deliberately explicit (no
+// prefix guessing): a vendor driver named like a Windows one must not hide. An lmvm
+// CompanyName, when the transcript holds one, overrides the list (see IsMicrosoft).
+var microsoftModules = setOf(
+	// kernel, HAL, boot and core kernel libraries
+	"nt", "ntoskrnl", "ntkrnlmp", "ntkrnlpa", "ntkrpamp", "ntkrnlup", "hal", "halmacpi", "halacpi",
+	"kdcom", "kdnet", "kd", "ci", "clfs", "cng", "ksecdd", "ksecpkg", "pshed", "werkernel", "tm",
+	"bootvid", "mcupdate_genuineintel", "mcupdate_authenticamd", "msrpc", "ntosext", "pdc",
+	"cmimcext", "skci", "securekernel", "hvix64", "hvax64", "hvloader", "winhvr", "winhv", "vid",
+	"clipsp", "fltmgr", "fltmgr_sys", "wdf01000", "wdfldr", "acpi", "acpiex", "pci", "msisadrv",
+	"intelppm", "amdppm", "processr", "volmgr", "volmgrx", "volsnap", "mountmgr", "partmgr",
+	"disk", "classpnp", "storport", "stornvme", "storahci", "ataport", "atapi", "pciidex",
+	"scsiport", "iastor", "msahci", "spaceport", "fvevol", "rdyboost", "iorate", "ehstorclass",
+	"ntfs", "refs", "fastfat", "exfat", "cdfs", "udfs", "npfs", "msfs", "mup", "rdbss", "mrxsmb",
+	"mrxsmb10", "mrxsmb20", "srv", "srv2", "srvnet", "csc", "dfsc", "filecrypt", "fileinfo",
+	"wof", "luafv", "wcifs", "cldflt", "bindflt", "storqosflt", "bfs", "npsvctrig", "ndis",
+	"netio", "tcpip", "tcpip6", "afd", "afunix", "tdi", "tdx", "netbt", "netbios", "http",
+	"wfplwfs", "fwpkclnt", "ndiswan", "ndistapi", "rasl2tp", "raspptp", "raspppoe", "rassstp",
+	"pacer", "tunnel", "vwififlt", "vwifibus", "nwifi", "wanarp", "mslldp", "rspndr", "lltdio",
+	"nsiproxy", "nsi", "ws2ifsl", "wfp", "bowser", "nwlnkipx", "ndisuio", "netadaptercx", "nwfilter",
+	"vmswitch", "vmsproxy", "vmbus", "vmbkmcl", "vmbkmclr", "winnat", "bridge", "mpsdrv",
+	"wd", "wdfilter", "wdboot", "wdnisdrv", "mpfilter", "mpkslfilter", "condrv", "beep", "null",
+	"win32k", "win32kbase", "win32kfull", "win32kns", "cdd", "dxgkrnl", "dxgmms1", "dxgmms2",
+	"watchdog", "basicdisplay", "basicrender", "monitor", "videoprt", "vga", "dxkrnl",
+	"usbport", "usbhub", "usbhub3", "usbccgp", "usbxhci", "ucx01000", "usbehci", "usbuhci",
+	"usbohci", "usbstor", "uaspstor", "hidclass", "hidparse", "hidusb", "kbdclass", "kbdhid",
+	"mouclass", "mouhid", "i8042prt", "ks", "ksthunk", "portcls", "drmk", "hdaudbus",
+	"hdaudio", "usbaudio", "usbvideo", "audiosrv", "serial", "serenum", "parport", "bthport",
+	"bthusb", "rfcomm", "bthenum", "mssmbios", "umbus", "swenum", "compositebus", "rdpbus",
+	"rdpdr", "rdpwd", "tdtcp", "termdd", "rdpvideominiport", "tsusbhub", "mmcss", "peauth",
+	"spsys", "ahcache", "cng_sys", "crashdmp", "dumpfve", "dump_diskdump", "dump_storport",
+	"dump_stornvme", "dump_dumpfve", "dump_iastor", "dump_storahci", "dump_ataport", "dump_atapi",
+	"hwpolicy", "ndu", "nvraid", "rasacd", "sdbus", "sdstor", "sfloppy", "vdrvroot", "vhdmp",
+	"wmilib", "wpprecorder", "xboxgip", "gpuenergydrv", "msgpioclx", "intelpep", "acpitime",
+	"condrv_sys", "storufs", "wtd", "sgrmagent", "ksecpkg_sys", "cmbatt", "battc", "hvsocket",
+	"iumsdk", "netvsc", "storvsc", "vmstorfl", "vpci", "winmad", "winverbs", "ndproxy", "sysmon",
+	// user mode: loader, core DLLs, runtimes, shell and frequent system processes
+	"ntdll", "kernel32", "kernelbase", "user32", "gdi32", "gdi32full", "win32u", "advapi32",
+	"sechost", "rpcrt4", "combase", "ole32", "oleaut32", "shell32", "shlwapi", "shcore",
+	"msvcrt", "ucrtbase", "msvcp_win", "comctl32", "comdlg32", "ws2_32", "mswsock", "wininet",
+	"winhttp", "crypt32", "bcrypt", "bcryptprimitives", "cryptbase", "cryptsp", "wintrust",
+	"imm32", "msctf", "uxtheme", "dwmapi", "version", "psapi", "dbghelp", "dbgcore", "wow64",
+	"wow64cpu", "wow64win", "wow64base", "wow64con", "xtajit", "verifier", "vrfcore", "vfbasics",
+	"vfcompat", "apphelp", "clbcatq", "powrprof", "profapi", "umpdc", "cfgmgr32", "setupapi",
+	"devobj", "wldp", "windows_storage", "kernel_appcore", "sspicli", "netapi32", "iphlpapi",
+	"dnsapi", "nsi_dll", "dhcpcsvc", "winmm", "mmdevapi", "audioses", "d3d9", "d3d11", "d3d12",
+	"dxgi", "d2d1", "dwrite", "opengl32", "glu32", "mfplat", "mf", "msvcp140", "vcruntime140",
+	"vcruntime140_1", "msvcr100", "msvcr110", "msvcr120", "msvcp100", "msvcp110", "msvcp120",
+	"msvcr90", "msvcr80", "mscoree", "mscoreei", "clr", "clrjit", "coreclr", "mscorwks",
+	"mscorlib", "mscorlib_ni", "system_ni", "system_core_ni", "coreclr_dll", "hostpolicy",
+	"hostfxr", "jscript", "jscript9", "vbscript", "mshtml", "ieframe", "urlmon", "iertutil",
+	"edgehtml", "chakra", "explorer", "svchost", "csrss", "smss", "wininit", "winlogon",
+	"lsass", "services", "dwm", "conhost", "rundll32", "dllhost", "taskhostw", "spoolsv",
+	"werfault", "wermgr", "faultrep", "wer", "msi", "wbemcomn", "fastprox", "wmiutils",
+	"ntmarta", "userenv", "secur32", "schannel", "ncrypt", "ntasn1", "rsaenh", "gpapi",
+	"kerberos", "msv1_0", "samlib", "samsrv", "lsasrv", "netlogon", "authz", "winsta",
+	"wtsapi32", "dsreg", "coremessaging", "coreuicomponents", "inputhost", "textinputframework",
+	"twinapi", "twinapi_appcore", "windows_ui", "propsys", "sxs", "msasn1", "cabinet",
+	"oleacc", "winspool", "riched20", "msftedit", "usp10", "lpk", "gdiplus", "windowscodecs",
+	"dcomp", "d3d10warp", "sqmapi", "rtutils", "rasapi32", "rasman", "mpr", "davclnt",
+	"ntshrui", "srvcli", "linkinfo", "cscapi", "atl", "atl100", "mfc42", "mfc140u", "mfc140",
+)
+
+// placeholderModules are names the analyzer prints when it knows no module: never a culprit.
+var placeholderModules = setOf("unknown_module", "unknown_image", "unknown", "heap_corruption",
+	"memory_corruption", "hardware", "hardware_disk", "hardware_ram", "corrupt_module",
+	"large_pool_corruption", "pool_corruption", "wrong_symbols", "hardware_cpu_cache")
+
+func setOf(names ...string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+// moduleKey reduces "NETIO.SYS", "ntdll.dll" or "Windows.Storage" to the list's form.
+func moduleKey(name string) string {
+	n := strings.ToLower(strings.TrimSpace(name))
+	for _, ext := range []string{".sys", ".dll", ".exe", ".ocx", ".drv", ".cpl", ".efi", ".mui"} {
+		if strings.HasSuffix(n, ext) {
+			n = n[:len(n)-len(ext)]
+			break
+		}
+	}
+	return keyReplacer.Replace(n)
+}
+
+var keyReplacer = strings.NewReplacer(".", "_", "-", "_")
+
+// IsMicrosoftModule reports whether name is in the explicit list of Windows modules.
+func IsMicrosoftModule(name string) bool { return microsoftModules[moduleKey(name)] }
+
+// IsPlaceholderModule reports whether name is one of the analyzer's stand-ins for "no
+// module" (Unknown_Module, Unknown_Image, unknown, heap_corruption, ...).
+func IsPlaceholderModule(name string) bool { return placeholderModules[moduleKey(name)] }
+
+// IsMicrosoft reports whether the module name is Microsoft's code: by the CompanyName of an
+// lmvm block in a when there is one, else by the explicit list.
+func (a *Analysis) IsMicrosoft(name string) bool {
+	if m := a.Module(name); m != nil {
+		if c := m.CompanyName; c != "" {
+			return strings.Contains(strings.ToLower(c), "microsoft")
+		}
+	}
+	return IsMicrosoftModule(name)
+}
+
+// Module returns the lm/lmvm entry for a module name ("SYMEVENT" or "SYMEVENT.SYS"), or nil.
+func (a *Analysis) Module(name string) *Module {
+	k := moduleKey(name)
+	if k == "" {
+		return nil
+	}
+	for i := range a.Modules {
+		m := &a.Modules[i]
+		if moduleKey(m.Name) == k || (m.ImageName != "" && moduleKey(m.ImageName) == k) {
+			return m
+		}
+	}
+	return nil
+}
+
+// Culprit is the module a person would blame first: the innermost third-party stack frame's
+// module, else the analyzer's MODULE_NAME unless it is a placeholder, else the IMAGE_NAME.
+func (a *Analysis) Culprit() string {
+	if a.ThirdPartyModule != "" {
+		return a.ThirdPartyModule
+	}
+	if a.ModuleName != "" && !IsPlaceholderModule(a.ModuleName) {
+		return a.ModuleName
+	}
+	if a.ImageName != "" && !IsPlaceholderModule(a.ImageName) {
+		return a.ImageName
+	}
+	return ""
+}

@@ -1,0 +1,243 @@
+package cdbout
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/bsodwatch/bsodwatch/analysis"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the parser's output")
+
+// TestGolden parses the project's own fixtures (testdata/*.txt) and compares the JSON with
+// testdata/*.golden.json; -update rewrites them.
+func TestGolden(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.txt"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			in, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := json.MarshalIndent(ParseBytes(in), "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, '\n')
+			golden := strings.TrimSuffix(f, ".txt") + ".golden.json"
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update)", err)
+			}
+			if d := cmp.Diff(string(want), string(got)); d != "" {
+				t.Errorf("%s differs from golden (-want +got):\n%s", f, d)
+			}
+		})
+	}
+}
+
+// TestFixtureFacts pins the facts each fixture exists for, independent of the golden files.
+func TestFixtureFacts(t *testing.T) {
+	tests := []struct {
+		file  string
+		check func(a *analysis.Analysis) string
+	}{
+		{"sample-symevent.txt", func(a *analysis.Analysis) string {
+			m := a.Module("SYMEVENT")
+			switch {
+			case a.BugcheckCode != "0x27" || a.BugcheckName != "RDR_FILE_SYSTEM":
+				return "bugcheck " + a.BugcheckCode + " " + a.BugcheckName
+			case a.ThirdPartyModule != "SYMEVENT":
+				return "third party " + a.ThirdPartyModule
+			case m == nil || m.CompanyName != "Symantec Corporation" || m.TimestampHex != "42DDB287":
+				return "lmvm module not read"
+			case a.Session == nil || !a.Session.Quit || a.Session.BuiltBy == "":
+				return "session not read"
+			case a.OSBuild != 3790 || a.Arch != "x86":
+				return "os build/arch"
+			}
+			return ""
+		}},
+		{"win11-arm64-d1.txt", func(a *analysis.Analysis) string {
+			switch {
+			case a.BugcheckCode != "0xd1" || len(a.Args) != 4 || a.Args[0] != "ffffb20c4a7f1010":
+				return "bugcheck/args"
+			case len(a.Stack) != 6 || a.Stack[2].Source != `D:\src\contoso\net\poll.c @ 212`:
+				return "stack/source"
+			case a.ThirdPartyModule != "contosonet" || a.Arch != "arm64":
+				return "third party/arch"
+			case a.KeyValues["Failure.Bucket"] != "AV_contosonet!CnPollQueue":
+				return "key values"
+			}
+			return ""
+		}},
+		{"flattened-markdown-7e.txt", func(a *analysis.Analysis) string {
+			switch {
+			case a.BugcheckCode != "0x1000007e" || a.BugcheckName != "SYSTEM_THREAD_EXCEPTION_NOT_HANDLED_M":
+				return "bugcheck " + a.BugcheckCode
+			case strings.Join(a.Args, " ") != "c0000005 a3f1c2d4 8d9efb84 8d9ef880":
+				return "args " + strings.Join(a.Args, " ")
+			case len(a.Stack) != 4 || a.ThirdPartyModule != "fabrikamfs":
+				return "stack"
+			case a.FailureBucketID != "0x7E_fabrikamfs+81d4" || a.ExceptionCode != "c0000005":
+				return "bucket/exception"
+			}
+			return ""
+		}},
+		{"usermode-crlf-tabs.txt", func(a *analysis.Analysis) string {
+			switch {
+			case a.ExceptionCode != "c0000005" || a.ProcessName != "Northwind.Report.exe":
+				return "exception/process"
+			case a.ThirdPartyModule != "nwchart" || len(a.Stack) != 4:
+				return "stack"
+			case len(a.DebuggerErrors) != 2:
+				return "symbol errors"
+			}
+			return ""
+		}},
+		{"error-open.txt", func(a *analysis.Analysis) string {
+			if a.Complete || len(a.Diagnostics) != 1 {
+				return "want incomplete with one diagnostic"
+			}
+			d := a.Diagnostics[0]
+			if d.Kind != "dump_open" || d.Code != "0n2" || d.Detail != `"The system cannot find the file specified."` {
+				return "diagnostic " + d.Kind + " " + d.Code + " " + d.Detail
+			}
+			return ""
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			in, err := os.ReadFile(filepath.Join("testdata", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg := tt.check(ParseBytes(in)); msg != "" {
+				t.Error(msg)
+			}
+		})
+	}
+}
+
+// TestDamage feeds the same analysis through the damage people do to pasted text and
+// checks the key facts survive each.
+func TestDamage(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("testdata", "sample-symevent.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	damage := map[string]func(string) string{
+		"crlf":     func(s string) string { return strings.ReplaceAll(s, "\n", "\r\n") },
+		"lone cr":  func(s string) string { return strings.ReplaceAll(s, "\n", "\r") },
+		"tabs":     func(s string) string { return strings.ReplaceAll(s, "    ", "\t") },
+		"indented": func(s string) string { return "    " + strings.ReplaceAll(s, "\n", "\n    ") },
+		"collapsed": func(s string) string {
+			return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == ' ' }), " ")
+		},
+		"flattened": func(s string) string { return strings.Join(strings.Fields(s), " ") },
+		"quoted":    func(s string) string { return "> " + strings.ReplaceAll(s, "\n", "\n> ") },
+		"fenced":    func(s string) string { return "Output:\n```text\n" + s + "\n```\n" },
+		"html":      func(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, ">", "&gt;"), "&gt; ", "&gt; ") },
+		"bold keys": func(s string) string {
+			return strings.ReplaceAll(strings.ReplaceAll(s, "MODULE_NAME:", "**MODULE_NAME:**"), "FAILURE_BUCKET_ID:", "**FAILURE_BUCKET_ID:**")
+		},
+		"utf16": func(s string) string {
+			var b bytes.Buffer
+			b.Write([]byte{0xff, 0xfe})
+			for _, r := range s {
+				b.WriteByte(byte(r))
+				b.WriteByte(byte(r >> 8))
+			}
+			return b.String()
+		},
+	}
+	for name, f := range damage {
+		t.Run(name, func(t *testing.T) {
+			a := ParseBytes([]byte(f(string(base))))
+			got := []string{a.BugcheckCode, a.BugcheckName, a.ModuleName, a.FailureBucketID, a.ThirdPartyModule, strings.Join(a.Args, ",")}
+			want := []string{"0x27", "RDR_FILE_SYSTEM", "SYMEVENT", "0x27_SYMEVENT!SYMEvent_AllocVMData+5a7d", "SYMEVENT", "baad0073,f7a4e9c4,f7a4e6c0,b8e3a41d"}
+			if d := cmp.Diff(want, got); d != "" {
+				t.Errorf("(-want +got):\n%s", d)
+			}
+			if m := a.Module("SYMEVENT"); m == nil || m.ImagePath != `\??\C:\Program Files\Symantec\SYMEVENT.SYS` {
+				t.Errorf("lmvm module lost: %+v", m)
+			}
+		})
+	}
+}
+
+// TestBadInput checks that what is not an analysis gives Complete false and says why.
+func TestBadInput(t *testing.T) {
+	tests := []struct {
+		name     string
+		in       []byte
+		wantDiag string
+	}{
+		{"empty", nil, ""},
+		{"blank lines", []byte("\n\n  \r\n\t\n"), ""},
+		{"binary", append([]byte("MDMP\x93\xa7\x00\x00"), bytes.Repeat([]byte{0, 1, 2, 0xff}, 4096)...), "binary"},
+		{"prose", []byte("Hello, my PC crashed yesterday. Any idea?\n"), ""},
+		{"findplugins", []byte("0:003> !analyze -v\nERROR: FindPlugIns 8007007b\n*******\n* Exception Analysis *\n*******\n"), "FindPlugIns"},
+		{"unterminated box", []byte("*******************************************************************************\n*                                                                             *\n*                        Bugcheck Analysis"), ""},
+		{"long line", append(bytes.Repeat([]byte("A"), maxLine+10), "\nMODULE_NAME: foo\n"...), "longer than"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := ParseBytes(tt.in)
+			if tt.name == "long line" {
+				if a.ModuleName != "foo" {
+					t.Errorf("the line after a cut one was lost: %+v", a)
+				}
+			} else if a.Complete {
+				t.Errorf("Complete = true for %s", tt.name)
+			}
+			joined := strings.Join(a.DebuggerErrors, "\n")
+			if tt.wantDiag != "" && !strings.Contains(joined, tt.wantDiag) {
+				t.Errorf("debugger errors %q lack %q", joined, tt.wantDiag)
+			}
+		})
+	}
+}
+
+// TestCodes covers the ways a bugcheck code is printed.
+func TestCodes(t *testing.T) {
+	tests := []struct{ in, code, args string }{
+		{"BugCheck 1000007E, {c0000005, 8a1b2c3d, 9a8b7c6d, 9a8b7a00}\n", "0x1000007e", "c0000005 8a1b2c3d 9a8b7c6d 9a8b7a00"},
+		{"Bugcheck code 000000D1\nArguments 00000000`00000008 00000000`00000002 00000000`00000000 fffff803`1a2b3c4d\n", "0xd1", "00000000`00000008 00000000`00000002 00000000`00000000 fffff803`1a2b3c4d"},
+		{"BUGCHECK_CODE:  133\nBUGCHECK_P1: 1\nBUGCHECK_P2: 1e00\n", "0x133", "1 1e00"},
+		{"Unknown bugcheck code (0)\nArg1: 0000000000000000\nDPC_WATCHDOG_VIOLATION (133)\nArg1: 0000000000000001\n", "0x133", "0000000000000001"},
+		{"BUGCHECK_STR:  0xc2_b\n", "0xc2", ""},
+	}
+	for _, tt := range tests {
+		a := ParseBytes([]byte(tt.in))
+		if a.BugcheckCode != tt.code || strings.Join(a.Args, " ") != tt.args {
+			t.Errorf("%q: got code %q args %q, want %q %q", tt.in, a.BugcheckCode, strings.Join(a.Args, " "), tt.code, tt.args)
+		}
+	}
+}
+
+// TestLinearTime checks that a large input of the nastiest shape (one huge line of
+// markers) is parsed without blowing up; the time itself is measured by the benchmarks.
+func TestHugeInput(t *testing.T) {
+	big := bytes.Repeat([]byte("Arg1: 1 BUGCHECK_STR: x ***************** STACK_TEXT: 8d9efc4c 8287a1e2 nt!Foo+0x1 "), 40000)
+	a := ParseBytes(big)
+	if len(a.Stack) > maxFrames {
+		t.Errorf("stack not bounded: %d frames", len(a.Stack))
+	}
+}

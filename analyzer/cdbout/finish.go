@@ -1,0 +1,154 @@
+package cdbout
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/bsodwatch/bsodwatch/analysis"
+)
+
+// finish chooses among the forms that carry the same fact and fills the analysis.
+func (p *parser) finish() *analysis.Analysis {
+	a := p.a
+	f := p.fields
+
+	// Bugcheck code: the "NAME (code)" header keeps the _M flag (1000008e) that
+	// BUGCHECK_STR drops; then BUGCHECK_CODE, "BugCheck 44, {...}", "Bugcheck code 000000D1".
+	for _, c := range []string{p.headerCode, f["BUGCHECK_CODE"], p.braceCode, p.codeLine, p.unknownCode} {
+		if c != "" {
+			a.BugcheckCode = normCode(c)
+			break
+		}
+	}
+	if a.BugcheckCode == "" && strings.HasPrefix(f["BUGCHECK_STR"], "0x") {
+		// A partial paste without the header: BUGCHECK_STR "0x27" or "0xc2_b" names the code.
+		a.BugcheckCode = normCode(strings.SplitN(f["BUGCHECK_STR"], "_", 2)[0])
+	}
+	if p.headerCode != "" {
+		a.BugcheckName = p.headerName
+	}
+	switch {
+	case p.args != [4]string{}:
+		a.Args = trimArgs(p.args[:])
+	case p.pArgs != [4]string{}:
+		a.Args = trimArgs(p.pArgs[:])
+	case len(p.braceArgs) > 0:
+		a.Args = p.braceArgs
+		if len(a.Args) > 4 {
+			a.Args = a.Args[:4]
+		}
+	}
+
+	a.BugcheckStr = f["BUGCHECK_STR"]
+	a.ProcessName = f["PROCESS_NAME"]
+	a.FailureBucketID = f["FAILURE_BUCKET_ID"]
+	a.BucketID = f["BUCKET_ID"]
+	a.DefaultBucketID = f["DEFAULT_BUCKET_ID"]
+	a.PrimaryProblemClass = f["PRIMARY_PROBLEM_CLASS"]
+	a.ModuleName = f["MODULE_NAME"]
+	a.ImageName = f["IMAGE_NAME"]
+	if a.ImageName == "" {
+		a.ImageName = p.probableImage
+	}
+	a.ImageVersion = f["IMAGE_VERSION"]
+	a.SymbolName = f["SYMBOL_NAME"]
+	a.FollowupName = f["FOLLOWUP_NAME"]
+	if a.FollowupName == "" {
+		a.FollowupName = p.followupLine
+	}
+
+	// Exception code: the analyzer's verdict first; the record can differ (SEH overwrite).
+	switch {
+	case f["EXCEPTION_CODE"] != "":
+		a.ExceptionCode = ntstatus(f["EXCEPTION_CODE"])
+	case f["EXCEPTION_CODE_STR"] != "":
+		a.ExceptionCode = ntstatus(f["EXCEPTION_CODE_STR"])
+	case p.exr.Code != "":
+		a.ExceptionCode = ntstatus(p.exr.Code)
+	case p.excEvent != "":
+		a.ExceptionCode = ntstatus(p.excEvent)
+	}
+	if p.exr != (analysis.ExceptionRecord{}) {
+		exr := p.exr
+		a.ExceptionRecord = &exr
+	}
+
+	if len(f) > 0 {
+		a.Fields = f
+	}
+	if len(p.kv) > 0 {
+		a.KeyValues = p.kv
+	}
+	if p.hasSess {
+		s := p.session
+		a.Session = &s
+	}
+	if a.Arch == "" {
+		a.Arch = normArch(f["OSPLATFORM_TYPE"])
+	}
+	if a.OSBuild == 0 {
+		a.OSBuild = buildFrom(f["OS_VERSION"], f["BUILD_VERSION_STRING"], f["BUILDOSVER_STR"])
+	}
+	a.ThirdPartyModule = thirdParty(a)
+	a.Complete = a.BugcheckCode != "" || a.FailureBucketID != "" || a.BucketID != "" ||
+		a.DefaultBucketID != "" || a.BugcheckStr != "" || a.SymbolName != "" || a.ModuleName != "" ||
+		len(a.Stack) > 0 || f["EXCEPTION_CODE"] != "" || f["EXCEPTION_CODE_STR"] != ""
+	return a
+}
+
+func trimArgs(args []string) []string {
+	n := len(args)
+	for n > 0 && args[n-1] == "" {
+		n--
+	}
+	return append([]string(nil), args[:n]...)
+}
+
+// normCode gives a bugcheck code as lower-case hex with 0x and no padding ("0x1000008e").
+func normCode(c string) string {
+	c = strings.ToLower(strings.TrimSpace(firstToken(c)))
+	c = strings.TrimPrefix(c, "0x")
+	c = strings.ReplaceAll(c, "`", "")
+	if !isHex(c) {
+		return ""
+	}
+	c = strings.TrimLeft(c, "0")
+	if c == "" {
+		c = "0"
+	}
+	return "0x" + c
+}
+
+// ntstatus takes the first hex code out of "(NTSTATUS) 0xc0000005 - The instruction ...",
+// "c0000005 (Access violation)" or "517a7ed", as eight lower-case hex digits.
+func ntstatus(v string) string {
+	for _, t := range strings.Fields(v) {
+		t = strings.TrimRight(strings.ToLower(t), ",.:;")
+		t = strings.TrimPrefix(t, "0x")
+		if isHex(t) && len(t) <= 16 {
+			if len(t) < 8 {
+				t = strings.Repeat("0", 8-len(t)) + t
+			}
+			return t
+		}
+	}
+	return ""
+}
+
+// buildFrom takes the build number from "10.0.22621.1" or "19041.1.amd64fre...".
+func buildFrom(vals ...string) int {
+	for _, v := range vals {
+		parts := strings.Split(v, ".")
+		if len(parts) >= 3 && parts[0] == "10" {
+			if n, err := strconv.Atoi(parts[2]); err == nil {
+				return n
+			}
+		}
+		if len(parts) >= 2 {
+			if n, err := strconv.Atoi(parts[0]); err == nil && n > 2000 {
+				return n
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,34 @@
+package cdbout
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzParse checks the parser never panics and keeps its bounds on any input. The seed
+// corpus (the project's fixtures plus damaged fragments) runs in every go test.
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.txt"))
+	for _, p := range files {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	for _, s := range []string{"", "\x00", "**", "`", "> ", "# ", "&gt;", "BugCheck 27, {", "Arg1:", "STACK_TEXT:\n1 2 3",
+		"start end module name\nb9afa000 b9b16cc0 X (", "Timestamp: (", "NAME (", "0: kd>", "\xff\xfe\x00", "*** ERROR:"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		a := ParseBytes(in)
+		if a == nil {
+			t.Fatal("nil analysis")
+		}
+		if len(a.Stack) > maxFrames || len(a.DebuggerErrors) > maxErrors || len(a.Modules) > maxModules {
+			t.Fatalf("bounds exceeded: %d frames, %d errors, %d modules", len(a.Stack), len(a.DebuggerErrors), len(a.Modules))
+		}
+		if len(a.Diagnostics) != len(a.DebuggerErrors) {
+			t.Fatalf("diagnostics %d != debugger errors %d", len(a.Diagnostics), len(a.DebuggerErrors))
+		}
+	})
+}

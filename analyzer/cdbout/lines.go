@@ -1,0 +1,330 @@
+package cdbout
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// maxLine bounds one physical input line. Longer lines (a flattened log is one line) are cut
+// there and the rest of the line is skipped, so memory stays bounded on any input.
+const maxLine = 4 << 20
+
+// lineReader turns raw text into clean logical lines: CRLF and lone CR ends, tabs, HTML
+// entities, markdown residue and indentation are removed, and a line whose breaks were lost
+// is split again before the markers the debugger starts lines with.
+type lineReader struct {
+	br      *bufio.Reader
+	data    []byte // the whole input, when it is already in memory (no copying then)
+	inMem   bool
+	buf     []byte
+	queue   []string
+	qi      int
+	long    bool // a line exceeded maxLine
+	binary  bool // input is not text
+	checked bool
+	err     error
+}
+
+// newBytesLineReader reads lines straight out of b.
+func newBytesLineReader(b []byte) *lineReader {
+	if len(b) >= 2 && ((b[0] == 0xff && b[1] == 0xfe) || (b[0] == 0xfe && b[1] == 0xff)) {
+		return newLineReader(bytes.NewReader(b))
+	}
+	return &lineReader{data: b, inMem: true, checked: true, binary: looksBinary(nil, b[:min(len(b), 2048)])}
+}
+
+func newLineReader(r io.Reader) *lineReader {
+	br := bufio.NewReaderSize(r, 64<<10)
+	if b, _ := br.Peek(2); len(b) == 2 && ((b[0] == 0xff && b[1] == 0xfe) || (b[0] == 0xfe && b[1] == 0xff)) {
+		// PowerShell's `>` writes UTF-16: decode it instead of calling it binary.
+		br = bufio.NewReaderSize(&utf16Reader{r: br, be: b[0] == 0xfe}, 64<<10)
+	}
+	return &lineReader{br: br}
+}
+
+// next returns the next logical line; ok is false at the end of the input.
+func (lr *lineReader) next() (string, bool) {
+	for lr.qi >= len(lr.queue) {
+		lr.queue, lr.qi = lr.queue[:0], 0
+		if lr.err != nil || lr.binary {
+			return "", false
+		}
+		var phys []byte
+		if lr.inMem {
+			phys = lr.sliceLine()
+		} else {
+			phys = lr.readPhysical()
+		}
+		if !lr.checked {
+			lr.checked = true
+			if looksBinary(lr.br, phys) {
+				lr.binary = true
+				return "", false
+			}
+		}
+		// Lone CRs end lines too (classic Mac text, some web copies).
+		for len(phys) > 0 {
+			i := bytes.IndexByte(phys, '\r')
+			var part []byte
+			if i < 0 {
+				part, phys = phys, nil
+			} else {
+				part, phys = phys[:i], phys[i+1:]
+			}
+			if i >= 0 && len(phys) == 0 {
+				phys = nil
+			}
+			lr.addLogical(part)
+		}
+		if len(lr.queue) == 0 && lr.err == nil {
+			lr.queue = append(lr.queue, "")
+		}
+	}
+	s := lr.queue[lr.qi]
+	lr.qi++
+	return s, true
+}
+
+// sliceLine cuts the next line out of the in-memory input, at most maxLine bytes of it.
+func (lr *lineReader) sliceLine() []byte {
+	if len(lr.data) == 0 {
+		lr.err = io.EOF
+		return nil
+	}
+	i := bytes.IndexByte(lr.data, '\n')
+	var line []byte
+	if i < 0 {
+		line, lr.data = lr.data, nil
+		lr.err = io.EOF
+	} else {
+		line, lr.data = lr.data[:i], lr.data[i+1:]
+	}
+	if len(line) > maxLine {
+		line, lr.long = line[:maxLine], true
+	}
+	return line
+}
+
+// readPhysical reads one '\n'-terminated line (without the newline), at most maxLine bytes.
+func (lr *lineReader) readPhysical() []byte {
+	lr.buf = lr.buf[:0]
+	for {
+		chunk, err := lr.br.ReadSlice('\n')
+		if len(lr.buf)+len(chunk) <= maxLine {
+			lr.buf = append(lr.buf, chunk...)
+		} else {
+			lr.buf = append(lr.buf, chunk[:maxLine-len(lr.buf)]...)
+			lr.long = true
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			lr.err = err
+		}
+		break
+	}
+	return bytes.TrimSuffix(lr.buf, []byte{'\n'})
+}
+
+// looksBinary reports whether the start of the input is not text: NUL bytes or many
+// control characters (a dump file, an archive, an image).
+func looksBinary(br *bufio.Reader, first []byte) bool {
+	sample := first
+	if len(sample) > 2048 {
+		sample = sample[:2048]
+	}
+	if len(sample) < 2048 && br != nil {
+		if more, _ := br.Peek(2048 - len(sample)); len(more) > 0 {
+			sample = append(append([]byte(nil), sample...), more...)
+		}
+	}
+	if bytes.IndexByte(sample, 0) >= 0 {
+		return true
+	}
+	ctl := 0
+	for _, c := range sample {
+		switch {
+		case c == 0:
+			return true
+		case c < 0x20 && c != '\t' && c != '\r' && c != '\n' && c != '\f' && c != 0x1b:
+			ctl++
+		}
+	}
+	return ctl > len(sample)/20+1
+}
+
+func (lr *lineReader) addLogical(b []byte) {
+	s := cleanLine(string(b))
+	if len(s) >= flatMin {
+		lr.queue = splitFlattened(s, lr.queue)
+		return
+	}
+	lr.queue = append(lr.queue, s)
+}
+
+var htmlEntities = strings.NewReplacer("&gt;", ">", "&lt;", "<", "&amp;", "&", "&quot;", `"`,
+	"&#39;", "'", "&#x27;", "'", "&apos;", "'", "&nbsp;", " ", "&#96;", "`")
+
+// cleanLine removes what mail, chat and web pages add to a line of debugger output.
+func cleanLine(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "?")
+	}
+	if strings.IndexByte(s, '\t') >= 0 {
+		s = strings.ReplaceAll(s, "\t", " ")
+	}
+	if strings.IndexByte(s, '&') >= 0 {
+		s = htmlEntities.Replace(s)
+	}
+	if hasNonASCII(s) {
+		s = strings.Map(func(r rune) rune {
+			switch r {
+			case '\u00a0', '\u2007', '\u202f', '\u3000':
+				return ' '
+			case '\ufeff', '\u200b', '\u200c', '\u200d':
+				return -1
+			}
+			return r
+		}, s)
+	}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return s
+	}
+	// Markdown block residue: fences, quotes, headings.
+	if strings.HasPrefix(s, "```") || strings.HasPrefix(s, "~~~") {
+		return ""
+	}
+	for len(s) > 0 && s[0] == '>' && (len(s) == 1 || s[1] == ' ') {
+		s = strings.TrimSpace(s[1:])
+	}
+	if len(s) > 1 && s[0] == '#' {
+		i := 0
+		for i < len(s) && i < 6 && s[i] == '#' {
+			i++
+		}
+		if i < len(s) && s[i] == ' ' {
+			s = strings.TrimSpace(s[i:])
+		}
+	}
+	if strings.Contains(s, "**") {
+		s = stripBold(s)
+	}
+	if strings.IndexByte(s, '`') >= 0 {
+		s = stripBackticks(s)
+	}
+	return s
+}
+
+func hasNonASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+// stripBold removes markdown bold markers (**x**) but keeps the debugger's own asterisks:
+// banners, "*** ERROR" and "** Pseudo Context **" have a space or a star beside them.
+func stripBold(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if i+1 < len(s) && s[i] == '*' && s[i+1] == '*' && (i+2 >= len(s) || s[i+2] != '*') && (i == 0 || s[i-1] != '*') {
+			before := byte(' ')
+			if i > 0 {
+				before = s[i-1]
+			}
+			after := byte(' ')
+			if i+2 < len(s) {
+				after = s[i+2]
+			}
+			opener := isSpaceOrPunct(before) && !isSpaceOrPunct(after)
+			closer := !isSpaceOrPunct(before) && (after == ' ' || after == ',' || after == '.' || i+2 == len(s))
+			if opener || closer {
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+		i++
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func isSpaceOrPunct(c byte) bool {
+	return c == ' ' || c == '(' || c == '[' || c == '"' || c == '\''
+}
+
+// stripBackticks removes markdown code ticks but keeps the debugger's 64-bit address
+// separator (fffff806`23400000) and symbol quotes (`string').
+func stripBackticks(s string) string {
+	need := false
+	for i := 0; i < len(s) && !need; i++ {
+		need = s[i] == '`' && (i == 0 || i == len(s)-1 || s[i-1] == ' ' || s[i+1] == ' ')
+	}
+	if !need {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '`' {
+			if i == 0 || i == len(s)-1 || s[i-1] == ' ' || s[i+1] == ' ' {
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// utf16Reader decodes UTF-16 (after its byte-order mark) to UTF-8.
+type utf16Reader struct {
+	r       io.Reader
+	be      bool
+	started bool
+	in      [4096]byte
+	carry   []byte
+	out     []byte
+}
+
+func (u *utf16Reader) Read(p []byte) (int, error) {
+	for len(u.out) == 0 {
+		n, err := u.r.Read(u.in[:])
+		data := append(u.carry, u.in[:n]...)
+		if !u.started && len(data) >= 2 {
+			data, u.started = data[2:], true
+		}
+		units := make([]uint16, 0, len(data)/2)
+		for len(data) >= 2 {
+			if u.be {
+				units = append(units, uint16(data[0])<<8|uint16(data[1]))
+			} else {
+				units = append(units, uint16(data[1])<<8|uint16(data[0]))
+			}
+			data = data[2:]
+		}
+		u.carry = append(u.carry[:0], data...)
+		if k := len(units); k > 0 && units[k-1] >= 0xd800 && units[k-1] < 0xdc00 && err == nil {
+			u.carry = append([]byte{byte(units[k-1]), byte(units[k-1] >> 8)}, u.carry...)
+			if u.be {
+				u.carry[0], u.carry[1] = u.carry[1], u.carry[0]
+			}
+			units = units[:k-1]
+		}
+		for _, r := range utf16.Decode(units) {
+			u.out = utf8.AppendRune(u.out, r)
+		}
+		if err != nil && len(u.out) == 0 {
+			return 0, err
+		}
+	}
+	n := copy(p, u.out)
+	u.out = u.out[n:]
+	return n, nil
+}

@@ -1,0 +1,629 @@
+package cdbout
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/bsodwatch/bsodwatch/analysis"
+)
+
+// Bounds that keep memory flat whatever the input holds.
+const (
+	maxFrames   = 1024
+	maxFields   = 4096
+	maxModules  = 8192
+	maxErrors   = 200
+	maxValueLen = 64 << 10
+	maxCommands = 1000
+)
+
+type state int
+
+const (
+	stNone state = iota
+	stStack
+	stKeyValues
+	stLM
+)
+
+// parser is the line-by-line state machine. Fields that several forms of output can give
+// (the bugcheck code, the arguments, the exception code) are collected per form and chosen
+// in finish by precedence.
+type parser struct {
+	a  *analysis.Analysis
+	st state
+
+	fields  map[string]string
+	kv      map[string]string
+	kvKey   string
+	session analysis.Session
+	hasSess bool
+	exr     analysis.ExceptionRecord
+
+	headerCode, headerName string
+	braceCode, codeLine    string
+	unknownCode            string
+	args, pArgs            [4]string
+	braceArgs              []string
+
+	excEvent      string
+	followupLine  string
+	probableImage string
+
+	lastKey     string // a KEY: with an empty value, waiting for a wrapped value
+	afterBanner bool   // the previous line was an analysis banner
+	curModule   int    // index of the lm module that detail lines describe, or -1
+	lastCommand string
+	pendingDiag int // index of a diagnostic awaiting its detail line, or -1
+	seenErr     map[string]bool
+}
+
+func newParser() *parser {
+	return &parser{a: &analysis.Analysis{}, fields: map[string]string{}, curModule: -1, pendingDiag: -1}
+}
+
+// line handles one clean logical line.
+func (p *parser) line(s string) {
+	if s == "" {
+		switch p.st {
+		case stStack:
+			if len(p.a.Stack) > 0 {
+				p.st = stNone
+			}
+		case stLM:
+			p.st, p.curModule = stNone, -1
+		}
+		p.lastKey = ""
+		return
+	}
+	if p.pendingDiag >= 0 {
+		i := p.pendingDiag
+		p.pendingDiag = -1
+		if s[0] == '"' {
+			p.a.Diagnostics[i].Detail = s
+			return
+		}
+	}
+	if cmd, rest, ok := prompt(s); ok {
+		p.command(cmd)
+		if rest == "" {
+			return
+		}
+		s = rest
+	}
+	if isBanner(s) {
+		p.st, p.lastKey = stNone, ""
+		if strings.Contains(s, "Analysis") {
+			p.afterBanner = true
+		}
+		return
+	}
+	wasBanner := p.afterBanner
+	if s[0] != '*' {
+		p.afterBanner = false
+	}
+	if isRule(s) {
+		if p.st == stStack && len(p.a.Stack) > 0 {
+			p.st = stNone
+		}
+		p.lastKey = ""
+		return
+	}
+	key, val, isKey := upperKey(s)
+	if isKey && (key == "ERROR" || key == "WARNING") {
+		isKey = false
+	}
+	switch p.st {
+	case stStack:
+		if !isKey {
+			p.frames(s)
+			return
+		}
+		p.st = stNone
+	case stKeyValues:
+		if p.keyValue(s) {
+			return
+		}
+		if isKey {
+			p.st = stNone
+		}
+	case stLM:
+		if !isKey && p.lmLine(s) {
+			return
+		}
+		p.st, p.curModule = stNone, -1
+	}
+	if isKey {
+		p.field(key, val)
+		return
+	}
+	if p.other(s, wasBanner) {
+		p.lastKey = ""
+		return
+	}
+	if p.lastKey != "" {
+		// A value wrapped onto the next line (mail archives wrap at ~70 columns).
+		p.setField(p.lastKey, s)
+		p.lastKey = ""
+	}
+}
+
+// isBanner reports a line of the asterisk box around "Bugcheck Analysis".
+func isBanner(s string) bool {
+	if s[0] != '*' {
+		return false
+	}
+	letters := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '*' && c != ' ' {
+			letters++
+		}
+	}
+	if letters == 0 {
+		return len(s) >= 3
+	}
+	return strings.Contains(s, "Bugcheck Analysis") || strings.Contains(s, "Exception Analysis")
+}
+
+// isRule reports a dashed separator line ("------------------", "---------").
+func isRule(s string) bool {
+	if len(s) < 3 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// upperKey splits an analysis line "KEY_NAME:  value". Keys are upper-case words with
+// digits and underscores (a hex suffix after a digit is allowed: TAG_NOT_DEFINED_202b).
+func upperKey(s string) (key, val string, ok bool) {
+	if s[0] < 'A' || s[0] > 'Z' {
+		return "", "", false
+	}
+	i := 0
+	for i < len(s) && isKeyChar(s[i]) {
+		i++
+	}
+	if i > 0 && i < len(s) && s[i-1] >= '0' && s[i-1] <= '9' {
+		for i < len(s) && ((s[i] >= 'a' && s[i] <= 'f') || (s[i] >= '0' && s[i] <= '9')) {
+			i++
+		}
+	}
+	if i < 2 || i >= len(s) || s[i] != ':' {
+		return "", "", false
+	}
+	return s[:i], strings.TrimSpace(s[i+1:]), true
+}
+
+// prompt recognises a debugger prompt ("0: kd> ", "kd> ", "0:000> ", "0:000:x86> ").
+func prompt(s string) (cmd, rest string, ok bool) {
+	i := strings.Index(s[:min(len(s), 20)], "> ")
+	if i < 0 {
+		if strings.HasSuffix(s, ">") {
+			i = len(s) - 1
+		} else {
+			return "", "", false
+		}
+	}
+	if i == 0 || i > 16 {
+		return "", "", false
+	}
+	pre := s[:i]
+	switch {
+	case pre == "kd" || pre == "lkd":
+	case strings.HasSuffix(pre, ": kd") || strings.HasSuffix(pre, ": lkd"):
+		if !allDigits(pre[:strings.IndexByte(pre, ':')]) {
+			return "", "", false
+		}
+	default:
+		parts := strings.Split(pre, ":")
+		if len(parts) < 2 || len(parts) > 3 || !allDigits(parts[0]) || !allDigits(parts[1]) {
+			return "", "", false
+		}
+	}
+	if i+1 >= len(s) {
+		return "", "", true
+	}
+	rest = strings.TrimSpace(s[i+1:])
+	if strings.HasPrefix(rest, "cdb: ") {
+		return "", rest, true
+	}
+	return rest, "", true
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *parser) command(cmd string) {
+	p.st, p.curModule, p.lastKey = stNone, -1, ""
+	p.lastCommand = cmd
+	if cmd != "" && len(p.session.Commands) < maxCommands {
+		p.session.Commands = append(p.session.Commands, cmd)
+		p.hasSess = true
+	}
+}
+
+func clip(v string) string {
+	if len(v) > maxValueLen {
+		return v[:maxValueLen]
+	}
+	return v
+}
+
+func (p *parser) setField(key, val string) {
+	if val == "" {
+		return
+	}
+	if _, ok := p.fields[key]; !ok && len(p.fields) >= maxFields {
+		return
+	}
+	p.fields[key] = clip(val)
+}
+
+// field handles an upper-case analysis key.
+func (p *parser) field(key, val string) {
+	p.lastKey = ""
+	switch key {
+	case "STACK_TEXT":
+		p.st = stStack
+		if val != "" {
+			p.frames(val)
+		}
+		return
+	case "KEY_VALUES_STRING":
+		p.st = stKeyValues
+	case "BUGCHECK_P1", "BUGCHECK_P2", "BUGCHECK_P3", "BUGCHECK_P4":
+		p.pArgs[key[len(key)-1]-'1'] = firstToken(val)
+	}
+	if val == "" {
+		switch key {
+		case "STACK_TEXT", "KEY_VALUES_STRING", "CONTEXT", "TRAP_FRAME", "EXCEPTION_RECORD", "FAULTING_SOURCE_CODE", "PROBLEM_CLASSES":
+		default:
+			p.lastKey = key
+		}
+		return
+	}
+	p.setField(key, val)
+}
+
+// keyValue reads the KEY_VALUES_STRING block ("Key  : AV.Fault" / "Value: Write").
+func (p *parser) keyValue(s string) bool {
+	if k, ok := cutLabel(s, "Key"); ok {
+		p.kvKey = k
+		return true
+	}
+	if v, ok := cutLabel(s, "Value"); ok {
+		if p.kvKey != "" {
+			if p.kv == nil {
+				p.kv = map[string]string{}
+			}
+			if len(p.kv) < maxFields {
+				p.kv[p.kvKey] = clip(v)
+			}
+			p.kvKey = ""
+		}
+		return true
+	}
+	return false
+}
+
+// cutLabel matches "Label<spaces>:<value>".
+func cutLabel(s, label string) (string, bool) {
+	if !strings.HasPrefix(s, label) {
+		return "", false
+	}
+	r := strings.TrimLeft(s[len(label):], " ")
+	if r == "" || r[0] != ':' {
+		return "", false
+	}
+	return strings.TrimSpace(r[1:]), true
+}
+
+func firstToken(s string) string {
+	if i := strings.IndexAny(s, " ,"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// other recognises the lines that are not upper-case keys; it reports whether it used s.
+func (p *parser) other(s string, afterBanner bool) bool {
+	switch s[0] {
+	case 'A':
+		if len(s) > 5 && strings.HasPrefix(s, "Arg") && s[3] >= '1' && s[3] <= '4' && s[4] == ':' {
+			p.args[s[3]-'1'] = strings.TrimRight(firstToken(strings.TrimSpace(s[5:])), ",")
+			return true
+		}
+		if strings.HasPrefix(s, "Arguments ") && p.codeLine != "" {
+			p.braceArgs = strings.Fields(s[len("Arguments "):])
+			return true
+		}
+		if strings.HasPrefix(s, "Arguments:") {
+			return true
+		}
+	case 'B':
+		if strings.HasPrefix(s, "BugCheck ") {
+			if i := strings.Index(s, ", {"); i > 0 {
+				p.braceCode = strings.TrimSpace(s[len("BugCheck "):i])
+				inner := s[i+3:]
+				if j := strings.IndexByte(inner, '}'); j >= 0 {
+					inner = inner[:j]
+				}
+				p.braceArgs = nil
+				for _, t := range strings.Split(inner, ",") {
+					p.braceArgs = append(p.braceArgs, strings.TrimSpace(t))
+				}
+				return true
+			}
+		}
+		if v, ok := strings.CutPrefix(s, "Bugcheck code "); ok {
+			p.codeLine = firstToken(strings.TrimSpace(v))
+			return true
+		}
+		if v, ok := strings.CutPrefix(s, "Built by:"); ok {
+			p.session.BuiltBy, p.hasSess = strings.TrimSpace(v), true
+			return true
+		}
+		if strings.HasPrefix(s, "Browse ") {
+			return true
+		}
+	case 'E':
+		if v, ok := cutLabel(s, "ExceptionAddress"); ok {
+			p.exr.Address = v
+			return true
+		}
+		if v, ok := cutLabel(s, "ExceptionCode"); ok {
+			p.exr.Code = firstToken(v)
+			return true
+		}
+		if v, ok := cutLabel(s, "ExceptionFlags"); ok {
+			p.exr.Flags = v
+			return true
+		}
+		if v, ok := strings.CutPrefix(s, "Edition build lab:"); ok {
+			p.session.EditionBuildLab, p.hasSess = strings.TrimSpace(v), true
+			return true
+		}
+	case 'S':
+		if v, ok := cutLabel(s, "Subcode"); ok {
+			p.exr.Subcode = v
+			return true
+		}
+		if v, ok := strings.CutPrefix(s, "Symbol search path is:"); ok {
+			p.a.SymbolPath = strings.TrimSpace(v)
+			return true
+		}
+		if v, ok := strings.CutPrefix(s, "System Uptime:"); ok {
+			p.session.SystemUptime, p.hasSess = strings.TrimSpace(v), true
+			return true
+		}
+	case 'F':
+		if v, ok := cutLabel(s, "Followup"); ok {
+			p.followupLine = v
+			return true
+		}
+	case 'P':
+		if v, ok := strings.CutPrefix(s, "Probably caused by"); ok {
+			v = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+			if i := strings.Index(v, " ("); i >= 0 {
+				v = v[:i]
+			}
+			p.probableImage = strings.TrimSpace(v)
+			return true
+		}
+		if v, ok := strings.CutPrefix(s, "Product:"); ok {
+			p.session.Product, p.hasSess = strings.TrimSpace(v), true
+			return true
+		}
+		if v, ok := strings.CutPrefix(s, "Process Uptime:"); ok {
+			p.session.ProcessUptime, p.hasSess = strings.TrimSpace(v), true
+			return true
+		}
+	case 'M':
+		if v, ok := strings.CutPrefix(s, "Microsoft (R) Windows Debugger"); ok {
+			if i := strings.Index(v, "Version"); i >= 0 {
+				p.a.DebuggerVersion = strings.TrimSpace(v[i+len("Version"):])
+				return true
+			}
+		}
+	case 'L':
+		if v, ok := strings.CutPrefix(s, "Loading Dump File"); ok {
+			v = strings.TrimSpace(v)
+			v = strings.TrimPrefix(v, "[")
+			if i := strings.LastIndexByte(v, ']'); i >= 0 {
+				v = v[:i]
+			}
+			p.a.DumpFile = v
+			return true
+		}
+	case 'C':
+		if v, ok := strings.CutPrefix(s, "Comment:"); ok {
+			v = strings.TrimSpace(v)
+			if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
+				v = v[1 : len(v)-1]
+			}
+			p.session.DumpComments = append(p.session.DumpComments, clip(v))
+			p.hasSess = true
+			return true
+		}
+	case 'D':
+		if v, ok := strings.CutPrefix(s, "Debug session time:"); ok {
+			p.session.DebugSessionTime, p.hasSess = strings.TrimSpace(v), true
+			return true
+		}
+	case 'W':
+		if p.osLine(s) {
+			return true
+		}
+	case 'U':
+		if v, ok := strings.CutPrefix(s, "Unknown bugcheck code ("); ok {
+			if i := strings.IndexByte(v, ')'); i > 0 && isHex(v[:i]) {
+				p.unknownCode = v[:i]
+				return true
+			}
+		}
+	case 'c':
+		if v, ok := strings.CutPrefix(s, "cdb: Reading initial command '"); ok {
+			p.session.InitialCommand, p.hasSess = strings.TrimSuffix(v, "'"), true
+			return true
+		}
+	case 'q':
+		if strings.HasPrefix(s, "quit:") {
+			p.session.Quit, p.hasSess = true, true
+			return true
+		}
+	case '(':
+		// Event line: "(1974.354): Stack buffer overflow - code c0000409 (first/second chance ...".
+		if i := strings.Index(s, " - code "); i > 0 && strings.Contains(s[:i], "): ") {
+			p.excEvent = firstToken(strings.TrimSpace(s[i+len(" - code "):]))
+			return true
+		}
+	case 's':
+		if isLMHeader(s) {
+			p.st, p.curModule = stLM, -1
+			return true
+		}
+	}
+	if p.diagnostic(s) {
+		return true
+	}
+	if p.bugcheckHeader(s, afterBanner) {
+		return true
+	}
+	if p.buildLab(s) {
+		return true
+	}
+	if isDumpType(s) {
+		p.session.DumpType, p.hasSess = s, true
+		return true
+	}
+	return false
+}
+
+// bugcheckHeader reads "DRIVER_IRQL_NOT_LESS_OR_EQUAL (d1)". Right after the banner the
+// description may follow on the same line (text whose line breaks were lost).
+func (p *parser) bugcheckHeader(s string, afterBanner bool) bool {
+	sp := strings.IndexByte(s, ' ')
+	if sp < 3 || sp+3 > len(s) || s[sp+1] != '(' {
+		return false
+	}
+	name := s[:sp]
+	rest := s[sp+2:]
+	end := strings.IndexByte(rest, ')')
+	if end <= 0 || end > 16 || !isHex(rest[:end]) {
+		return false
+	}
+	if strings.TrimSpace(rest[end+1:]) != "" && !afterBanner {
+		return false
+	}
+	letters := 0
+	for _, r := range name {
+		switch {
+		case r >= 'A' && r <= 'Z':
+			letters++
+		case r >= '0' && r <= '9', r == '_', r >= 0x80:
+		default:
+			return false
+		}
+	}
+	if letters < 2 {
+		return false
+	}
+	p.headerName, p.headerCode = name, rest[:end]
+	return true
+}
+
+func isHex(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) {
+			return false
+		}
+	}
+	return true
+}
+
+// osLine reads "Windows 10 Kernel Version 19041 MP (8 procs) Free x64".
+func (p *parser) osLine(s string) bool {
+	if !strings.HasPrefix(s, "Windows ") {
+		return false
+	}
+	i := strings.Index(s, " Version ")
+	if i < 0 || !(strings.Contains(s, " Free") || strings.Contains(s, " Checked") || strings.Contains(s, "procs)")) {
+		return false
+	}
+	p.session.OSLine, p.hasSess = s, true
+	f := strings.Fields(s[i+len(" Version "):])
+	if len(f) > 0 {
+		if n, err := strconv.Atoi(f[0]); err == nil {
+			p.a.OSBuild = n
+		}
+	}
+	for k, t := range f {
+		if (t == "Free" || t == "Checked") && k+1 < len(f) {
+			p.a.Arch = normArch(f[k+1])
+			if p.a.Arch == "arm" && k+2 < len(f) && strings.HasPrefix(f[k+2], "64") {
+				p.a.Arch = "arm64"
+			}
+		}
+	}
+	return true
+}
+
+func normArch(s string) string {
+	switch strings.ToLower(s) {
+	case "x64", "amd64", "x86_64":
+		return "x64"
+	case "x86", "i386":
+		return "x86"
+	case "arm64", "aarch64":
+		return "arm64"
+	case "arm", "arm32":
+		return "arm"
+	}
+	return ""
+}
+
+// buildLab reads a bare build-lab line ("19041.1.amd64fre.vb_release.191206-1406").
+func (p *parser) buildLab(s string) bool {
+	if s[0] < '0' || s[0] > '9' || strings.IndexByte(s, ' ') >= 0 || len(s) > 120 {
+		return false
+	}
+	if !(strings.Contains(s, "fre.") || strings.Contains(s, "chk.")) || strings.Count(s, ".") < 3 {
+		return false
+	}
+	p.session.BuildLab, p.hasSess = s, true
+	return true
+}
+
+// isDumpType reads the line after "Loading Dump File": "Mini Kernel Dump File: Only ...".
+func isDumpType(s string) bool {
+	i := strings.Index(s[:min(len(s), 60)], "Dump File")
+	if i <= 0 || i > 40 || s[0] < 'A' || s[0] > 'Z' || strings.HasPrefix(s, "Loading") {
+		return false
+	}
+	c := strings.IndexByte(s[i:], ':')
+	return c > 0 && c < 40
+}
+
+func isLMHeader(s string) bool {
+	f := strings.Fields(s)
+	return len(f) == 4 && f[0] == "start" && f[1] == "end" && f[2] == "module" && f[3] == "name"
+}

@@ -1,0 +1,123 @@
+package cdbout
+
+import (
+	"strings"
+
+	"github.com/bsodwatch/bsodwatch/analysis"
+)
+
+// frames reads STACK_TEXT lines in every layout: x86 "ChildEBP RetAddr Args to Child",
+// x64/ARM64 "Child-SP RetAddr : Args to Child : Call Site", two-column pseudo frames, and
+// several frames on one line when the line breaks were lost. A frame is a run of at least
+// two addresses followed by a call site, optionally with a source "[file @ line]".
+func (p *parser) frames(s string) {
+	toks := strings.Fields(s)
+	addrs := 0
+	for i := 0; i < len(toks); {
+		t := toks[i]
+		if t == ":" {
+			i++
+			continue
+		}
+		if isAddr(t) {
+			addrs++
+			i++
+			continue
+		}
+		if addrs < 2 {
+			addrs = 0 // prose such as "WARNING: Stack unwind information not available."
+			i++
+			continue
+		}
+		addrs = 0
+		j := i + 1
+		for j < len(toks) && toks[j][0] != '[' && toks[j][0] != '(' && !(isAddr(toks[j]) && j+1 < len(toks) && (isAddr(toks[j+1]) || toks[j+1] == ":")) {
+			j++
+		}
+		f := splitSymbol(strings.Join(toks[i:j], " "))
+		if j < len(toks) && toks[j][0] == '[' {
+			k := j
+			for k < len(toks) && !strings.HasSuffix(toks[k], "]") {
+				k++
+			}
+			if k == len(toks) {
+				k--
+			}
+			src := strings.Join(toks[j:k+1], " ")
+			f.Source = strings.TrimSuffix(strings.TrimPrefix(src, "["), "]")
+			j = k + 1
+		}
+		// x86 kv annotations "(FPO: [Non-Fpo])", "(CONV: stdcall)" carry nothing we keep.
+		for j < len(toks) && toks[j][0] == '(' {
+			k := j
+			for k < len(toks) && !strings.HasSuffix(toks[k], ")") {
+				k++
+			}
+			j = k + 1
+		}
+		if len(p.a.Stack) < maxFrames {
+			p.a.Stack = append(p.a.Stack, f)
+		}
+		i = j
+	}
+}
+
+// isAddr reports a stack address column: 8 or 16 hex digits, 64-bit ones often split by a
+// backtick (fffff806`236443ce). Call sites such as 0x0 are not addresses.
+func isAddr(t string) bool {
+	n := 0
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'):
+			n++
+		case c == '`' && i > 0 && i < len(t)-1:
+		default:
+			return false
+		}
+	}
+	return n == 8 || n == 16
+}
+
+// markers are characters authors put around values to highlight them.
+var markers = strings.NewReplacer("\u0387", "", "\u00b7", "", "*", "")
+
+// splitSymbol splits "nt!KiBugCheck+0x12", "Driver+0x11b1" or "0x0" into a frame.
+func splitSymbol(sym string) analysis.Frame {
+	if hasNonASCII(sym) || strings.IndexByte(sym, '*') >= 0 {
+		sym = strings.TrimSpace(markers.Replace(sym))
+	}
+	var f analysis.Frame
+	if strings.HasPrefix(sym, "0x") || strings.HasPrefix(sym, "??") {
+		f.Symbol = sym
+		return f
+	}
+	if i := strings.IndexByte(sym, '!'); i >= 0 {
+		f.Module, f.Symbol = sym[:i], sym[i+1:]
+		if k := strings.LastIndexByte(f.Symbol, '+'); k >= 0 {
+			f.Symbol, f.Offset = f.Symbol[:k], f.Symbol[k+1:]
+		}
+		f.Symbol = strings.TrimSpace(f.Symbol)
+		return f
+	}
+	if k := strings.LastIndexByte(sym, '+'); k > 0 {
+		f.Module, f.Offset = sym[:k], sym[k+1:]
+		return f
+	}
+	f.Module = sym
+	return f
+}
+
+// thirdParty finds the innermost frame whose module is not Microsoft's.
+func thirdParty(a *analysis.Analysis) string {
+	for _, f := range a.Stack {
+		m := f.Module
+		if m == "" || strings.ContainsAny(m, " `") || analysis.IsPlaceholderModule(m) {
+			continue
+		}
+		if !a.IsMicrosoft(m) {
+			return m
+		}
+	}
+	return ""
+}
