@@ -2,11 +2,437 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/bsodwatch/bsodwatch/analyzer"
+	"github.com/bsodwatch/bsodwatch/analyzer/winsvc"
+	"github.com/bsodwatch/bsodwatch/history"
+	"github.com/bsodwatch/bsodwatch/ops"
+	"github.com/bsodwatch/bsodwatch/pipeline"
+	"github.com/bsodwatch/bsodwatch/rules"
 )
 
-// cmdAnalyze is not written yet; its issue replaces this file.
+const analyzeSynopsis = `analyze [flags]                  run an analyzer worker on the job queue
+       bsodwatch analyze file [--json] [flags] DUMP    analyze one dump on disk, print the verdict
+       bsodwatch analyze service install [flags] | uninstall | start | stop   (Windows)`
+
+// cmdAnalyze runs an analyzer worker, analyzes one dump, or manages the Windows service.
 func cmdAnalyze(ctx context.Context, e *env, args []string) int {
-	fmt.Fprintln(e.Stderr, "bsodwatch analyze: not implemented yet")
-	return exitError
+	if len(args) > 0 {
+		switch args[0] {
+		case "file":
+			return analyzeFile(ctx, e, args[1:])
+		case "service":
+			return analyzeService(ctx, e, args[1:])
+		}
+	}
+	fs := newFlagSet(e, "analyze", analyzeSynopsis)
+	wf := addWorkerFlags(fs, e)
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.Stderr, "bsodwatch analyze: unexpected argument %q (see --help)\n", fs.Arg(0))
+		return exitUsage
+	}
+	if winsvc.IsService() {
+		return runAsService(e, wf)
+	}
+	return runWorker(ctx, e, wf)
+}
+
+// workerFlags are the worker's options as flags (the config file sets the same fields).
+type workerFlags struct {
+	o         analyzer.Options
+	extraSyms string
+	backoff   string
+	natsURL   string
+	natsCreds string
+	metrics   string
+	history   bool
+	service   string
+}
+
+func addWorkerFlags(fs *flag.FlagSet, e *env) *workerFlags {
+	w := &workerFlags{}
+	fs.StringVar(&w.natsURL, "nats", envOr(e, "BSODWATCH_NATS_URL", "nats://127.0.0.1:4222"), "NATS server URLs, comma-separated (env BSODWATCH_NATS_URL)")
+	fs.StringVar(&w.natsCreds, "nats.creds", "", "NATS credentials file")
+	fs.StringVar(&w.o.ShareDir, "share", envOr(e, "BSODWATCH_SHARE", ""), `dump share root that jobs name files on: \\server\dumps or a folder (env BSODWATCH_SHARE)`)
+	fs.StringVar(&w.o.RulesDir, "rules", envOr(e, "BSODWATCH_RULES", ""), "known-issue rules folder; reloaded on SIGHUP and when its files change (env BSODWATCH_RULES)")
+	fs.StringVar(&w.o.Name, "name", "", "worker name in verdicts (default: host name)")
+	fs.IntVar(&w.o.Slots, "slots", analyzer.DefaultSlots, "dumps analyzed at once")
+	fs.StringVar(&w.o.Engine, "engine", analyzer.EngineAuto, "auto (cdb when found, else native), cdb or native")
+	fs.StringVar(&w.o.CDBPath, "cdb", "", "cdb.exe (default: PATH, Windows Kits, Debugging Tools for Windows, WinDbg)")
+	fs.StringVar(&w.o.SymbolPath, "symbol-path", "", "cdb symbol path (default srv*C:\\symbols*https://msdl.microsoft.com/download/symbols)")
+	fs.StringVar(&w.extraSyms, "extra-symbols", "", "private symbol paths searched first, separated by ';'")
+	fs.DurationVar(&w.o.Timeout, "timeout", 0, "limit per debugger run; the process tree is killed after it (default 15m)")
+	fs.Int64Var(&w.o.OutputCap, "output-cap", 0, "debugger output kept per run, bytes (default 32 MiB)")
+	fs.DurationVar(&w.o.AckWait, "ack-wait", 0, "job lease without a heartbeat before another worker gets it (default 2m)")
+	fs.IntVar(&w.o.MaxDeliver, "max-deliver", 0, "attempts before a job ends as a failed verdict (default 5)")
+	fs.StringVar(&w.backoff, "backoff", "", "delays before retries, comma-separated (default 30s,2m,10m)")
+	fs.StringVar(&w.metrics, "metrics", "", "serve /metrics and /healthz on this address (e.g. :9465); default off")
+	fs.BoolVar(&w.history, "history", true, "mark verdicts from crash history (new bucket, regression, crash loop)")
+	fs.StringVar(&w.service, "service.name", winsvc.DefaultName, "Windows service name (service commands, and when run by the SCM)")
+	return w
+}
+
+// options turns the flags into worker options and checks them.
+func (w *workerFlags) options() (analyzer.Options, error) {
+	o := w.o
+	for _, p := range strings.Split(w.extraSyms, ";") {
+		if p = strings.TrimSpace(p); p != "" {
+			o.ExtraSymbolPaths = append(o.ExtraSymbolPaths, p)
+		}
+	}
+	for _, s := range strings.Split(w.backoff, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return o, fmt.Errorf("--backoff: %w", err)
+		}
+		o.Backoff = append(o.Backoff, d)
+	}
+	o = o.WithDefaults()
+	return o, o.Validate()
+}
+
+func runWorker(ctx context.Context, e *env, wf *workerFlags) int {
+	o, err := wf.options()
+	if err != nil {
+		fmt.Fprintln(e.Stderr, "bsodwatch analyze:", err)
+		return exitUsage
+	}
+	if err := runWorkerErr(ctx, e, wf, o); err != nil {
+		var ue usageError
+		fmt.Fprintln(e.Stderr, "bsodwatch analyze:", err)
+		if errors.As(err, &ue) {
+			return exitUsage
+		}
+		return exitError
+	}
+	if ctx.Err() != nil {
+		return exitInterrupted
+	}
+	return exitOK
+}
+
+// usageError marks a configuration problem (exit 2) among runtime ones.
+type usageError struct{ error }
+
+func runWorkerErr(ctx context.Context, e *env, wf *workerFlags, o analyzer.Options) error {
+	log := e.Log
+	var reg prometheus.Registerer
+	var srv *ops.Server
+	if wf.metrics != "" {
+		srv = ops.New("analyzer", log)
+		reg = srv.Registry()
+	}
+	rs, err := newRuleHolder(ctx, o, log, reg)
+	if err != nil {
+		return usageError{err}
+	}
+	nopts := pipeline.NATSOptions{URLs: splitList(wf.natsURL), Name: "bsodwatch-analyzer", CredsFile: wf.natsCreds}
+	nc, err := pipeline.Connect(ctx, nopts, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	if err := pipeline.EnsureStreams(ctx, js, nopts.StreamOptions()); err != nil {
+		return err
+	}
+	deps := analyzer.Deps{JS: js, Log: log, Registerer: reg, Rules: rs.current}
+	if wf.history {
+		m, err := history.NewMarker(ctx, js, history.Options{}, reg)
+		if err != nil {
+			return err
+		}
+		deps.Marker = m
+	}
+	w, err := analyzer.New(o, deps)
+	if err != nil {
+		return usageError{err}
+	}
+	if srv != nil {
+		srv.AddCheck("nats", ops.NATSCheck(nc))
+		if _, err := srv.Start(ctx, wf.metrics); err != nil {
+			return usageError{fmt.Errorf("metrics: %w", err)}
+		}
+	}
+	return w.Run(ctx)
+}
+
+// ruleHolder keeps the last good rule set: reloaded on SIGHUP and whenever the folder's
+// content changes (checked every RulesReload); a bad edit is logged and the old set stays.
+type ruleHolder struct {
+	set atomic.Pointer[rules.Set]
+}
+
+func newRuleHolder(ctx context.Context, o analyzer.Options, log zerolog.Logger, reg prometheus.Registerer) (*ruleHolder, error) {
+	h := &ruleHolder{}
+	if o.RulesDir == "" {
+		log.Warn().Msg("no rules folder: verdicts will have no known-issue matches")
+		return h, nil
+	}
+	s, err := rules.LoadDir(o.RulesDir)
+	if err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	h.set.Store(s)
+	log.Info().Str("rules_version", s.Version()).Int("rules", len(s.Rules())).Msg("rules loaded")
+	hup := make(chan os.Signal, 1)
+	notifyHangup(hup)
+	go func() {
+		defer signal.Stop(hup)
+		t := time.NewTicker(o.RulesReload)
+		defer t.Stop()
+		for {
+			var why string
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				why = "SIGHUP"
+			case <-t.C:
+			}
+			s, err := rules.LoadDir(o.RulesDir)
+			if err != nil {
+				log.Error().Err(err).Msg("rules not reloaded; the last good set stays in use")
+				continue
+			}
+			if old := h.set.Load(); old.Version() != s.Version() || why != "" {
+				h.set.Store(s)
+				log.Info().Str("rules_version", s.Version()).Str("was", old.Version()).Msg("rules reloaded")
+			}
+		}
+	}()
+	return h, nil
+}
+
+// current returns the rule set, or nil (not a nil *rules.Set in an interface) when none.
+func (h *ruleHolder) current() analyzer.RuleSet {
+	if s := h.set.Load(); s != nil {
+		return s
+	}
+	return nil
+}
+
+func notifyHangup(c chan os.Signal) { signal.Notify(c, syscall.SIGHUP) }
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// analyzeFile analyzes one dump on disk with the worker's engine and prints its verdict,
+// without the queue: for trying an install, checking cdb, or a one-off.
+func analyzeFile(ctx context.Context, e *env, args []string) int {
+	fs := newFlagSet(e, "analyze file", "analyze file [--json] [--rules DIR] [--engine E] [--cdb PATH] [flags] DUMP  (flags before DUMP)")
+	wf := addWorkerFlags(fs, e)
+	asJSON := fs.Bool("json", false, "print the verdict as JSON")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	paths := fs.Args()
+	if len(paths) != 1 {
+		fmt.Fprintln(e.Stderr, "bsodwatch analyze file: want exactly one DUMP")
+		return exitUsage
+	}
+	abs, err := filepath.Abs(paths[0])
+	if err != nil {
+		fmt.Fprintln(e.Stderr, "bsodwatch analyze file:", err)
+		return exitUsage
+	}
+	f, err := os.Open(abs)
+	if err != nil {
+		fmt.Fprintln(e.Stderr, "bsodwatch analyze file:", err)
+		return exitUsage
+	}
+	h := sha256.New()
+	size, err := io.Copy(h, f)
+	f.Close()
+	if err != nil {
+		fmt.Fprintln(e.Stderr, "bsodwatch analyze file:", err)
+		return exitError
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	wf.o.ShareDir = filepath.Dir(abs)
+	o, err := wf.options()
+	if err != nil {
+		fmt.Fprintln(e.Stderr, "bsodwatch analyze file:", err)
+		return exitUsage
+	}
+	rs, err := newRuleHolder(ctx, o, e.Log, nil)
+	if err != nil {
+		fmt.Fprintln(e.Stderr, "bsodwatch analyze file:", err)
+		return exitUsage
+	}
+	w, err := analyzer.New(o, analyzer.Deps{Log: e.Log, Rules: rs.current})
+	if err != nil {
+		fmt.Fprintln(e.Stderr, "bsodwatch analyze file:", err)
+		return exitUsage
+	}
+	job := &pipeline.Job{Version: pipeline.JobVersion, ID: sum, SHA256: sum, Size: size, SharePath: filepath.Base(abs),
+		SourcePath: abs, Host: "local", DetectedAt: time.Now().UTC(), Submitter: "cli"}
+	res, err := w.Analyze(ctx, job)
+	if err != nil {
+		if ctx.Err() != nil {
+			return exitInterrupted
+		}
+		var jerr *analyzer.JobError
+		errors.As(err, &jerr)
+		res = &pipeline.Result{Version: pipeline.ResultVersion, Job: *job, Status: pipeline.StatusFailed, Engine: w.Engine(),
+			Error: err.Error(), Attempts: 1, AnalyzedAt: time.Now().UTC(), Matches: []rules.Match{}}
+		if jerr != nil {
+			res.DebuggerTail = jerr.Tail
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			fmt.Fprintln(e.Stderr, "bsodwatch analyze file:", err)
+			return exitError
+		}
+	} else {
+		printVerdict(e.Stdout, res)
+	}
+	if res.Status != pipeline.StatusOK {
+		if !*asJSON {
+			fmt.Fprintln(e.Stderr, "bsodwatch analyze file:", res.Error)
+		}
+		return exitError
+	}
+	return exitOK
+}
+
+// printVerdict writes a verdict for people.
+func printVerdict(w io.Writer, r *pipeline.Result) {
+	fmt.Fprintf(w, "%s  %s\n", r.Job.SourcePath, r.Status)
+	line := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(w, "  %-12s %s\n", k+":", v)
+		}
+	}
+	conf := r.Confidence
+	if r.Degraded {
+		conf += ", degraded: " + strings.Join(r.DegradedReasons, "; ")
+	}
+	line("engine", r.Engine+" (confidence "+conf+")")
+	if a := r.Analysis; a != nil {
+		line("bugcheck", strings.TrimSpace(a.BugcheckCode+" "+a.BugcheckName))
+		line("module", a.ModuleName)
+		line("third party", a.ThirdPartyModule)
+		line("symbol", a.SymbolName)
+	}
+	if c := r.ProbableCause; c != nil {
+		line("cause", strings.TrimSpace(c.Module+" "+c.Reason))
+	}
+	line("bucket", r.Bucket())
+	line("error", r.Error)
+	for _, m := range r.Matches {
+		fmt.Fprintf(w, "  match:       %s [%s] %s\n", m.ID, m.Severity, m.Title)
+		for _, why := range m.Why {
+			fmt.Fprintf(w, "               - %s\n", why)
+		}
+	}
+	if len(r.Matches) == 0 && r.Status == pipeline.StatusOK {
+		fmt.Fprintln(w, "  match:       none (no known issue)")
+	}
+}
+
+// analyzeService manages the Windows service.
+func analyzeService(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		fmt.Fprintln(e.Stderr, "usage: bsodwatch analyze service install [worker flags] | uninstall | start | stop  [--service.name NAME]")
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	verb, rest := args[0], args[1:]
+	fs := newFlagSet(e, "analyze service "+verb, "analyze service "+verb+" [flags]")
+	wf := addWorkerFlags(fs, e)
+	if code, done := parseFlags(fs, rest); done {
+		return code
+	}
+	var err error
+	switch verb {
+	case "install":
+		if _, err := wf.options(); err != nil {
+			fmt.Fprintln(e.Stderr, "bsodwatch analyze service install:", err)
+			return exitUsage
+		}
+		var exe string
+		if exe, err = os.Executable(); err == nil {
+			err = winsvc.Install(wf.service, exe, append([]string{"analyze"}, rest...))
+		}
+	case "uninstall":
+		err = winsvc.Uninstall(wf.service)
+	case "start":
+		err = winsvc.Start(wf.service)
+	case "stop":
+		err = winsvc.Stop(ctx, wf.service)
+	default:
+		fmt.Fprintf(e.Stderr, "bsodwatch analyze service: unknown action %q: want install, uninstall, start or stop\n", verb)
+		return exitUsage
+	}
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "bsodwatch analyze service %s: %v\n", verb, err)
+		if errors.Is(err, winsvc.ErrWindowsOnly) {
+			return exitUsage
+		}
+		return exitError
+	}
+	fmt.Fprintf(e.Stdout, "service %s: %s done\n", wf.service, verb)
+	return exitOK
+}
+
+// runAsService runs the worker under the service control manager, with warnings and errors
+// also sent to the Event Log. Stopping the service cancels the worker: cdb is killed and the
+// job goes back to the queue.
+func runAsService(e *env, wf *workerFlags) int {
+	if ew, closeLog, err := winsvc.EventLog(wf.service); err == nil {
+		defer closeLog()
+		e.Log = e.Log.Output(zerolog.MultiLevelWriter(e.Stderr, ew))
+	}
+	code := exitOK
+	err := winsvc.Run(wf.service, func(ctx context.Context) error {
+		if code = runWorker(ctx, e, wf); code != exitOK && code != exitInterrupted {
+			return fmt.Errorf("analyzer exited with code %d", code)
+		}
+		return nil
+	})
+	if err != nil {
+		e.Log.Error().Err(err).Msg("service")
+		return exitError
+	}
+	return code
 }

@@ -1,0 +1,257 @@
+package analyzer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bsodwatch/bsodwatch/analysis"
+	"github.com/bsodwatch/bsodwatch/analyzer/cdb"
+	"github.com/bsodwatch/bsodwatch/analyzer/cdbout"
+	"github.com/bsodwatch/bsodwatch/analyzer/native"
+	"github.com/bsodwatch/bsodwatch/dumpshare"
+	"github.com/bsodwatch/bsodwatch/pipeline"
+	"github.com/bsodwatch/bsodwatch/rules"
+)
+
+// JobError is why a job produced no verdict. A permanent one ends the job as a failed verdict
+// at once; a transient one is retried until MaxDeliver.
+type JobError struct {
+	Err       error
+	Permanent bool
+	// Engine that failed, and the end of the debugger's output when it ran.
+	Engine string
+	Tail   string
+	// Debugger is how long the debugger ran.
+	Debugger time.Duration
+}
+
+func (e *JobError) Error() string { return e.Err.Error() }
+func (e *JobError) Unwrap() error { return e.Err }
+
+func permanent(engine string, format string, a ...any) *JobError {
+	return &JobError{Err: fmt.Errorf(format, a...), Permanent: true, Engine: engine}
+}
+
+// maxDegradedReasons bounds the symbol complaints copied into a verdict.
+const maxDegradedReasons = 10
+
+// Analyze checks one job's dump and analyzes it with the worker's engine. It returns the
+// verdict (status ok, rules matched) or a *JobError. The context's error is returned as is.
+func (w *Worker) Analyze(ctx context.Context, job *pipeline.Job) (*pipeline.Result, error) {
+	start := time.Now()
+	path, f, size, jerr := w.openDump(job)
+	if jerr != nil {
+		return nil, jerr
+	}
+	var res *pipeline.Result
+	if w.debugger != nil {
+		f.Close()
+		res, jerr = w.runDebugger(ctx, path)
+	} else {
+		res, jerr = w.runNative(f, size)
+		f.Close()
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if jerr != nil {
+		return nil, jerr
+	}
+	res.Version, res.Job, res.Status = pipeline.ResultVersion, *job, pipeline.StatusOK
+	res.Worker = w.opts.Name
+	res.Matches = []rules.Match{}
+	if rs := w.ruleSet(); rs != nil {
+		if m := rs.Match(rules.Input{Analysis: res.Analysis, Engine: res.Engine}); m != nil {
+			res.Matches = m
+		}
+		res.RulesVersion = rs.Version()
+	}
+	res.Timings.TotalMS = time.Since(start).Milliseconds()
+	res.AnalyzedAt = time.Now().UTC()
+	return res, nil
+}
+
+// openDump finds the job's file on the share and checks that it is the file the job was
+// made for: same size, same sha256.
+func (w *Worker) openDump(job *pipeline.Job) (string, *os.File, int64, *JobError) {
+	engine := w.Engine()
+	if err := dumpshare.ValidateRel(job.SharePath); err != nil {
+		return "", nil, 0, permanent(engine, "job share path: %w", err)
+	}
+	want := job.SHA256
+	if want == "" {
+		want = job.ID
+	}
+	if len(want) != sha256.Size*2 {
+		return "", nil, 0, permanent(engine, "job has no sha256 to check the dump against")
+	}
+	path := filepath.Join(w.opts.ShareDir, filepath.FromSlash(job.SharePath))
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil, 0, permanent(engine, "dump %s is missing from the share", job.SharePath)
+	}
+	if err != nil {
+		// A share that is briefly unreachable deserves a retry.
+		return "", nil, 0, &JobError{Err: fmt.Errorf("open dump: %w", err), Engine: engine}
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return "", nil, 0, &JobError{Err: fmt.Errorf("stat dump: %w", err), Engine: engine}
+	}
+	if job.Size > 0 && fi.Size() != job.Size {
+		f.Close()
+		return "", nil, 0, permanent(engine, "dump %s changed on the share: %d bytes, the job says %d", job.SharePath, fi.Size(), job.Size)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		f.Close()
+		return "", nil, 0, &JobError{Err: fmt.Errorf("read dump: %w", err), Engine: engine}
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); !strings.EqualFold(got, want) {
+		f.Close()
+		return "", nil, 0, permanent(engine, "dump %s changed on the share: sha256 %s, the job says %s", job.SharePath, got, strings.ToLower(want))
+	}
+	return path, f, fi.Size(), nil
+}
+
+// runDebugger runs cdb and turns its output into a verdict.
+func (w *Worker) runDebugger(ctx context.Context, path string) (*pipeline.Result, *JobError) {
+	out, err := w.debugger.Analyze(ctx, path)
+	if out == nil {
+		out = &cdb.Output{ExitCode: -1}
+	}
+	w.metrics.debugger.Observe(out.Duration.Seconds())
+	fail := func(perm bool, err error) *JobError {
+		tail := out.Tail
+		if len(out.Stderr) > 0 {
+			tail += "\n[stderr]\n" + lastBytes(string(out.Stderr), 1024)
+		}
+		return &JobError{Err: err, Permanent: perm, Engine: EngineCDB, Tail: tail, Debugger: out.Duration}
+	}
+	if ctx.Err() != nil {
+		return nil, fail(false, ctx.Err())
+	}
+	if line := openFailure(out.Stdout); line != "" {
+		return nil, fail(true, fmt.Errorf("debugger could not open the dump: %s", line))
+	}
+	if err != nil && !errors.Is(err, cdb.ErrOutputCap) {
+		return nil, fail(false, err)
+	}
+	a := cdbout.ParseBytes(out.Stdout)
+	if (a == nil || !a.Complete) && err != nil {
+		return nil, fail(false, fmt.Errorf("no analysis in the debugger output: %w", err))
+	}
+	if a == nil || !a.Complete {
+		return nil, fail(false, fmt.Errorf("no analysis in the debugger output (exit code %d, %d bytes)", out.ExitCode, out.Bytes))
+	}
+	res := &pipeline.Result{Engine: EngineCDB, Analysis: a}
+	res.Timings.DebuggerMS = out.Duration.Milliseconds()
+	res.DegradedReasons = symbolProblems(a)
+	if out.Truncated {
+		res.DegradedReasons = append(res.DegradedReasons, fmt.Sprintf("debugger output cut at %d bytes", len(out.Stdout)))
+	}
+	res.Degraded = len(res.DegradedReasons) > 0
+	res.Confidence = "high"
+	if res.Degraded {
+		res.Confidence = "medium"
+	}
+	a.Modules = culpritModules(a)
+	return res, nil
+}
+
+// runNative reads the dump with the pure-Go reader.
+func (w *Worker) runNative(f *os.File, size int64) (*pipeline.Result, *JobError) {
+	a, cause, err := native.Analyze(f, size)
+	if err != nil {
+		// The reader is deterministic: trying again reads the same bytes.
+		return nil, permanent(EngineNative, "native engine: %w", err)
+	}
+	res := &pipeline.Result{Engine: EngineNative, Analysis: a, ProbableCause: cause, Confidence: "low"}
+	if cause != nil && cause.Confidence != "" {
+		res.Confidence = cause.Confidence
+	}
+	return res, nil
+}
+
+// openFailure returns cdb's "Could not open dump file" line, if it printed one.
+func openFailure(out []byte) string {
+	i := bytes.Index(out, []byte("Could not open dump file"))
+	if i < 0 {
+		return ""
+	}
+	line, _, _ := bytes.Cut(out[i:], []byte("\n"))
+	return strings.TrimSpace(string(line))
+}
+
+// symbolProblems lists the debugger's own complaints about missing or wrong symbols.
+func symbolProblems(a *analysis.Analysis) []string {
+	var out []string
+	add := func(s string) {
+		s = strings.TrimSpace(s)
+		if s != "" && !slices.Contains(out, s) && len(out) < maxDegradedReasons {
+			out = append(out, s)
+		}
+	}
+	for _, d := range a.Diagnostics {
+		if d.Kind == "symbols" {
+			add(d.Message)
+		}
+	}
+	if len(a.Diagnostics) == 0 {
+		for _, e := range a.DebuggerErrors {
+			if l := strings.ToLower(e); strings.Contains(l, "symbol") {
+				add(e)
+			}
+		}
+	}
+	return out
+}
+
+// culpritModules keeps, of the debugger's module list (lmv prints every module), the ones the
+// analysis names: the faulting module, the third-party module and the modules on the stack.
+func culpritModules(a *analysis.Analysis) []analysis.Module {
+	want := map[string]bool{}
+	for _, n := range []string{a.ModuleName, a.ImageName, a.ThirdPartyModule} {
+		want[moduleKey(n)] = true
+	}
+	for _, f := range a.Stack {
+		want[moduleKey(f.Module)] = true
+	}
+	delete(want, "")
+	var keep []analysis.Module
+	for _, m := range a.Modules {
+		if want[moduleKey(m.Name)] || want[moduleKey(m.ImageName)] {
+			keep = append(keep, m)
+		}
+	}
+	return keep
+}
+
+func moduleKey(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if i := strings.LastIndexByte(s, '.'); i > 0 {
+		switch s[i:] {
+		case ".sys", ".dll", ".exe":
+			s = s[:i]
+		}
+	}
+	return s
+}
+
+func lastBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[len(s)-n:], "")
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/bsodwatch/bsodwatch/internal/sharedtest"
+	"github.com/bsodwatch/bsodwatch/pipeline"
+)
+
+func runAnalyze(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := &env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, Log: zerolog.New(&errb).Level(zerolog.WarnLevel)}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	code = cmdAnalyze(ctx, e, args)
+	return code, out.String(), errb.String()
+}
+
+var (
+	replayOnce sync.Once
+	replayBin  string
+	replayErr  error
+)
+
+// replaycdb builds the stand-in debugger once per test binary.
+func replaycdb(t *testing.T) string {
+	t.Helper()
+	replayOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "replaycdb")
+		if err != nil {
+			replayErr = err
+			return
+		}
+		replayBin = filepath.Join(dir, "replaycdb")
+		if runtime.GOOS == "windows" {
+			replayBin += ".exe"
+		}
+		out, err := exec.Command("go", "build", "-o", replayBin, "github.com/bsodwatch/bsodwatch/internal/replaycdb").CombinedOutput()
+		if err != nil {
+			replayErr = err
+			t.Logf("%s", out)
+		}
+	})
+	if replayErr != nil {
+		t.Fatalf("build replaycdb: %v", replayErr)
+	}
+	return replayBin
+}
+
+func TestAnalyzeFileWithDebugger(t *testing.T) {
+	corpus := sharedtest.Dir(t, "corpus")
+	dir := t.TempDir()
+	dump := filepath.Join(dir, "MEMORY; copy (2).DMP")
+	if err := os.WriteFile(dump, []byte("REPLAYCDB\ntranscript: "+filepath.Join(corpus, "kernel", "014.txt")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runAnalyze(t, "file", "--json", "--engine", "cdb", "--cdb", replaycdb(t), dump)
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr %s", code, errs)
+	}
+	var r pipeline.Result
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("output is not a verdict: %v\n%s", err, out)
+	}
+	if r.Status != "ok" || r.Engine != "cdb" || r.Analysis == nil || r.Analysis.BugcheckCode != "0xc5" || !r.Degraded {
+		t.Errorf("verdict %+v", r)
+	}
+
+	// The same for people.
+	code, out, _ = runAnalyze(t, "file", "--engine", "cdb", "--cdb", replaycdb(t), dump)
+	if code != exitOK || !strings.Contains(out, "0xc5") || !strings.Contains(out, "degraded") {
+		t.Errorf("exit %d, text output:\n%s", code, out)
+	}
+}
+
+func TestAnalyzeFileNative(t *testing.T) {
+	dumps := sharedtest.Dir(t, "dumps")
+	code, out, errs := runAnalyze(t, "file", "--json", "--engine", "native", filepath.Join(dumps, "kernel", "triage-arm64-win10-17134-bce2.dmp"))
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr %s", code, errs)
+	}
+	var r pipeline.Result
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Engine != "native" || r.Analysis == nil || !strings.EqualFold(strings.TrimLeft(strings.TrimPrefix(r.Analysis.BugcheckCode, "0x"), "0"), "e2") {
+		t.Errorf("engine %q analysis %+v", r.Engine, r.Analysis)
+	}
+}
+
+func TestAnalyzeUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"no share", []string{"--nats", "nats://127.0.0.1:1"}, exitUsage, "share_dir is required"},
+		{"bad engine", []string{"--share", "x", "--engine", "windbg"}, exitUsage, `engine "windbg"`},
+		{"bad backoff", []string{"--share", "x", "--backoff", "soon"}, exitUsage, "--backoff"},
+		{"stray argument", []string{"x.dmp"}, exitUsage, "unexpected argument"},
+		{"file without dump", []string{"file"}, exitUsage, "exactly one DUMP"},
+		{"file missing", []string{"file", filepath.Join(os.TempDir(), "no-such-dump.dmp")}, exitUsage, "no-such-dump.dmp"},
+		{"cdb required but absent", []string{"file", "--engine", "cdb", "--cdb", "/no/cdb.exe", "cmd_analyze_test.go"}, exitUsage, "cdb.exe not found"},
+		{"service without action", []string{"service"}, exitUsage, "usage"},
+		{"service unknown action", []string{"service", "restart"}, exitUsage, "unknown action"},
+	}
+	if runtime.GOOS != "windows" {
+		tests = append(tests, struct {
+			name string
+			args []string
+			code int
+			msg  string
+		}{"service off Windows", []string{"service", "install", "--share", `\\fs\dumps`}, exitUsage, "Windows only"})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errs := runAnalyze(t, tt.args...)
+			if code != tt.code || !strings.Contains(errs, tt.msg) {
+				t.Errorf("exit %d (want %d), stderr %q lacks %q", code, tt.code, errs, tt.msg)
+			}
+			if strings.Count(strings.TrimSpace(errs), "\n") > 3 && tt.name != "service without action" {
+				t.Errorf("error is not short:\n%s", errs)
+			}
+		})
+	}
+}
