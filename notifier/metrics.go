@@ -1,0 +1,37 @@
+package notifier
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	deliveries *prometheus.CounterVec   // target, integration, outcome (delivered, failed)
+	failures   *prometheus.CounterVec   // target, integration, reason: every failed attempt
+	results    *prometheus.CounterVec   // target, action: posted, grouped, skipped_route, ...
+	latency    *prometheus.HistogramVec // target: one successful or final attempt
+}
+
+// newMetrics builds the metrics and registers them on reg (nil: not exported).
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bsodwatch_notifier_deliveries_total",
+			Help: "Messages handed to a target, by outcome (delivered, failed: given up after a permanent error).",
+		}, []string{"target", "integration", "outcome"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bsodwatch_notifier_delivery_failures_total",
+			Help: "Failed delivery attempts by reason (client_error, server_error, rate_limited, network, timeout, invalid_payload, template).",
+		}, []string{"target", "integration", "reason"}),
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bsodwatch_notifier_results_total",
+			Help: "Results consumed per target, by what was done (posted, grouped, skipped_route, skipped_unchanged, duplicate, unreadable).",
+		}, []string{"target", "action"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "bsodwatch_notifier_delivery_seconds",
+			Help:    "Duration of delivery attempts.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 3, 9),
+		}, []string{"target"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.deliveries, m.failures, m.results, m.latency)
+	}
+	return m
+}

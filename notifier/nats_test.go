@@ -1,0 +1,227 @@
+package notifier
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/bsodwatch/bsodwatch/notifier/webhook"
+	"github.com/bsodwatch/bsodwatch/pipeline"
+	"github.com/bsodwatch/bsodwatch/pipeline/embedded"
+)
+
+func startJetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	srv, err := embedded.Start(embedded.Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := srv.Connect("notifier-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := pipeline.EnsureStreams(ctx, js, pipeline.StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+func publish(t *testing.T, js jetstream.JetStream, r *pipeline.Result) {
+	t.Helper()
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.Publish(ctx, pipeline.ResultSubject(r.Job.ID), b, jetstream.WithMsgID(r.MsgID())); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hookServer is a webhook target that counts deliveries by delivery ID and can be down.
+type hookServer struct {
+	*httptest.Server
+	down     atomic.Bool
+	mu       sync.Mutex
+	got      map[string]int
+	kinds    []string
+	groups   []int
+	refusals atomic.Int32
+}
+
+func newHookServer(t *testing.T) *hookServer {
+	h := &hookServer{got: map[string]int{}}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.down.Load() {
+			h.refusals.Add(1)
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		var env webhook.Envelope
+		_ = json.Unmarshal(b, &env)
+		h.mu.Lock()
+		h.got[r.Header.Get(webhook.HeaderDelivery)]++
+		h.kinds = append(h.kinds, env.Kind)
+		if env.Group != nil {
+			h.groups = append(h.groups, env.Group.Count)
+		}
+		h.mu.Unlock()
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+func (h *hookServer) snapshot() (unique, total int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, n := range h.got {
+		unique++
+		total += n
+	}
+	return unique, total
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func fastOptions(targets ...TargetOptions) Options {
+	return Options{
+		Targets: targets, FlushInterval: 50 * time.Millisecond, AckWait: 3 * time.Second,
+		Retry: RetryOptions{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond, Timeout: 5 * time.Second},
+	}
+}
+
+func runNotifier(t *testing.T, n *Notifier, js jetstream.JetStream) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx, js, 1) }()
+	return func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("Run did not stop")
+		}
+	}
+}
+
+// A target that is down for a while gets everything once it is back, nothing twice, and
+// the target that stayed up got everything meanwhile.
+func TestTargetDownThenUpThroughJetStream(t *testing.T) {
+	js := startJetStream(t)
+	down, up := newHookServer(t), newHookServer(t)
+	down.down.Store(true)
+	n, err := New(fastOptions(
+		TargetOptions{Name: "flaky", Type: TypeWebhook, URL: Secret{secretOf(down.URL + "/hook/flaky-secret")}, NoGrouping: true},
+		TargetOptions{Name: "steady", Type: TypeWebhook, URL: Secret{secretOf(up.URL + "/hook/steady-secret")}, NoGrouping: true},
+	), io.Discard, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = 12
+	for i := range total {
+		r := crash("H"+string(rune('A'+i)), "job"+string(rune('a'+i)))
+		publish(t, js, r)
+	}
+	stop := runNotifier(t, n, js)
+	defer stop()
+	waitFor(t, "the steady target to get every result", func() bool { u, _ := up.snapshot(); return u == total })
+	if u, _ := down.snapshot(); u != 0 {
+		t.Fatalf("down target accepted %d", u)
+	}
+	waitFor(t, "the flaky target to refuse a few retries", func() bool { return down.refusals.Load() >= 3 })
+	down.down.Store(false)
+	waitFor(t, "the flaky target to get every result", func() bool { u, _ := down.snapshot(); return u == total })
+	time.Sleep(300 * time.Millisecond) // room for a duplicate to show up, if there were one
+	for name, h := range map[string]*hookServer{"flaky": down, "steady": up} {
+		if u, tot := h.snapshot(); u != total || tot != total {
+			t.Errorf("%s: %d unique deliveries, %d in all; want %d each (nothing twice)", name, u, tot, total)
+		}
+	}
+	// Both consumers acked everything.
+	for _, name := range []string{"flaky", "steady"} {
+		c, err := js.Consumer(context.Background(), pipeline.ResultsStream, ConsumerName(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, name+" acks", func() bool {
+			info, err := c.Info(context.Background())
+			return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+		})
+	}
+}
+
+// A pending group update survives a restart: it is in the KV bucket, and the restarted
+// notifier posts it when the window ends.
+func TestPendingUpdateSurvivesRestart(t *testing.T) {
+	js := startJetStream(t)
+	hook := newHookServer(t)
+	clk := &fakeClock{t: time.Now()}
+	mk := func() *Notifier {
+		n, err := New(fastOptions(TargetOptions{Name: "grp", Type: TypeWebhook, URL: Secret{secretOf(hook.URL + "/hook/x")}, GroupWindow: time.Hour}),
+			io.Discard, zerolog.Nop(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.now = clk.now
+		return n
+	}
+	for i, h := range []string{"FS-01", "FS-02", "FS-03", "FS-02"} {
+		publish(t, js, crash(h, "g"+string(rune('a'+i))))
+	}
+	stop := runNotifier(t, mk(), js)
+	waitFor(t, "the first verdict", func() bool { u, _ := hook.snapshot(); return u == 1 })
+	c, err := js.Consumer(context.Background(), pipeline.ResultsStream, ConsumerName("grp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the repeats to be folded and acked", func() bool {
+		info, err := c.Info(context.Background())
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	})
+	stop()
+	if u, _ := hook.snapshot(); u != 1 {
+		t.Fatalf("repeats were posted before the window ended: %d messages", u)
+	}
+	clk.advance(time.Hour + time.Minute)
+	stop = runNotifier(t, mk(), js)
+	defer stop()
+	waitFor(t, "the update after restart", func() bool { u, _ := hook.snapshot(); return u == 2 })
+	hook.mu.Lock()
+	defer hook.mu.Unlock()
+	if len(hook.kinds) != 2 || hook.kinds[1] != "update" || len(hook.groups) != 1 || hook.groups[0] != 4 {
+		t.Fatalf("kinds %v, group counts %v: want a verdict then an update of 4 crashes", hook.kinds, hook.groups)
+	}
+}

@@ -1,0 +1,395 @@
+package notifier
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/bsodwatch/bsodwatch/notifier/chat"
+	"github.com/bsodwatch/bsodwatch/notifier/notifytest"
+	"github.com/bsodwatch/bsodwatch/pipeline"
+	"github.com/bsodwatch/bsodwatch/rules"
+)
+
+// recorder is an Integration that records what it was given and fails as told.
+type recorder struct {
+	mu   sync.Mutex
+	msgs []*chat.Message
+	errs []error // returned in turn before succeeding
+}
+
+func (r *recorder) Notify(_ context.Context, m *chat.Message) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.errs) > 0 {
+		err := r.errs[0]
+		r.errs = r.errs[1:]
+		ce, _ := err.(*chat.Error)
+		return ce != nil && ce.Retry, err
+	}
+	r.msgs = append(r.msgs, m)
+	return false, nil
+}
+
+func (r *recorder) Render(*chat.Message) ([]byte, error) { return nil, nil }
+
+func (r *recorder) sent() []*chat.Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*chat.Message(nil), r.msgs...)
+}
+
+// fakeClock is the injectable clock: now moves only when told, sleeps are recorded.
+type fakeClock struct {
+	mu     sync.Mutex
+	t      time.Time
+	sleeps []time.Duration
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+func (c *fakeClock) sleep(_ context.Context, d time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sleeps = append(c.sleeps, d)
+	c.t = c.t.Add(d)
+	return nil
+}
+
+func testNotifier(t *testing.T, to TargetOptions, rec *recorder, log zerolog.Logger) (*Notifier, *target, *fakeClock) {
+	t.Helper()
+	if to.Name == "" {
+		to.Name, to.Type = "t1", TypeConsole
+	}
+	n, err := New(Options{Targets: []TargetOptions{to}}, &bytes.Buffer{}, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &fakeClock{t: time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)}
+	n.now, n.sleep = clk.now, clk.sleep
+	tg := n.targets[0]
+	tg.integ = rec
+	tg.groups = map[string]*groupState{}
+	return n, tg, clk
+}
+
+func crash(host, id string) *pipeline.Result {
+	r := notifytest.Known()
+	r.Job.Host, r.Job.ID = host, id
+	r.Marks = pipeline.Marks{}
+	return r
+}
+
+func TestGroupingWindow(t *testing.T) {
+	rec := &recorder{}
+	n, tg, clk := testNotifier(t, TargetOptions{}, rec, zerolog.Nop())
+	st := newMemStore()
+	ctx := context.Background()
+	seq := uint64(0)
+	feed := func(host string) {
+		t.Helper()
+		seq++
+		if err := n.handle(ctx, tg, st, crash(host, host+string(rune('a'+seq))), seq, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flush := func() {
+		t.Helper()
+		if err := n.flush(ctx, tg, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	feed("FS-01") // first of the bucket: posted at once, flagged new
+	for i, h := range []string{"FS-02", "FS-03", "FS-02", "FS-04", "FS-05", "FS-06", "FS-07"} {
+		clk.advance(time.Minute)
+		feed(h)
+		_ = i
+	}
+	flush() // window still open: nothing yet
+	if got := rec.sent(); len(got) != 1 || got[0].Kind != chat.KindVerdict || !got[0].New {
+		t.Fatalf("within the window: want one new verdict, got %d messages", len(got))
+	}
+	clk.advance(time.Hour)
+	flush()
+	got := rec.sent()
+	if len(got) != 2 || got[1].Kind != chat.KindUpdate {
+		t.Fatalf("after the window: want verdict + update, got %d", len(got))
+	}
+	g := got[1].Group
+	if g.Count != 8 || len(g.Hosts) != 7 || g.Window != "hour" || got[1].New {
+		t.Errorf("update group = count %d, hosts %v, window %q, new %v; want 8 crashes on 7 hosts in the hour, not new", g.Count, g.Hosts, g.Window, got[1].New)
+	}
+	// The next window collects further repeats into the next update.
+	clk.advance(time.Minute)
+	feed("FS-08")
+	flush()
+	if len(rec.sent()) != 2 {
+		t.Fatalf("repeat in the second window was posted at once")
+	}
+	clk.advance(time.Hour)
+	flush()
+	got = rec.sent()
+	if len(got) != 3 || got[2].Kind != chat.KindUpdate || got[2].Group.Count != 1 || got[2].Group.Updates != 2 {
+		t.Fatalf("second update: got %d messages, last %+v", len(got), got[len(got)-1].Group)
+	}
+	// A quiet window forgets the group: the next crash is a verdict again, not new.
+	clk.advance(time.Hour)
+	flush()
+	if len(tg.groups) != 0 {
+		t.Fatalf("quiet window did not close the group: %d open", len(tg.groups))
+	}
+	clk.advance(time.Minute)
+	feed("FS-09")
+	got = rec.sent()
+	if len(got) != 4 || got[3].Kind != chat.KindVerdict || got[3].New {
+		t.Fatalf("after a quiet window: want a verdict that is not new, got %+v", got[len(got)-1])
+	}
+}
+
+func TestGroupingPerTargetWindowAndRedelivery(t *testing.T) {
+	rec := &recorder{}
+	n, tg, clk := testNotifier(t, TargetOptions{Name: "short", Type: TypeConsole, GroupWindow: 5 * time.Minute}, rec, zerolog.Nop())
+	st := newMemStore()
+	ctx := context.Background()
+	if tg.window != 5*time.Minute {
+		t.Fatalf("window %v, want the target's 5m", tg.window)
+	}
+	_ = n.handle(ctx, tg, st, crash("A", "1"), 1, nil)
+	clk.advance(time.Minute)
+	_ = n.handle(ctx, tg, st, crash("B", "2"), 2, nil)
+	// The same message again (redelivery) and after a restart (fresh lastSeq, stored groups).
+	_ = n.handle(ctx, tg, st, crash("B", "2"), 2, nil)
+	tg.lastSeq = 0
+	tg.groups, _ = st.Groups(ctx, tg.name)
+	_ = n.handle(ctx, tg, st, crash("B", "2"), 2, nil)
+	clk.advance(5 * time.Minute)
+	if err := n.flush(ctx, tg, st); err != nil {
+		t.Fatal(err)
+	}
+	got := rec.sent()
+	if len(got) != 2 || got[1].Group.Count != 2 || !strings.Contains(got[1].Group.Window, "5 minutes") {
+		t.Fatalf("want verdict + update of 2 crashes in 5 minutes, got %d messages (%+v)", len(got), got[len(got)-1].Group)
+	}
+}
+
+func TestNoGroupingAndFailedArePostedEach(t *testing.T) {
+	rec := &recorder{}
+	n, tg, _ := testNotifier(t, TargetOptions{Name: "all", Type: TypeConsole, NoGrouping: true}, rec, zerolog.Nop())
+	st := newMemStore()
+	for i := 1; i <= 3; i++ {
+		if err := n.handle(context.Background(), tg, st, crash("H", string(rune('0'+i))), uint64(i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := rec.sent(); len(got) != 3 || !got[0].New || got[1].New {
+		t.Fatalf("want 3 verdicts, only the first new; got %d", len(got))
+	}
+}
+
+func TestRoutes(t *testing.T) {
+	known := notifytest.Known()
+	unknown := notifytest.Unknown()
+	failed := notifytest.Failed()
+	low := notifytest.Known()
+	low.Matches = []rules.Match{{ID: "KI-1", Severity: "low", Tags: []string{"storage"}}}
+	low.Job.HostTags = []string{"lab"}
+	tests := []struct {
+		name  string
+		route Route
+		want  map[string]bool
+	}{
+		{"all", Route{}, map[string]bool{"known": true, "unknown": true, "failed": true, "low": true}},
+		{"unknown only", Route{Verdicts: []string{"unknown", "failed"}}, map[string]bool{"unknown": true, "failed": true}},
+		{"known only", Route{Verdicts: []string{"known"}}, map[string]bool{"known": true, "low": true}},
+		{"severity", Route{Severities: []string{"HIGH", "critical"}}, map[string]bool{"known": true}},
+		{"rule tag", Route{RuleTags: []string{"storage"}}, map[string]bool{"low": true}},
+		{"host tag", Route{HostTags: []string{"prod"}}, map[string]bool{"known": true}},
+		{"and", Route{Verdicts: []string{"known"}, HostTags: []string{"lab"}}, map[string]bool{"low": true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for name, r := range map[string]*pipeline.Result{"known": known, "unknown": unknown, "failed": failed, "low": low} {
+				if got := tt.route.Match(r); got != tt.want[name] {
+					t.Errorf("%s: Match = %v, want %v", name, got, tt.want[name])
+				}
+			}
+		})
+	}
+}
+
+func TestReprocessedPostedOnlyWhenKnownIssueChanged(t *testing.T) {
+	rec := &recorder{}
+	n, tg, _ := testNotifier(t, TargetOptions{}, rec, zerolog.Nop())
+	st := newMemStore()
+	same := crash("H", "1")
+	same.Reprocessed, same.PreviousMatches = true, []string{"KI-0042"}
+	changed := crash("H", "2")
+	changed.Reprocessed, changed.PreviousMatches = true, []string{"KI-0001"}
+	_ = n.handle(context.Background(), tg, st, same, 1, nil)
+	_ = n.handle(context.Background(), tg, st, changed, 2, nil)
+	got := rec.sent()
+	if len(got) != 1 || got[0].Result.Job.ID != "2" {
+		t.Fatalf("want only the changed verdict posted, got %d", len(got))
+	}
+}
+
+func TestRetryHonoursRetryAfterAndBackoff(t *testing.T) {
+	rec := &recorder{errs: []error{
+		&chat.Error{Reason: chat.ReasonServerError, Status: 500, Retry: true},
+		&chat.Error{Reason: chat.ReasonRateLimited, Status: 429, Retry: true, RetryAfter: 30 * time.Second},
+		&chat.Error{Reason: chat.ReasonNetwork, Retry: true},
+	}}
+	n, tg, clk := testNotifier(t, TargetOptions{}, rec, zerolog.Nop())
+	kept := 0
+	if err := n.deliver(context.Background(), tg, &chat.Message{Kind: chat.KindVerdict, Result: crash("H", "1")}, func() { kept++ }); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.sent()) != 1 {
+		t.Fatalf("not delivered after retries")
+	}
+	// Backoff 1s, 2s, 4s (±20 %), except where the target said Retry-After: 30s.
+	s := clk.sleeps
+	if len(s) != 3 || s[0] < 800*time.Millisecond || s[0] > 1200*time.Millisecond || s[1] != 30*time.Second ||
+		s[2] < 3200*time.Millisecond || s[2] > 4800*time.Millisecond {
+		t.Fatalf("sleeps %v: want ~1s, exactly 30s (Retry-After), ~4s", s)
+	}
+	if kept < 4 {
+		t.Errorf("keepalive called %d times, want one per attempt", kept)
+	}
+}
+
+func TestPermanentFailureIsNotRetried(t *testing.T) {
+	rec := &recorder{errs: []error{&chat.Error{Reason: chat.ReasonClientError, Status: 404, Msg: "no_service"}}}
+	var logs bytes.Buffer
+	n, tg, clk := testNotifier(t, TargetOptions{}, rec, zerolog.New(&logs))
+	if err := n.deliver(context.Background(), tg, &chat.Message{Kind: chat.KindVerdict, Result: crash("H", "1")}, nil); err != nil {
+		t.Fatalf("a permanent failure is settled (logged), not returned: %v", err)
+	}
+	if len(clk.sleeps) != 0 || len(rec.sent()) != 0 {
+		t.Fatalf("retried a 404: sleeps %v", clk.sleeps)
+	}
+	if !strings.Contains(logs.String(), "no_service") || !strings.Contains(logs.String(), `"reason":"client_error"`) {
+		t.Errorf("the reason is not logged: %s", logs.String())
+	}
+}
+
+func TestShutdownDuringRetryLeavesMessageUnsettled(t *testing.T) {
+	rec := &recorder{errs: []error{&chat.Error{Reason: chat.ReasonServerError, Retry: true}}}
+	n, tg, _ := testNotifier(t, TargetOptions{}, rec, zerolog.Nop())
+	ctx, cancel := context.WithCancel(context.Background())
+	n.sleep = func(context.Context, time.Duration) error { cancel(); return context.Canceled }
+	if err := n.deliver(ctx, tg, &chat.Message{Kind: chat.KindVerdict, Result: crash("H", "1")}, nil); err != errShutdown {
+		t.Fatalf("err = %v, want errShutdown", err)
+	}
+}
+
+// The secret URL must not reach the logs, whatever the target answers.
+func TestSecretURLNeverLogged(t *testing.T) {
+	status := []int{500, 404}
+	var i int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Echo the path back: a target that quotes the URL in its error body.
+		if i < len(status) {
+			w.WriteHeader(status[i])
+			i++
+		}
+		_, _ = w.Write([]byte("bad hook " + r.URL.Path))
+	}))
+	defer srv.Close()
+	secretURL := srv.URL + "/hooks/T000/B000/XXXXsecretXXXX"
+	t.Setenv("N7_TEST_HOOK", secretURL)
+	var logs bytes.Buffer
+	n, err := New(Options{Targets: []TargetOptions{{Name: "s", Type: TypeSlack, URLEnv: "N7_TEST_HOOK"}}}, nil, zerolog.New(&logs).Level(zerolog.DebugLevel), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.sleep = func(context.Context, time.Duration) error { return nil }
+	tg := n.targets[0]
+	if err := n.deliver(context.Background(), tg, &chat.Message{Kind: chat.KindVerdict, Result: crash("H", "1")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "will retry") || !strings.Contains(logs.String(), "not retried") {
+		t.Fatalf("expected a retry then a permanent failure in the logs:\n%s", logs.String())
+	}
+	notifytest.AssertNoSecret(t, logs.String(), tg.secrets[0])
+	// Also a bad URL in config: the error must not quote it.
+	t.Setenv("N7_TEST_HOOK", "ftp://user:XXXXsecretXXXX@x/hooks/XXXXsecretXXXX")
+	_, err = New(Options{Targets: []TargetOptions{{Name: "s", Type: TypeSlack, URLEnv: "N7_TEST_HOOK"}}}, nil, zerolog.Nop(), nil)
+	if err == nil || strings.Contains(err.Error(), "XXXXsecretXXXX") {
+		t.Fatalf("bad URL: err = %v", err)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"no targets", Options{}, "no targets"},
+		{"bad name", Options{Targets: []TargetOptions{{Name: "Ops Chat", Type: TypeConsole}}}, "name must be"},
+		{"dup", Options{Targets: []TargetOptions{{Name: "a", Type: TypeConsole}, {Name: "a", Type: TypeConsole}}}, "duplicate"},
+		{"type", Options{Targets: []TargetOptions{{Name: "a", Type: "discord"}}}, "unknown type"},
+		{"no url", Options{Targets: []TargetOptions{{Name: "a", Type: TypeSlack}}}, "needs url_file"},
+		{"verdict", Options{Targets: []TargetOptions{{Name: "a", Type: TypeConsole, Route: Route{Verdicts: []string{"bad"}}}}}, "route verdict"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.o.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseOptions(t *testing.T) {
+	doc := `
+fetcher:
+  hosts: [a]
+notifier:
+  group_window: 30m
+  targets:
+    - name: ops
+      type: slack
+      url_env: SLACK_HOOK
+      group_window: 2h
+      route: {verdicts: [known], severities: [high]}
+    - name: log
+      type: console
+`
+	o, err := ParseOptions([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Targets) != 2 || o.Targets[0].URLEnv != "SLACK_HOOK" || o.Targets[0].GroupWindow != 2*time.Hour ||
+		o.GroupWindow != 30*time.Minute || o.Targets[0].Route.Severities[0] != "high" {
+		t.Fatalf("parsed %+v", o)
+	}
+	if o.withDefaults().Targets[1].GroupWindow != 30*time.Minute {
+		t.Errorf("target without a window did not take the notifier's")
+	}
+	_, err = ParseOptions([]byte("notifier:\n  targets:\n    - name: a\n      type: console\n      colour: red\n"))
+	if err == nil || !strings.Contains(err.Error(), "colour") {
+		t.Fatalf("unknown key accepted: %v", err)
+	}
+	o, err = ParseOptions([]byte("targets:\n  - name: a\n    type: slack\n    url: https://hooks.example/abc\n"))
+	if err != nil || o.Targets[0].URL.Reveal() != "https://hooks.example/abc" {
+		t.Fatalf("bare section: %v %+v", err, o)
+	}
+	if s := strings.TrimSpace(mustYAML(t, o)); strings.Contains(s, "hooks.example") {
+		t.Errorf("marshalled options show the URL: %s", s)
+	}
+}

@@ -1,0 +1,185 @@
+package notifier
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/bsodwatch/bsodwatch/secret"
+	"go.yaml.in/yaml/v3"
+)
+
+// Options configure the notifier role. Zero values take the documented defaults, so the
+// config file can embed this struct and say only what differs.
+type Options struct {
+	// Targets are where verdicts go; each has its own durable consumer.
+	Targets []TargetOptions `yaml:"targets"`
+	// GroupWindow is the grouping window of targets that set none. Default 1h.
+	GroupWindow time.Duration `yaml:"group_window"`
+	// ResultURL links a message to the full result (e.g. a results UI); "{id}" is replaced
+	// by the job ID. Default none: truncated messages then name the job ID.
+	ResultURL string `yaml:"result_url"`
+	// Backlog is how far back a target's consumer starts when it is created, so a new
+	// target gets recent verdicts but not a year of them. Default 24h.
+	Backlog time.Duration `yaml:"backlog"`
+	// FlushInterval is how often pending group updates are checked. Default 10s.
+	FlushInterval time.Duration `yaml:"flush_interval"`
+	// AckWait is the consumers' ack wait; retries keep the message alive meanwhile.
+	// Default 2m.
+	AckWait time.Duration `yaml:"ack_wait"`
+	Retry   RetryOptions  `yaml:"retry"`
+}
+
+// RetryOptions shape the retry of network errors, 5xx and 429. Other 4xx are not retried.
+// Retryable failures are retried until they succeed or the notifier stops (the message is
+// then redelivered): a verdict is never dropped because a target was down.
+type RetryOptions struct {
+	// Initial is the first backoff. Default 1s.
+	Initial time.Duration `yaml:"initial"`
+	// Max caps the exponential backoff. Default 5m.
+	Max time.Duration `yaml:"max"`
+	// MaxRetryAfter caps a target's Retry-After. Default 1h.
+	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
+	// Timeout bounds one HTTP request. Default 15s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Target types.
+const (
+	TypeSlack      = "slack"
+	TypeTeams      = "teams"
+	TypeMattermost = "mattermost"
+	TypeWebhook    = "webhook"
+	TypeConsole    = "console"
+)
+
+// TargetOptions configure one target.
+type TargetOptions struct {
+	// Name identifies the target in logs, metrics and its consumer name (notifier-<name>):
+	// lower-case letters, digits, - and _. Renaming a target creates a new consumer.
+	Name string `yaml:"name"`
+	// Type is slack, teams, mattermost, webhook or console.
+	Type string `yaml:"type"`
+	// The webhook URL is a secret: give it by file or environment variable (url_file wins
+	// over url_env, which wins over url). It is never logged.
+	URL     Secret `yaml:"url"`
+	URLFile string `yaml:"url_file"`
+	URLEnv  string `yaml:"url_env"`
+	// HMAC key for the webhook type's signature header; same precedence as the URL.
+	HMACKey     Secret `yaml:"hmac_key"`
+	HMACKeyFile string `yaml:"hmac_key_file"`
+	HMACKeyEnv  string `yaml:"hmac_key_env"`
+	// Template is a file whose {{define}}s replace the embedded defaults ("title", "text",
+	// "context"); unused by webhook.
+	Template string `yaml:"template"`
+	// GroupWindow: repeats of a bucket within it become one update. Default Options.GroupWindow.
+	GroupWindow time.Duration `yaml:"group_window"`
+	// NoGrouping posts every verdict on its own.
+	NoGrouping bool `yaml:"no_grouping"`
+	// Route selects which verdicts go to this target. Empty: all.
+	Route Route `yaml:"route"`
+	// Username and Channel override a Mattermost webhook's defaults.
+	Username string `yaml:"username"`
+	Channel  string `yaml:"channel"`
+}
+
+// Route selects verdicts. Every non-empty field must match (and); within a field any value
+// may match (or). Comparisons ignore case.
+type Route struct {
+	// Verdicts: known (a rule matched), unknown (none did), failed (the analysis failed).
+	Verdicts []string `yaml:"verdicts"`
+	// Severities of the matched rules (a verdict without matches has none).
+	Severities []string `yaml:"severities"`
+	// RuleTags of the matched rules.
+	RuleTags []string `yaml:"rule_tags"`
+	// HostTags from the inventory.
+	HostTags []string `yaml:"host_tags"`
+}
+
+// Secret is a secret.Value that a YAML scalar can set.
+type Secret struct{ secret.Value }
+
+// UnmarshalYAML reads the scalar.
+func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want a string", n.Line)
+	}
+	s.Value = secret.New(n.Value)
+	return nil
+}
+
+// MarshalYAML never writes the secret.
+func (s Secret) MarshalYAML() (any, error) {
+	if s.IsZero() {
+		return "", nil
+	}
+	return "<secret>", nil
+}
+
+// Defaults.
+const (
+	DefaultGroupWindow   = time.Hour
+	DefaultBacklog       = 24 * time.Hour
+	DefaultFlushInterval = 10 * time.Second
+	DefaultAckWait       = 2 * time.Minute
+)
+
+func (o Options) withDefaults() Options {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.GroupWindow, DefaultGroupWindow)
+	def(&o.Backlog, DefaultBacklog)
+	def(&o.FlushInterval, DefaultFlushInterval)
+	def(&o.AckWait, DefaultAckWait)
+	def(&o.Retry.Initial, time.Second)
+	def(&o.Retry.Max, 5*time.Minute)
+	def(&o.Retry.MaxRetryAfter, time.Hour)
+	def(&o.Retry.Timeout, 15*time.Second)
+	o.Targets = slices.Clone(o.Targets)
+	for i := range o.Targets {
+		def(&o.Targets[i].GroupWindow, o.GroupWindow)
+	}
+	return o
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+var verdictKinds = map[string]bool{"known": true, "unknown": true, "failed": true}
+
+// Validate reports the first problem with o, naming the target.
+func (o Options) Validate() error {
+	if len(o.Targets) == 0 {
+		return errors.New("notifier: no targets configured")
+	}
+	seen := map[string]bool{}
+	for i, t := range o.Targets {
+		where := fmt.Sprintf("notifier target %d (%s)", i+1, t.Name)
+		if !nameRE.MatchString(t.Name) {
+			return fmt.Errorf("%s: name must be lower-case letters, digits, - or _", where)
+		}
+		if seen[t.Name] {
+			return fmt.Errorf("%s: duplicate name", where)
+		}
+		seen[t.Name] = true
+		switch t.Type {
+		case TypeSlack, TypeTeams, TypeMattermost, TypeWebhook:
+			if t.URL.IsZero() && t.URLFile == "" && t.URLEnv == "" {
+				return fmt.Errorf("%s: %s needs url_file, url_env or url", where, t.Type)
+			}
+		case TypeConsole:
+		default:
+			return fmt.Errorf("%s: unknown type %q (want slack, teams, mattermost, webhook or console)", where, t.Type)
+		}
+		for _, v := range t.Route.Verdicts {
+			if !verdictKinds[v] {
+				return fmt.Errorf("%s: route verdict %q: want known, unknown or failed", where, v)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,139 @@
+package notifier
+
+import (
+	"context"
+	"slices"
+
+	"github.com/bsodwatch/bsodwatch/notifier/chat"
+	"github.com/bsodwatch/bsodwatch/pipeline"
+)
+
+// handle decides what one result means for target t and does it: skip it, post it, or fold
+// it into the bucket's open group. seq is the result's stream sequence. It returns nil when
+// the message may be acked, errShutdown or a state error when it must come back.
+func (n *Notifier) handle(ctx context.Context, t *target, st stateStore, r *pipeline.Result, seq uint64, keepalive func()) error {
+	if seq != 0 && seq <= t.lastSeq {
+		n.m.results.WithLabelValues(t.name, "duplicate").Inc()
+		return nil // redelivered after we handled it
+	}
+	if err := n.apply(ctx, t, st, r, seq, keepalive); err != nil {
+		return err
+	}
+	t.lastSeq = max(t.lastSeq, seq)
+	return nil
+}
+
+func (n *Notifier) apply(ctx context.Context, t *target, st stateStore, r *pipeline.Result, seq uint64, keepalive func()) error {
+	failed := r.Status == pipeline.StatusFailed
+	bucket := r.Bucket()
+	isNew := r.Marks.NewBucket
+	if !failed {
+		// Recorded for every result, routed or not, so "new" means new to bsodwatch and
+		// every target agrees on which verdict was the first.
+		first, err := st.FirstSeen(ctx, bucket, seq)
+		if err != nil {
+			return err
+		}
+		isNew = isNew || first
+	}
+	if r.Reprocessed && slices.Equal(chat.SortedIDs(matchIDs(r)), chat.SortedIDs(r.PreviousMatches)) {
+		n.m.results.WithLabelValues(t.name, "skipped_unchanged").Inc()
+		return nil
+	}
+	if !t.route.Match(r) {
+		n.m.results.WithLabelValues(t.name, "skipped_route").Inc()
+		return nil
+	}
+	if failed || !t.grouping || r.Reprocessed {
+		if err := n.deliver(ctx, t, n.message(chat.KindVerdict, r, isNew, nil), keepalive); err != nil {
+			return err
+		}
+		n.m.results.WithLabelValues(t.name, "posted").Inc()
+		return nil
+	}
+
+	g := t.groups[bucket]
+	if g != nil && seq != 0 && seq <= g.LastSeq {
+		n.m.results.WithLabelValues(t.name, "duplicate").Inc()
+		return nil // counted before a restart
+	}
+	now := n.now()
+	if g == nil || (g.Pending == 0 && !now.Before(g.WindowStart.Add(t.window))) {
+		// First of its bucket in this window: post now, open the window.
+		if err := n.deliver(ctx, t, n.message(chat.KindVerdict, r, isNew, nil), keepalive); err != nil {
+			return err
+		}
+		n.m.results.WithLabelValues(t.name, "posted").Inc()
+		ng := &groupState{Bucket: bucket, WindowStart: now, Count: 1, Hosts: []string{r.Job.Host}, LastSeq: seq, JobIDs: []string{r.Job.ID}}
+		if g != nil {
+			ng.Updates = g.Updates
+		}
+		return n.putGroup(ctx, t, st, ng)
+	}
+	// A repeat within the window (or one whose update is still due): fold it in; the
+	// flush posts the update when the window ends.
+	ng := *g
+	ng.Hosts = slices.Clone(g.Hosts)
+	ng.JobIDs = slices.Clone(g.JobIDs)
+	ng.fold(r, seq)
+	if err := n.putGroup(ctx, t, st, &ng); err != nil {
+		return err
+	}
+	n.m.results.WithLabelValues(t.name, "grouped").Inc()
+	return nil
+}
+
+// putGroup stores g before the memory copy changes, so memory never runs ahead of what a
+// restart would find.
+func (n *Notifier) putGroup(ctx context.Context, t *target, st stateStore, g *groupState) error {
+	if err := st.PutGroup(ctx, t.name, g); err != nil {
+		return err
+	}
+	t.groups[g.Bucket] = g
+	return nil
+}
+
+// flush posts the update of every group whose window has ended with repeats pending, and
+// forgets groups whose window ended quietly.
+func (n *Notifier) flush(ctx context.Context, t *target, st stateStore) error {
+	now := n.now()
+	buckets := make([]string, 0, len(t.groups))
+	for b := range t.groups {
+		buckets = append(buckets, b)
+	}
+	slices.Sort(buckets)
+	for _, b := range buckets {
+		g := t.groups[b]
+		if now.Before(g.WindowStart.Add(t.window)) {
+			continue
+		}
+		if g.Pending == 0 || g.Last == nil {
+			if err := st.DeleteGroup(ctx, t.name, b); err != nil {
+				return err
+			}
+			delete(t.groups, b)
+			continue
+		}
+		grp := &chat.Group{
+			Bucket: b, Count: g.Count, Hosts: slices.Clone(g.Hosts), Since: g.WindowStart,
+			Window: chat.HumanWindow(t.window), JobIDs: slices.Clone(g.JobIDs), Updates: g.Updates + 1,
+		}
+		if err := n.deliver(ctx, t, n.message(chat.KindUpdate, g.Last, false, grp), nil); err != nil {
+			return err
+		}
+		n.m.results.WithLabelValues(t.name, "updated").Inc()
+		// The next window starts now: further repeats make the next update.
+		if err := n.putGroup(ctx, t, st, &groupState{Bucket: b, WindowStart: now, LastSeq: g.LastSeq, Updates: g.Updates + 1}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func matchIDs(r *pipeline.Result) []string {
+	ids := make([]string, 0, len(r.Matches))
+	for _, m := range r.Matches {
+		ids = append(ids, m.ID)
+	}
+	return ids
+}

@@ -1,0 +1,59 @@
+package notifier
+
+import (
+	"strings"
+
+	"github.com/bsodwatch/bsodwatch/pipeline"
+)
+
+// verdictKind is known, unknown or failed.
+func verdictKind(r *pipeline.Result) string {
+	switch {
+	case r.Status == pipeline.StatusFailed:
+		return "failed"
+	case len(r.Matches) > 0:
+		return "known"
+	}
+	return "unknown"
+}
+
+// Match reports whether r goes through this route.
+func (rt Route) Match(r *pipeline.Result) bool {
+	if len(rt.Verdicts) > 0 && !anyFold(rt.Verdicts, verdictKind(r)) {
+		return false
+	}
+	if len(rt.Severities) > 0 {
+		var sev []string
+		for _, m := range r.Matches {
+			sev = append(sev, m.Severity)
+		}
+		if !anyFold(rt.Severities, sev...) {
+			return false
+		}
+	}
+	if len(rt.RuleTags) > 0 {
+		var tags []string
+		for _, m := range r.Matches {
+			tags = append(tags, m.Tags...)
+		}
+		if !anyFold(rt.RuleTags, tags...) {
+			return false
+		}
+	}
+	if len(rt.HostTags) > 0 && !anyFold(rt.HostTags, r.Job.HostTags...) {
+		return false
+	}
+	return true
+}
+
+// anyFold reports whether any of have is in want, ignoring case.
+func anyFold(want []string, have ...string) bool {
+	for _, w := range want {
+		for _, h := range have {
+			if strings.EqualFold(w, h) {
+				return true
+			}
+		}
+	}
+	return false
+}

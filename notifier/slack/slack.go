@@ -1,0 +1,134 @@
+// Package slack posts verdicts to a Slack incoming webhook as Block Kit messages, with
+// every untrusted value escaped for mrkdwn and the message kept inside Slack's limits.
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"text/template"
+
+	"github.com/bsodwatch/bsodwatch/notifier/chat"
+	"github.com/bsodwatch/bsodwatch/notifier/templates"
+	"github.com/bsodwatch/bsodwatch/secret"
+)
+
+// Slack's documented limits (and a total well below where msg_blocks_too_long starts).
+const (
+	MaxBlocks      = 50
+	MaxSectionText = 3000
+	MaxTotalText   = 12000
+)
+
+// Config configures a Notifier. Template defaults to the embedded slack templates.
+type Config struct {
+	URL      secret.Value
+	Template *template.Template
+	Client   *http.Client
+}
+
+// Notifier posts to one Slack webhook.
+type Notifier struct {
+	url    secret.Value
+	tmpl   *template.Template
+	client *http.Client
+}
+
+// New checks c and returns a Notifier.
+func New(c Config) (*Notifier, error) {
+	if c.URL.IsZero() {
+		return nil, errors.New("slack: webhook URL is empty")
+	}
+	if c.Template == nil {
+		t, err := templates.Load("slack", "")
+		if err != nil {
+			return nil, err
+		}
+		c.Template = t
+	}
+	return &Notifier{url: c.URL, tmpl: c.Template, client: c.Client}, nil
+}
+
+// Markup is Slack mrkdwn: escape &, < and > (which kills <!channel>, <@U…> and
+// <http://x|y> links); links are <url|label>.
+var Markup = chat.Markup{
+	Escape: Escape,
+	Link:   func(u, label string) string { return "<" + u + "|" + label + ">" },
+}
+
+var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// Escape makes s inert in Slack mrkdwn.
+func Escape(s string) string { return escaper.Replace(s) }
+
+type text struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+type block struct {
+	Type     string `json:"type"`
+	Text     *text  `json:"text,omitempty"`
+	Elements []text `json:"elements,omitempty"`
+}
+
+type payload struct {
+	Text   string  `json:"text"`
+	Blocks []block `json:"blocks"`
+}
+
+// Render returns the JSON payload for m.
+func (n *Notifier) Render(m *chat.Message) ([]byte, error) {
+	v := chat.NewView(m, Markup)
+	title, err := templates.Exec(n.tmpl, "title", v)
+	if err != nil {
+		return nil, chat.Permanent(chat.ReasonTemplate, "%v", err)
+	}
+	body, err := templates.Exec(n.tmpl, "text", v)
+	if err != nil {
+		return nil, chat.Permanent(chat.ReasonTemplate, "%v", err)
+	}
+	ctxt, err := templates.Exec(n.tmpl, "context", v)
+	if err != nil {
+		return nil, chat.Permanent(chat.ReasonTemplate, "%v", err)
+	}
+	title, _ = chat.TruncateRunes(title, MaxSectionText, "…")
+	ctxt, _ = chat.TruncateRunes(ctxt, MaxSectionText, "…")
+	body, cut := chat.TruncateRunes(body, MaxTotalText, "…")
+	p := payload{Text: title}
+	p.Blocks = append(p.Blocks, section(title))
+	// Room for title, context and the truncation note.
+	sections := chat.SplitLines(body, MaxSectionText)
+	if len(sections) > MaxBlocks-3 {
+		sections, cut = sections[:MaxBlocks-3], true
+	}
+	for _, s := range sections {
+		p.Blocks = append(p.Blocks, section(s))
+	}
+	if ctxt != "" {
+		p.Blocks = append(p.Blocks, block{Type: "context", Elements: []text{{Type: "mrkdwn", Text: ctxt}}})
+	}
+	if cut {
+		p.Blocks = append(p.Blocks, block{Type: "context", Elements: []text{{Type: "mrkdwn", Text: "_" + chat.TruncatedNote(v) + "_"}}})
+	}
+	return json.MarshalIndent(p, "", "  ")
+}
+
+func section(s string) block {
+	return block{Type: "section", Text: &text{Type: "mrkdwn", Text: s}}
+}
+
+// Notify posts m; retry reports whether a failure may succeed later.
+func (n *Notifier) Notify(ctx context.Context, m *chat.Message) (bool, error) {
+	b, err := n.Render(m)
+	if err != nil {
+		return false, err
+	}
+	if _, err := chat.Post(ctx, n.client, n.url, "application/json", b, nil); err != nil {
+		var ce *chat.Error
+		return errors.As(err, &ce) && ce.Retry, err
+	}
+	return false, nil
+}

@@ -1,0 +1,92 @@
+package teams_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/bsodwatch/bsodwatch/notifier/notifytest"
+	"github.com/bsodwatch/bsodwatch/notifier/teams"
+	"github.com/bsodwatch/bsodwatch/secret"
+)
+
+func newNotifier(t *testing.T, u secret.Value, c *http.Client) notifytest.Notifier {
+	n, err := teams.New(teams.Config{URL: u, Client: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+var testURL = secret.New("https://prod-00.environment.api.powerplatform.example/powerautomate/automations/direct/workflows/x/triggers/manual/paths/invoke?sig=secret")
+
+func TestStatusMatrix(t *testing.T) { notifytest.RunStatusMatrix(t, newNotifier) }
+
+func TestGolden(t *testing.T) { notifytest.RunGolden(t, newNotifier(t, testURL, nil), ".json") }
+
+func TestInjection(t *testing.T) {
+	s := notifytest.RunInjection(t, newNotifier(t, testURL, nil), `\\[click\\]\\(http:`, `\\*\\*Evil\\*\\*`)
+	if !strings.Contains(s, "[support.example.com/kb/TECH123](https://support.example.com/kb/TECH123)") {
+		t.Errorf("rule link missing:\n%s", s)
+	}
+}
+
+func TestEveryRenderedCardValidates(t *testing.T) {
+	n := newNotifier(t, testURL, nil)
+	for name, m := range notifytest.Messages() {
+		b, err := n.Render(m)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := teams.Validate(b); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestTruncationFitsTeamsLimit(t *testing.T) {
+	b, err := newNotifier(t, testURL, nil).Render(notifytest.Huge())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > teams.MaxBytes {
+		t.Fatalf("card is %d bytes, limit %d", len(b), teams.MaxBytes)
+	}
+	if !strings.Contains(string(b), "Message truncated") || !strings.Contains(string(b), "https://bsodwatch.example/results/3f2a9c") {
+		t.Errorf("no truncation note with the result link")
+	}
+}
+
+func TestValidateRejects(t *testing.T) {
+	card := func(content string) string {
+		return `{"type":"message","attachments":[{"contentType":"application/vnd.microsoft.card.adaptive","content":` + content + `}]}`
+	}
+	ok := `{"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"hi"}]}`
+	tests := []struct{ name, payload, want string }{
+		{"valid", card(ok), ""},
+		{"not json", `{`, "not JSON"},
+		{"messagecard", `{"@type":"MessageCard","text":"x"}`, "envelope type"},
+		{"no attachments", `{"type":"message","attachments":[]}`, "want 1 attachment"},
+		{"content type", `{"type":"message","attachments":[{"contentType":"text/plain","content":{}}]}`, "contentType"},
+		{"card type", card(`{"type":"Card","version":"1.4","body":[{"type":"TextBlock","text":"x"}]}`), "card type"},
+		{"version", card(`{"type":"AdaptiveCard","version":"2.0","body":[{"type":"TextBlock","text":"x"}]}`), "version"},
+		{"empty body", card(`{"type":"AdaptiveCard","version":"1.4","body":[]}`), "body is empty"},
+		{"element", card(`{"type":"AdaptiveCard","version":"1.4","body":[{"type":"Marquee","text":"x"}]}`), "unknown element"},
+		{"empty text", card(`{"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":" "}]}`), "without text"},
+		{"too big", card(`{"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"` + strings.Repeat("x", teams.MaxBytes) + `"}]}`), "limit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := teams.Validate([]byte(tt.payload))
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
