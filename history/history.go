@@ -1,0 +1,121 @@
+// Package history answers questions across stored verdicts (which hosts crash, which buckets,
+// which known issues) by reading the results stream, and marks new verdicts that deserve
+// attention: a bucket never seen before, a bucket back after a quiet period, a host that keeps
+// crashing.
+package history
+
+import (
+	"strings"
+	"time"
+
+	"github.com/bsodwatch/bsodwatch/pipeline"
+)
+
+// Options configure history. The zero value takes the documented defaults.
+type Options struct {
+	// RegressionQuiet is how long a bucket must have been silent for its return to be marked a
+	// regression. Default 30 days (720h).
+	RegressionQuiet time.Duration `yaml:"regression_quiet"`
+	// CrashLoopCount crashes of one host within CrashLoopWindow mark a crash loop.
+	// Defaults 3 and 24h.
+	CrashLoopCount  int           `yaml:"crash_loop_count"`
+	CrashLoopWindow time.Duration `yaml:"crash_loop_window"`
+	// Retention is how long verdicts (the results stream) and the marker's memory of buckets
+	// and hosts are kept. Default a year (8760h).
+	Retention time.Duration `yaml:"retention"`
+	// Bucket is the JetStream KV bucket the marker keeps its state in. Default
+	// "bsodwatch_history".
+	Bucket string `yaml:"bucket"`
+}
+
+// Defaults.
+const (
+	DefaultRegressionQuiet = 30 * 24 * time.Hour
+	DefaultCrashLoopCount  = 3
+	DefaultCrashLoopWindow = 24 * time.Hour
+	DefaultRetention       = 365 * 24 * time.Hour
+	DefaultBucket          = "bsodwatch_history"
+)
+
+// WithDefaults returns o with zero fields set to their defaults.
+func (o Options) WithDefaults() Options {
+	if o.RegressionQuiet <= 0 {
+		o.RegressionQuiet = DefaultRegressionQuiet
+	}
+	if o.CrashLoopCount <= 0 {
+		o.CrashLoopCount = DefaultCrashLoopCount
+	}
+	if o.CrashLoopWindow <= 0 {
+		o.CrashLoopWindow = DefaultCrashLoopWindow
+	}
+	if o.Retention <= 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.Bucket == "" {
+		o.Bucket = DefaultBucket
+	}
+	return o
+}
+
+// StreamOptions returns the stream sizing that carries the retention to
+// pipeline.EnsureStreams.
+func (o Options) StreamOptions() pipeline.StreamOptions {
+	return pipeline.StreamOptions{ResultsMaxAge: o.WithDefaults().Retention}
+}
+
+// CrashTime is when the crash of a verdict happened, as well as bsodwatch knows: the dump's
+// own system time, else the file's modification time, else when it was found or analyzed.
+// History orders, filters and marks by it, so that a batch of old dumps submitted today lands
+// where it belongs in time.
+func CrashTime(r *pipeline.Result) time.Time {
+	if h := r.Job.Header; h != nil && !h.SystemTime.IsZero() {
+		return h.SystemTime
+	}
+	for _, t := range []time.Time{r.Job.ModTime, r.Job.DetectedAt, r.AnalyzedAt} {
+		if !t.IsZero() {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+// Filter selects verdicts. Empty fields match everything; string fields compare without
+// regard to case.
+type Filter struct {
+	Host   string
+	Bucket string
+	Rule   string
+	// Since keeps verdicts whose crash time is at or after it.
+	Since time.Time
+	// Unknown keeps only verdicts that matched no rule.
+	Unknown bool
+}
+
+// Match reports whether r passes the filter.
+func (f Filter) Match(r *pipeline.Result) bool {
+	if f.Host != "" && !strings.EqualFold(f.Host, r.Job.Host) {
+		return false
+	}
+	if f.Bucket != "" && !strings.EqualFold(f.Bucket, r.Bucket()) {
+		return false
+	}
+	if f.Unknown && len(r.Matches) > 0 {
+		return false
+	}
+	if f.Rule != "" {
+		found := false
+		for _, m := range r.Matches {
+			if strings.EqualFold(m.ID, f.Rule) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	if !f.Since.IsZero() && CrashTime(r).Before(f.Since) {
+		return false
+	}
+	return true
+}
