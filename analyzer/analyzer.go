@@ -60,7 +60,7 @@ type Options struct {
 	// ShareDir is the dump share root that jobs' share paths are relative to: a UNC path
 	// (\\server\dumps) or a local folder. Required.
 	ShareDir string `yaml:"share_dir"`
-	// RulesDir holds the known-issue rules. Default none (verdicts without matches).
+	// RulesDir holds the known-issue rules. Default empty: the library shipped in the binary.
 	RulesDir string `yaml:"rules_dir"`
 	// RulesReload is how often the rules folder is checked for edits. Default 30s.
 	RulesReload time.Duration `yaml:"rules_reload"`

@@ -13,7 +13,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -75,7 +74,7 @@ func addWorkerFlags(fs *flag.FlagSet, e *env) *workerFlags {
 	fs.StringVar(&w.natsURL, "nats", envOr(e, "BSODWATCH_NATS_URL", "nats://127.0.0.1:4222"), "NATS server URLs, comma-separated (env BSODWATCH_NATS_URL)")
 	fs.StringVar(&w.natsCreds, "nats.creds", "", "NATS credentials file")
 	fs.StringVar(&w.o.ShareDir, "share", envOr(e, "BSODWATCH_SHARE", ""), `dump share root that jobs name files on: \\server\dumps or a folder (env BSODWATCH_SHARE)`)
-	fs.StringVar(&w.o.RulesDir, "rules", envOr(e, "BSODWATCH_RULES", ""), "known-issue rules folder; reloaded on SIGHUP and when its files change (env BSODWATCH_RULES)")
+	fs.StringVar(&w.o.RulesDir, "rules", envOr(e, "BSODWATCH_RULES", ""), "known-issue rules folder (default: the library shipped in the binary); reloaded on SIGHUP and when its files change (env BSODWATCH_RULES)")
 	fs.StringVar(&w.o.Name, "name", "", "worker name in verdicts (default: host name)")
 	fs.IntVar(&w.o.Slots, "slots", analyzer.DefaultSlots, "dumps analyzed at once")
 	fs.StringVar(&w.o.Engine, "engine", analyzer.EngineAuto, "auto (cdb when found, else native), cdb or native")
@@ -184,56 +183,41 @@ func runWorkerErr(ctx context.Context, e *env, wf *workerFlags, o analyzer.Optio
 	return w.Run(ctx)
 }
 
-// ruleHolder keeps the last good rule set: reloaded on SIGHUP and whenever the folder's
-// content changes (checked every RulesReload); a bad edit is logged and the old set stays.
+// ruleHolder keeps the last good rule set (rules.Reloader): reloaded on SIGHUP and whenever
+// the folder's content changes (checked every RulesReload); a bad edit is logged, counted and
+// refused while the old set stays. No folder means the library shipped in the binary.
 type ruleHolder struct {
-	set atomic.Pointer[rules.Set]
+	r *rules.Reloader
 }
 
 func newRuleHolder(ctx context.Context, o analyzer.Options, log zerolog.Logger, reg prometheus.Registerer) (*ruleHolder, error) {
-	h := &ruleHolder{}
-	if o.RulesDir == "" {
-		log.Warn().Msg("no rules folder: verdicts will have no known-issue matches")
-		return h, nil
-	}
-	s, err := rules.LoadDir(o.RulesDir)
+	r, err := rules.NewReloader(o.RulesDir, log, reg)
 	if err != nil {
 		return nil, fmt.Errorf("rules: %w", err)
 	}
-	h.set.Store(s)
+	s := r.Current()
 	log.Info().Str("rules_version", s.Version()).Int("rules", len(s.Rules())).Msg("rules loaded")
+	go r.Watch(ctx, o.RulesReload)
 	hup := make(chan os.Signal, 1)
 	notifyHangup(hup)
 	go func() {
 		defer signal.Stop(hup)
-		t := time.NewTicker(o.RulesReload)
-		defer t.Stop()
 		for {
-			var why string
 			select {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				why = "SIGHUP"
-			case <-t.C:
-			}
-			s, err := rules.LoadDir(o.RulesDir)
-			if err != nil {
-				log.Error().Err(err).Msg("rules not reloaded; the last good set stays in use")
-				continue
-			}
-			if old := h.set.Load(); old.Version() != s.Version() || why != "" {
-				h.set.Store(s)
-				log.Info().Str("rules_version", s.Version()).Str("was", old.Version()).Msg("rules reloaded")
+				// Reload logs and counts a refused edit itself.
+				_ = r.Reload()
 			}
 		}
 	}()
-	return h, nil
+	return &ruleHolder{r: r}, nil
 }
 
 // current returns the rule set, or nil (not a nil *rules.Set in an interface) when none.
 func (h *ruleHolder) current() analyzer.RuleSet {
-	if s := h.set.Load(); s != nil {
+	if s := h.r.Current(); s != nil {
 		return s
 	}
 	return nil
