@@ -23,6 +23,7 @@ import (
 	"github.com/bsodwatch/bsodwatch/analyzer/cdb"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/pipeline/embedded"
+	"github.com/bsodwatch/bsodwatch/pipeline/embedded/embeddedtest"
 	"github.com/bsodwatch/bsodwatch/rules"
 )
 
@@ -97,18 +98,9 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	srv, err := embedded.Start(embedded.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	e := &env{t: t, srv: srv, share: t.TempDir()}
+	q := embeddedtest.Start(t, "")
+	e := &env{t: t, srv: q.Server, share: t.TempDir()}
 	e.js = e.connect("test")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := pipeline.EnsureStreams(ctx, e.js, pipeline.StreamOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	return e
 }
 

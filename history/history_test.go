@@ -18,33 +18,14 @@ import (
 
 	"github.com/bsodwatch/bsodwatch/analysis"
 	"github.com/bsodwatch/bsodwatch/pipeline"
-	"github.com/bsodwatch/bsodwatch/pipeline/embedded"
+	"github.com/bsodwatch/bsodwatch/pipeline/embedded/embeddedtest"
 	"github.com/bsodwatch/bsodwatch/rules"
 )
 
 // startJS runs an in-process NATS server with the pipeline's streams.
 func startJS(t testing.TB) jetstream.JetStream {
 	t.Helper()
-	srv, err := embedded.Start(embedded.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect("history-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := pipeline.EnsureStreams(ctx, js, Options{}.StreamOptions()); err != nil {
-		t.Fatal(err)
-	}
-	return js
+	return embeddedtest.Start(t, "").JS
 }
 
 var base = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)

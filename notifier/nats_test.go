@@ -16,31 +16,12 @@ import (
 
 	"github.com/bsodwatch/bsodwatch/notifier/webhook"
 	"github.com/bsodwatch/bsodwatch/pipeline"
-	"github.com/bsodwatch/bsodwatch/pipeline/embedded"
+	"github.com/bsodwatch/bsodwatch/pipeline/embedded/embeddedtest"
 )
 
 func startJetStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	srv, err := embedded.Start(embedded.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect("notifier-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := pipeline.EnsureStreams(ctx, js, pipeline.StreamOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return js
+	return embeddedtest.Start(t, "").JS
 }
 
 func publish(t *testing.T, js jetstream.JetStream, r *pipeline.Result) {

@@ -24,32 +24,14 @@ import (
 	"github.com/bsodwatch/bsodwatch/analysis"
 	"github.com/bsodwatch/bsodwatch/internal/sharedtest"
 	"github.com/bsodwatch/bsodwatch/pipeline"
-	"github.com/bsodwatch/bsodwatch/pipeline/embedded"
+	"github.com/bsodwatch/bsodwatch/pipeline/embedded/embeddedtest"
 )
 
 // startHistQueue runs an in-process NATS server with the streams and points the history
 // commands at it. Tests that use it must not run in parallel (it swaps histConnect).
 func startHistQueue(t testing.TB) jetstream.JetStream {
 	t.Helper()
-	srv, err := embedded.Start(embedded.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect("cmd-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := pipeline.EnsureStreams(ctx, js, pipeline.StreamOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	js := embeddedtest.Start(t, "").JS
 	old := histConnect
 	histConnect = func(context.Context, *env, *histQueueFlags) (jetstream.JetStream, func(), error) {
 		return js, func() {}, nil

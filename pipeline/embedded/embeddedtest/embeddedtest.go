@@ -1,0 +1,51 @@
+// Package embeddedtest starts the real in-process NATS server for tests, with bsodwatch's
+// streams created, so that every package tests against the same setup.
+package embeddedtest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bsodwatch/bsodwatch/pipeline"
+	"github.com/bsodwatch/bsodwatch/pipeline/embedded"
+)
+
+// Queue is a running server with one client connection.
+type Queue struct {
+	Server *embedded.Server
+	NC     *nats.Conn
+	JS     jetstream.JetStream
+}
+
+// Start runs a server storing under storeDir (a fresh temporary directory when empty), creates
+// the streams and registers the cleanup with t.
+func Start(t testing.TB, storeDir string) *Queue {
+	t.Helper()
+	if storeDir == "" {
+		storeDir = t.TempDir()
+	}
+	srv, err := embedded.Start(embedded.Options{StoreDir: storeDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := srv.Connect("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := pipeline.EnsureStreams(ctx, js, pipeline.StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return &Queue{Server: srv, NC: nc, JS: js}
+}
