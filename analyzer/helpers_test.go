@@ -7,13 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bsodwatch/bsodwatch/internal/replaycdb/replaytest"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,22 +30,14 @@ import (
 var replayPath string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "replaycdb")
+	path, cleanup, err := replaytest.Build()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	replayPath = filepath.Join(dir, "replaycdb")
-	if runtime.GOOS == "windows" {
-		replayPath += ".exe"
-	}
-	build := exec.Command("go", "build", "-o", replayPath, "github.com/bsodwatch/bsodwatch/internal/replaycdb")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build replaycdb: %v\n%s", err, out)
-		os.Exit(1)
-	}
+	replayPath = path
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 

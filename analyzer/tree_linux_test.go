@@ -1,13 +1,13 @@
 package analyzer_test
 
 import (
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bsodwatch/bsodwatch/internal/replaycdb/replaytest"
 
 	"github.com/bsodwatch/bsodwatch/analyzer"
 	"github.com/bsodwatch/bsodwatch/pipeline"
@@ -31,21 +31,5 @@ func TestHangKillsTree(t *testing.T) {
 		t.Fatalf("no child pid in the tail %q", r.DebuggerTail)
 	}
 	pid, _ := strconv.Atoi(m[1])
-	waitFor(t, "child gone", func() bool { return !alive(pid) })
-}
-
-// alive reports whether pid runs; a zombie waiting for its reaper counts as dead.
-func alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] != 'Z' && s[i+2] != 'X'
-	}
-	return true
+	waitFor(t, "child gone", func() bool { return !replaytest.Alive(pid) })
 }

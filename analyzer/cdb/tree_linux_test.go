@@ -3,13 +3,13 @@ package cdb_test
 import (
 	"context"
 	"errors"
-	"os"
 	"regexp"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bsodwatch/bsodwatch/internal/replaycdb/replaytest"
 
 	"github.com/bsodwatch/bsodwatch/analyzer/cdb"
 )
@@ -29,7 +29,7 @@ func TestTimeoutKillsTree(t *testing.T) {
 	}
 	pid, _ := strconv.Atoi(string(m[1]))
 	deadline := time.Now().Add(20 * time.Second)
-	for alive(pid) {
+	for replaytest.Alive(pid) {
 		if time.Now().After(deadline) {
 			syscall.Kill(pid, syscall.SIGKILL)
 			t.Fatalf("child %d survived the timeout", pid)
@@ -39,21 +39,4 @@ func TestTimeoutKillsTree(t *testing.T) {
 	if out.ExitCode != -1 {
 		t.Errorf("exit code %d, want -1 (killed)", out.ExitCode)
 	}
-}
-
-// alive reports whether pid runs; a zombie waiting for a reaper counts as dead.
-func alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// pid (comm) STATE ...
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] != 'Z' && s[i+2] != 'X'
-	}
-	return true
 }
