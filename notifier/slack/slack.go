@@ -6,13 +6,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"strings"
-	"text/template"
 
 	"github.com/bsodwatch/bsodwatch/notifier/chat"
 	"github.com/bsodwatch/bsodwatch/notifier/templates"
-	"github.com/bsodwatch/bsodwatch/secret"
 )
 
 // Slack's documented limits (and a total well below where msg_blocks_too_long starts).
@@ -23,32 +20,20 @@ const (
 )
 
 // Config configures a Notifier. Template defaults to the embedded slack templates.
-type Config struct {
-	URL      secret.Value
-	Template *template.Template
-	Client   *http.Client
-}
+type Config = chat.Webhook
 
 // Notifier posts to one Slack webhook.
 type Notifier struct {
-	url    secret.Value
-	tmpl   *template.Template
-	client *http.Client
+	chat.Webhook
 }
 
 // New checks c and returns a Notifier.
 func New(c Config) (*Notifier, error) {
-	if c.URL.IsZero() {
-		return nil, errors.New("slack: webhook URL is empty")
+	w, err := c.Check("slack")
+	if err != nil {
+		return nil, err
 	}
-	if c.Template == nil {
-		t, err := templates.Load("slack", "")
-		if err != nil {
-			return nil, err
-		}
-		c.Template = t
-	}
-	return &Notifier{url: c.URL, tmpl: c.Template, client: c.Client}, nil
+	return &Notifier{Webhook: w}, nil
 }
 
 // Markup is Slack mrkdwn: escape &, < and > (which kills <!channel>, <@U…> and
@@ -82,15 +67,15 @@ type payload struct {
 // Render returns the JSON payload for m.
 func (n *Notifier) Render(m *chat.Message) ([]byte, error) {
 	v := chat.NewView(m, Markup)
-	title, err := templates.Exec(n.tmpl, "title", v)
+	title, err := templates.Exec(n.Template, "title", v)
 	if err != nil {
 		return nil, chat.Permanent(chat.ReasonTemplate, "%v", err)
 	}
-	body, err := templates.Exec(n.tmpl, "text", v)
+	body, err := templates.Exec(n.Template, "text", v)
 	if err != nil {
 		return nil, chat.Permanent(chat.ReasonTemplate, "%v", err)
 	}
-	ctxt, err := templates.Exec(n.tmpl, "context", v)
+	ctxt, err := templates.Exec(n.Template, "context", v)
 	if err != nil {
 		return nil, chat.Permanent(chat.ReasonTemplate, "%v", err)
 	}
@@ -126,7 +111,7 @@ func (n *Notifier) Notify(ctx context.Context, m *chat.Message) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if _, err := chat.Post(ctx, n.client, n.url, "application/json", b, nil); err != nil {
+	if _, err := chat.Post(ctx, n.Client, n.URL, "application/json", b, nil); err != nil {
 		var ce *chat.Error
 		return errors.As(err, &ce) && ce.Retry, err
 	}

@@ -8,13 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
-	"text/template"
 
 	"github.com/bsodwatch/bsodwatch/notifier/chat"
 	"github.com/bsodwatch/bsodwatch/notifier/templates"
-	"github.com/bsodwatch/bsodwatch/secret"
 )
 
 // MaxBytes is the documented Teams message size limit.
@@ -24,32 +21,20 @@ const MaxBytes = 28 * 1024
 const CardVersion = "1.4"
 
 // Config configures a Notifier. Template defaults to the embedded teams templates.
-type Config struct {
-	URL      secret.Value
-	Template *template.Template
-	Client   *http.Client
-}
+type Config = chat.Webhook
 
 // Notifier posts to one Workflows webhook.
 type Notifier struct {
-	url    secret.Value
-	tmpl   *template.Template
-	client *http.Client
+	chat.Webhook
 }
 
 // New checks c and returns a Notifier.
 func New(c Config) (*Notifier, error) {
-	if c.URL.IsZero() {
-		return nil, errors.New("teams: webhook URL is empty")
+	w, err := c.Check("teams")
+	if err != nil {
+		return nil, err
 	}
-	if c.Template == nil {
-		t, err := templates.Load("teams", "")
-		if err != nil {
-			return nil, err
-		}
-		c.Template = t
-	}
-	return &Notifier{url: c.URL, tmpl: c.Template, client: c.Client}, nil
+	return &Notifier{Webhook: w}, nil
 }
 
 // Markup is the Markdown subset of Adaptive Card TextBlocks: Markdown characters are
@@ -108,7 +93,7 @@ func (n *Notifier) Render(m *chat.Message) ([]byte, error) {
 	v := chat.NewView(m, Markup)
 	var parts [3]string
 	for i, name := range []string{"title", "text", "context"} {
-		s, err := templates.Exec(n.tmpl, name, v)
+		s, err := templates.Exec(n.Template, name, v)
 		if err != nil {
 			return nil, chat.Permanent(chat.ReasonTemplate, "%v", err)
 		}
@@ -184,7 +169,7 @@ func (n *Notifier) Notify(ctx context.Context, m *chat.Message) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if _, err := chat.Post(ctx, n.client, n.url, "application/json", b, nil); err != nil {
+	if _, err := chat.Post(ctx, n.Client, n.URL, "application/json", b, nil); err != nil {
 		var ce *chat.Error
 		return errors.As(err, &ce) && ce.Retry, err
 	}
