@@ -65,10 +65,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	e := &env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 	code := dispatch(ctx, e, os.Args[1:])
-	stop()
+	// Read ctx.Err before stop: stop cancels ctx, which would turn every failure into 130.
 	if code == exitError && ctx.Err() != nil {
 		code = exitInterrupted
 	}
+	stop()
 	os.Exit(code)
 }
 

@@ -1,0 +1,366 @@
+package dumpshare
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cloudsoda/go-smb2"
+
+	"github.com/bsodwatch/bsodwatch/secret"
+)
+
+// SMBOptions locate a dump share on an SMB server.
+type SMBOptions struct {
+	// Addr is host or host:port (default port 445).
+	Addr string `yaml:"addr"`
+	// Share is the share name, e.g. "dumps".
+	Share string `yaml:"share"`
+	// Dir is an optional folder inside the share that acts as the root.
+	Dir string `yaml:"dir"`
+	// User is "DOMAIN\user" (or "user@domain", or a local "user").
+	User string `yaml:"user"`
+	// PasswordFile or PasswordEnv give the password; Open resolves them into Password.
+	PasswordFile string       `yaml:"password_file"`
+	PasswordEnv  string       `yaml:"password_env"`
+	Password     secret.Value `yaml:"-"`
+	// RequireSigning refuses a session the server does not sign (default false: signing is
+	// still used whenever the server requires it).
+	RequireSigning bool `yaml:"require_signing"`
+	// OpTimeout bounds every SMB request, and a write that makes no progress (default 60s).
+	OpTimeout time.Duration `yaml:"op_timeout"`
+}
+
+// SMB is a Share on an SMB server, written through go-smb2. Data always flows through this
+// process and is hashed on the way: never a server-side copy (go-smb2's truncates files
+// over 16 MiB without an error).
+type SMB struct {
+	o    SMBOptions
+	mu   sync.Mutex
+	conn net.Conn
+	sess *smb2.Session
+	fs   *smb2.Share
+}
+
+var _ Share = (*SMB)(nil)
+
+// NewSMB connects to the share and removes temporary files abandoned more than
+// DefaultStaleAge ago.
+func NewSMB(ctx context.Context, o SMBOptions) (*SMB, error) {
+	if o.Addr == "" || o.Share == "" {
+		return nil, errors.New("dump share: smb addr and share are required")
+	}
+	if o.OpTimeout <= 0 {
+		o.OpTimeout = 60 * time.Second
+	}
+	o.Dir = strings.Trim(strings.ReplaceAll(o.Dir, `\`, "/"), "/")
+	if o.Dir != "" {
+		if err := ValidateRel(o.Dir); err != nil {
+			return nil, fmt.Errorf("dump share dir: %w", err)
+		}
+	}
+	s := &SMB{o: o}
+	if _, err := s.share(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := s.CleanStale(ctx, DefaultStaleAge); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close logs off and closes the connection.
+func (s *SMB) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropLocked()
+	return nil
+}
+
+func (s *SMB) dropLocked() {
+	if s.sess != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s.sess.WithContext(ctx).Logoff()
+		cancel()
+	}
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	s.conn, s.sess, s.fs = nil, nil, nil
+}
+
+// share returns the mounted share, dialing when there is no live session.
+func (s *SMB) share(ctx context.Context) (*smb2.Share, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fs != nil {
+		return s.fs, nil
+	}
+	addr := s.o.Addr
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		addr = net.JoinHostPort(addr, "445")
+	}
+	dctx, cancel := context.WithTimeout(ctx, s.o.OpTimeout)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dump share %s: %w", s.o.Addr, err)
+	}
+	domain, user := splitUser(s.o.User)
+	d := &smb2.Dialer{
+		Negotiator: smb2.Negotiator{RequireMessageSigning: s.o.RequireSigning},
+		Initiator:  &smb2.NTLMInitiator{User: user, Domain: domain, Password: s.o.Password.Reveal()},
+	}
+	sess, err := d.DialConn(dctx, conn, addr)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("dump share %s: session: %w", s.o.Addr, errors.New(secret.Redact(err.Error(), s.o.Password)))
+	}
+	fsh, err := sess.WithContext(dctx).Mount(s.o.Share)
+	if err != nil {
+		sess.WithContext(dctx).Logoff()
+		conn.Close()
+		return nil, fmt.Errorf("dump share %s: mount %s: %w", s.o.Addr, s.o.Share, err)
+	}
+	s.conn, s.sess, s.fs = conn, sess, fsh
+	return fsh, nil
+}
+
+// fail drops the session after a transport-level error so the next call redials.
+func (s *SMB) fail(err error) {
+	var te *smb2.TransportError
+	if errors.As(err, &te) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) {
+		s.mu.Lock()
+		s.dropLocked()
+		s.mu.Unlock()
+	}
+}
+
+// splitUser splits "DOMAIN\user" and "user@domain".
+func splitUser(u string) (domain, user string) {
+	if i := strings.IndexByte(u, '\\'); i >= 0 {
+		return u[:i], u[i+1:]
+	}
+	if i := strings.LastIndexByte(u, '@'); i >= 0 {
+		return u[i+1:], u[:i]
+	}
+	return "", u
+}
+
+// remote turns a validated rel into a share path: backslashes, no leading separator.
+func (s *SMB) remote(rel string) string {
+	if s.o.Dir != "" {
+		rel = s.o.Dir + "/" + rel
+	}
+	return strings.ReplaceAll(rel, "/", `\`)
+}
+
+func (s *SMB) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.o.OpTimeout)
+}
+
+// Put implements Share.
+func (s *SMB) Put(ctx context.Context, rel string, src io.Reader, size int64) (sum string, err error) {
+	if err := ValidateRel(rel); err != nil {
+		return "", err
+	}
+	fsh, err := s.share(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if err != nil {
+			s.fail(err)
+		}
+	}()
+	dir, base := splitRel(rel)
+	if s.o.Dir != "" {
+		dir = strings.Trim(s.o.Dir+"/"+dir, "/")
+	}
+	octx, cancel := s.opCtx(ctx)
+	if dir != "" {
+		if err := fsh.WithContext(octx).MkdirAll(strings.ReplaceAll(dir, "/", `\`), 0o755); err != nil {
+			cancel()
+			return "", fmt.Errorf("put %s: %w", rel, err)
+		}
+	}
+	cancel()
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	tmp := "." + base + "." + hex.EncodeToString(rnd[:]) + tempSuffix
+	if dir != "" {
+		tmp = dir + "/" + tmp
+	}
+	tmp = strings.ReplaceAll(tmp, "/", `\`)
+
+	// The file is bound to one context; a watchdog cancels it when a write stalls.
+	wctx, wcancel := context.WithCancelCause(ctx)
+	defer wcancel(nil)
+	var last atomic.Int64
+	last.Store(time.Now().UnixNano())
+	go watchdog(wctx, wcancel, &last, s.o.OpTimeout)
+
+	f, err := fsh.WithContext(wctx).Create(tmp)
+	if err != nil {
+		return "", fmt.Errorf("put %s: %w", rel, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			cctx, cancel := context.WithTimeout(context.Background(), s.o.OpTimeout)
+			fsh.WithContext(cctx).Remove(tmp)
+			cancel()
+		}
+	}()
+	h := sha256.New()
+	w := progressWriter{w: io.MultiWriter(struct{ io.Writer }{f}, h), last: &last}
+	n, err := io.CopyBuffer(w, ctxReader{wctx, src}, make([]byte, 1<<20))
+	if err != nil {
+		if c := context.Cause(wctx); c != nil && c != context.Canceled {
+			err = fmt.Errorf("%w (%v)", err, c)
+		}
+		return "", fmt.Errorf("put %s: %w", rel, err)
+	}
+	if size >= 0 && n != size {
+		return "", fmt.Errorf("put %s: %w: wrote %d bytes, want %d", rel, ErrSizeMismatch, n, size)
+	}
+	if err := f.Sync(); err != nil {
+		return "", fmt.Errorf("put %s: flush: %w", rel, err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("put %s: close: %w", rel, err)
+	}
+	ok = true
+	octx, cancel = s.opCtx(ctx)
+	defer cancel()
+	if err := fsh.WithContext(octx).Rename(tmp, s.remote(rel)); err != nil {
+		fsh.WithContext(octx).Remove(tmp)
+		return "", fmt.Errorf("put %s: rename: %w", rel, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Stat implements Share.
+func (s *SMB) Stat(ctx context.Context, rel string) (int64, error) {
+	if err := ValidateRel(rel); err != nil {
+		return 0, err
+	}
+	fsh, err := s.share(ctx)
+	if err != nil {
+		return 0, err
+	}
+	octx, cancel := s.opCtx(ctx)
+	defer cancel()
+	fi, err := fsh.WithContext(octx).Stat(s.remote(rel))
+	if err != nil {
+		s.fail(err)
+		return 0, fmt.Errorf("stat %s: %w", rel, err)
+	}
+	return fi.Size(), nil
+}
+
+// Remove implements Share.
+func (s *SMB) Remove(ctx context.Context, rel string) error {
+	if err := ValidateRel(rel); err != nil {
+		return err
+	}
+	fsh, err := s.share(ctx)
+	if err != nil {
+		return err
+	}
+	octx, cancel := s.opCtx(ctx)
+	defer cancel()
+	if err := fsh.WithContext(octx).Remove(s.remote(rel)); err != nil {
+		s.fail(err)
+		return fmt.Errorf("remove %s: %w", rel, err)
+	}
+	return nil
+}
+
+// CleanStale removes temporary files last written more than olderThan ago (SMB has no lock
+// that outlives a dead writer's session, so age is the test).
+func (s *SMB) CleanStale(ctx context.Context, olderThan time.Duration) (int, error) {
+	fsh, err := s.share(ctx)
+	if err != nil {
+		return 0, err
+	}
+	cutoff := time.Now().Add(-olderThan)
+	removed := 0
+	var walk func(dir string, depth int) error
+	walk = func(dir string, depth int) error {
+		if depth > 8 {
+			return nil
+		}
+		octx, cancel := s.opCtx(ctx)
+		defer cancel()
+		fis, err := fsh.WithContext(octx).ReadDir(dir)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			s.fail(err)
+			return fmt.Errorf("clean temporary files in %q: %w", dir, err)
+		}
+		for _, fi := range fis {
+			p := fi.Name()
+			if dir != "" {
+				p = dir + `\` + p
+			}
+			switch {
+			case fi.IsDir():
+				if err := walk(p, depth+1); err != nil {
+					return err
+				}
+			case strings.HasSuffix(fi.Name(), tempSuffix) && fi.ModTime().Before(cutoff):
+				if fsh.WithContext(octx).Remove(p) == nil {
+					removed++
+				}
+			}
+		}
+		return nil
+	}
+	return removed, walk(strings.ReplaceAll(s.o.Dir, "/", `\`), 0)
+}
+
+type progressWriter struct {
+	w    io.Writer
+	last *atomic.Int64
+}
+
+func (p progressWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.last.Store(time.Now().UnixNano())
+	return n, err
+}
+
+// errStalled is the cause given when a transfer makes no progress for the op timeout.
+var errStalled = errors.New("no progress within the operation timeout")
+
+// watchdog cancels ctx when last (unix nanoseconds) is older than limit.
+func watchdog(ctx context.Context, cancel context.CancelCauseFunc, last *atomic.Int64, limit time.Duration) {
+	t := time.NewTicker(max(limit/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if time.Since(time.Unix(0, last.Load())) > limit {
+				cancel(fmt.Errorf("%w (%s)", errStalled, limit))
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,230 @@
+// Package fetcher finds new crash dumps on Windows hosts and queues them for analysis: it
+// polls every host of an inventory (over SMB, or a local "fleet" directory in the all-in-one
+// mode), waits until a new dump is stable, copies it to the dump share while hashing it,
+// reads its header, publishes a job on JetStream (deduplicated by the content hash) and only
+// then records the dump as seen in a JetStream KV bucket.
+package fetcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/bsodwatch/bsodwatch/pipeline"
+	"github.com/bsodwatch/bsodwatch/secret"
+)
+
+// Options configure the fetcher role; the zero value of each field takes the default noted.
+type Options struct {
+	// Inventory is a file of hosts (YAML or one host per line), re-read when it changes.
+	Inventory string `yaml:"inventory"`
+	// FleetDir, instead of Inventory, makes every subfolder of a local directory a host laid
+	// out like ADMIN$ (MEMORY.DMP, Minidump\): the all-in-one mode's source.
+	FleetDir string `yaml:"fleet_dir"`
+	// Interval between sweeps in daemon mode (default 5m).
+	Interval time.Duration `yaml:"interval"`
+	// StableAfter: a dump is copied once its size and mtime are the same across two looks
+	// this far apart (default 5s).
+	StableAfter time.Duration `yaml:"stable_after"`
+	// StableTimeout: how long one sweep keeps looking at a dump that is still being written
+	// before it leaves it for the next sweep (default 2m).
+	StableTimeout time.Duration `yaml:"stable_timeout"`
+	// Concurrency is how many hosts are swept at once (default 16).
+	Concurrency int `yaml:"concurrency"`
+	// OpTimeout bounds every SMB request, and a copy that makes no progress (default 30s).
+	OpTimeout time.Duration `yaml:"op_timeout"`
+	// CopyWorkers is the number of parallel range readers for big files (default 4).
+	CopyWorkers int `yaml:"copy_workers"`
+	// ChunkSize is the size of one range read (default 1 MiB, the SMB maximum).
+	ChunkSize int `yaml:"chunk_size"`
+	// ParallelMinBytes: files at least this big are read in parallel (default 8 MiB).
+	ParallelMinBytes int64 `yaml:"parallel_min_bytes"`
+	// MaxRateBytes caps one copy's rate in bytes per second, to spare slow links (default 0:
+	// no cap).
+	MaxRateBytes int64 `yaml:"max_rate_bytes"`
+	// ProgressEvery is how often a long copy logs bytes, rate and ETA (default 10s).
+	ProgressEvery time.Duration `yaml:"progress_every"`
+	// Globs are extra dump patterns relative to the admin share, '/'-separated, '**' for any
+	// depth, e.g. "LiveKernelReports/**/*.dmp". MEMORY.DMP and Minidump/*.dmp are always
+	// looked at.
+	Globs []string `yaml:"globs"`
+	// AdminShare is the share holding the Windows directory (default "ADMIN$").
+	AdminShare string `yaml:"admin_share"`
+	// RequireSigning refuses SMB sessions the host does not sign (default false; signing is
+	// always honoured when a host requires it).
+	RequireSigning bool `yaml:"require_signing"`
+	// Credentials by name; hosts refer to one (default: DefaultCredentials).
+	Credentials map[string]Credential `yaml:"credentials"`
+	// DefaultCredentials names the credentials of hosts that name none (default "default").
+	DefaultCredentials string `yaml:"default_credentials"`
+}
+
+// Credential is an NTLM account. The password comes from a file or an environment
+// variable (or, discouraged, inline); it is never logged.
+type Credential struct {
+	// User is "DOMAIN\user", "user@domain" or a local "user".
+	User         string `yaml:"user"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	PasswordEnv  string `yaml:"password_env"`
+}
+
+// Resolve loads the password.
+func (c Credential) Resolve() (secret.Value, error) {
+	return secret.Load(c.Password, c.PasswordFile, c.PasswordEnv)
+}
+
+// WithDefaults returns o with every zero field set to its default.
+func (o Options) WithDefaults() Options {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.Interval, 5*time.Minute)
+	def(&o.StableAfter, 5*time.Second)
+	def(&o.StableTimeout, 2*time.Minute)
+	def(&o.OpTimeout, 30*time.Second)
+	def(&o.ProgressEvery, 10*time.Second)
+	if o.Concurrency <= 0 {
+		o.Concurrency = 16
+	}
+	if o.CopyWorkers <= 0 {
+		o.CopyWorkers = 4
+	}
+	if o.ChunkSize <= 0 {
+		o.ChunkSize = 1 << 20
+	}
+	if o.ParallelMinBytes <= 0 {
+		o.ParallelMinBytes = 8 << 20
+	}
+	if o.AdminShare == "" {
+		o.AdminShare = "ADMIN$"
+	}
+	if o.DefaultCredentials == "" {
+		o.DefaultCredentials = "default"
+	}
+	return o
+}
+
+// Host is one machine to poll.
+type Host struct {
+	// Name identifies the host in jobs, state and the dump share layout (letters, digits,
+	// '.', '-', '_').
+	Name string `yaml:"name"`
+	// Address is what to connect to (default Name); "addr:port" or Port set the port.
+	Address string `yaml:"address"`
+	Port    int    `yaml:"port"`
+	// Credentials names an entry of Options.Credentials.
+	Credentials string `yaml:"credentials"`
+	// Share overrides Options.AdminShare; Dir is a folder inside it acting as the root.
+	Share string   `yaml:"share"`
+	Dir   string   `yaml:"dir"`
+	Tags  []string `yaml:"tags"`
+	// Globs are extra dump patterns for this host (added to Options.Globs).
+	Globs []string `yaml:"globs"`
+}
+
+// Inventory lists the hosts to poll.
+type Inventory interface {
+	Hosts(ctx context.Context) ([]Host, error)
+}
+
+// Source opens one session per host per sweep.
+type Source interface {
+	Open(ctx context.Context, h Host) (Session, error)
+}
+
+// Session reads one host's admin share. Paths are '/'-separated and relative to the share
+// (and Host.Dir). Every call is bounded by ctx; a File's reads by the ctx given to Open.
+type Session interface {
+	ReadDir(ctx context.Context, dir string) ([]Entry, error)
+	Stat(ctx context.Context, name string) (Entry, error)
+	Open(ctx context.Context, name string) (File, error)
+	Close() error
+}
+
+// Entry describes a file or folder on a host.
+type Entry struct {
+	Name    string
+	Size    int64
+	ModTime time.Time
+	Dir     bool
+}
+
+// File is an open remote dump.
+type File interface {
+	io.ReaderAt
+	Close() error
+}
+
+// Errors a Source wraps so the fetcher can tell host states apart.
+var (
+	ErrOffline  = errors.New("host unreachable")
+	ErrAuth     = errors.New("logon failed")
+	ErrDenied   = errors.New("access denied")
+	ErrNoShare  = errors.New("share not found")
+	ErrConfig   = errors.New("configuration")
+	ErrTimeout  = errors.New("timed out")
+	errStalled  = errors.New("no progress within the operation timeout")
+	errUnstable = errors.New("dump is still changing")
+)
+
+// Reason classifies an error for logs and metrics: offline, auth, denied, no_share, config,
+// timeout, canceled or error.
+func Reason(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrOffline):
+		return "offline"
+	case errors.Is(err, ErrAuth):
+		return "auth"
+	case errors.Is(err, ErrDenied):
+		return "denied"
+	case errors.Is(err, ErrNoShare):
+		return "no_share"
+	case errors.Is(err, ErrConfig):
+		return "config"
+	case errors.Is(err, ErrTimeout), errors.Is(err, errStalled), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	return "error"
+}
+
+// Seen is what the state bucket records about a dump that has been queued.
+type Seen struct {
+	Size       int64     `json:"size"`
+	ModTime    time.Time `json:"mtime"`
+	SHA256     string    `json:"sha256"`
+	SharePath  string    `json:"share_path"`
+	RecordedAt time.Time `json:"recorded_at"`
+}
+
+// State remembers the dumps already queued, per host and path.
+type State interface {
+	Get(ctx context.Context, host, path string) (Seen, bool, error)
+	Put(ctx context.Context, host, path string, s Seen) error
+}
+
+// Publisher queues a job and returns once the queue has acknowledged it.
+type Publisher interface {
+	Publish(ctx context.Context, job *pipeline.Job) error
+}
+
+// checkOptions reports configuration errors early, with the field name.
+func checkOptions(o Options) error {
+	for _, g := range o.Globs {
+		if err := checkGlob(g); err != nil {
+			return fmt.Errorf("globs: %w", err)
+		}
+	}
+	if o.ChunkSize > 8<<20 {
+		return fmt.Errorf("chunk_size %d: at most 8 MiB", o.ChunkSize)
+	}
+	return nil
+}

@@ -1,0 +1,356 @@
+//go:build unix
+
+package fetcher_test
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bsodwatch/bsodwatch/fetcher"
+	"github.com/bsodwatch/bsodwatch/fetcher/smbsource"
+)
+
+// smbEnv is the test Samba written by scripts/samba.sh (sourced by scripts/test.sh).
+type smbEnv struct{ addr, signedAddr, user, pass, root, passdb string }
+
+func needSamba(t *testing.T) smbEnv {
+	t.Helper()
+	e := smbEnv{os.Getenv("BSODWATCH_SMB_ADDR"), os.Getenv("BSODWATCH_SMB_SIGNED_ADDR"), os.Getenv("BSODWATCH_SMB_USER"),
+		os.Getenv("BSODWATCH_SMB_PASS"), os.Getenv("BSODWATCH_SMB_ROOT"), os.Getenv("BSODWATCH_SMB_PASSDB")}
+	if e.addr == "" || e.user == "" || e.root == "" {
+		t.Skip("BSODWATCH_SMB_* not set: run scripts/samba.sh start and source $SMB_ROOT/env.sh (make test does)")
+	}
+	return e
+}
+
+// hostDir makes a fresh folder in ADMIN$ that acts as one host's share root.
+func (e smbEnv) hostDir(t *testing.T) (name, dir string) {
+	t.Helper()
+	name = fmt.Sprintf("t%d-%s", time.Now().UnixNano(), strings.ReplaceAll(t.Name(), "/", "_"))
+	dir = filepath.Join(e.root, "admin", name)
+	if err := os.MkdirAll(filepath.Join(dir, "Minidump"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o777)
+	os.Chmod(filepath.Join(dir, "Minidump"), 0o777)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return name, dir
+}
+
+func (e smbEnv) options(pass string) fetcher.Options {
+	os.Setenv("BSODWATCH_TEST_SMB_PASS", pass)
+	return fetcher.Options{
+		Credentials: map[string]fetcher.Credential{"default": {User: `WORKGROUP\` + e.user, PasswordEnv: "BSODWATCH_TEST_SMB_PASS"}},
+		StableAfter: 50 * time.Millisecond,
+		OpTimeout:   20 * time.Second,
+	}
+}
+
+func TestSMBNewDumps(t *testing.T) {
+	e := needSamba(t)
+	cases := []struct {
+		name    string
+		addr    string
+		require bool
+	}{
+		{"default", e.addr, false},
+		{"signing required by server", e.signedAddr, false},
+		{"signing required by both", e.signedAddr, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.addr == "" {
+				t.Fatal("BSODWATCH_SMB_SIGNED_ADDR is not set")
+			}
+			r := newRig(t, t.TempDir())
+			name, dir := e.hostDir(t)
+			mt := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+			memSum := writeRandom(t, filepath.Join(dir, "MEMORY.DMP"), 40<<20, mt) // > 16 MiB: the server-side-copy trap size
+			miniSum := writeRandom(t, filepath.Join(dir, "Minidump", "010225-1-01.dmp"), 256<<10, mt)
+			o := e.options(e.pass)
+			o.RequireSigning = tc.require
+			src, err := smbsource.New(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inv := &staticInv{hosts: []fetcher.Host{{Name: "win-01", Address: tc.addr, Dir: name, Tags: []string{"lab"}}}}
+			f := r.fetcher(t, o, inv, src)
+			rep := sweep(t, f)
+			if !rep.OK() || len(rep.Copied) != 2 {
+				t.Fatalf("report %+v", rep)
+			}
+			for rel, sum := range map[string]string{"win-01/20250102T030405Z-MEMORY.DMP": memSum, "win-01/20250102T030405Z-010225-1-01.dmp": miniSum} {
+				p, _ := r.share.Path(rel)
+				if got := fileSHA(t, p); got != sum {
+					t.Errorf("%s: sha256 %s, want %s", rel, got, sum)
+				}
+			}
+			jobs := r.jobs(t)
+			if len(jobs) != 2 {
+				t.Fatalf("%d jobs", len(jobs))
+			}
+			for _, j := range jobs {
+				if !strings.HasPrefix(j.SourcePath, `ADMIN$\`+name+`\`) || len(j.HostTags) != 1 {
+					t.Errorf("job %+v", j)
+				}
+			}
+			rep = sweep(t, f)
+			if rep.BytesRead != 0 || rep.Unchanged != 2 || len(rep.Copied) != 0 {
+				t.Fatalf("unchanged sweep read %d dump bytes: %+v", rep.BytesRead, rep)
+			}
+		})
+	}
+}
+
+func TestSMBFailingHostsAreReportedOnceAndDoNotHoldUpOthers(t *testing.T) {
+	e := needSamba(t)
+	r := newRig(t, t.TempDir())
+	name, dir := e.hostDir(t)
+	sum := writeRandom(t, filepath.Join(dir, "MEMORY.DMP"), 1<<20, time.Time{})
+
+	// a closed port
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	// a server that accepts and never answers
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+
+	const badPass = "Wrong-Secret-Pass-77"
+	o := e.options(e.pass)
+	o.OpTimeout = 2 * time.Second
+	o.Credentials["bad"] = fetcher.Credential{User: e.user, Password: badPass}
+	src, err := smbsource.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := &staticInv{hosts: []fetcher.Host{
+		{Name: "down", Address: closed},
+		{Name: "silent", Address: silent.Addr().String()},
+		{Name: "badpass", Address: e.addr, Credentials: "bad", Dir: name},
+		{Name: "good", Address: e.addr, Dir: name},
+	}}
+	f := r.fetcher(t, o, inv, src)
+	for i := 0; i < 2; i++ {
+		rep := sweep(t, f)
+		if rep.HostsFailed != 3 || rep.OK() {
+			t.Fatalf("sweep %d: %+v", i, rep)
+		}
+		if i == 0 && (len(rep.Copied) != 1 || rep.Copied[0].SHA256 != sum) {
+			t.Fatalf("the good host was not copied: %+v", rep)
+		}
+		reasons := map[string]string{}
+		for _, he := range rep.Errors {
+			reasons[he.Host] = he.Reason
+			if strings.Contains(he.Error, badPass) {
+				t.Errorf("password in error: %s", he.Error)
+			}
+		}
+		want := map[string]string{"down": "offline", "silent": "timeout", "badpass": "auth"}
+		for h, w := range want {
+			if reasons[h] != w {
+				t.Errorf("sweep %d: host %s reason %q, want %q (%+v)", i, h, reasons[h], w, rep.Errors)
+			}
+		}
+	}
+	logs := r.logs.String()
+	if strings.Contains(logs, badPass) {
+		t.Error("password in logs")
+	}
+	for _, h := range []string{"down", "silent", "badpass"} {
+		if n := strings.Count(logs, `"host":"`+h+`","reason"`); n != 1 {
+			t.Errorf("host %s logged %d times over two sweeps, want once", h, n)
+		}
+	}
+}
+
+// startSmbd runs a dedicated smbd (foreground, own state) serving the test Samba's ADMIN$
+// on a free port, so the test can kill it.
+func startSmbd(t *testing.T, e smbEnv) (addr string, kill func()) {
+	t.Helper()
+	if os.Getuid() != 0 || e.passdb == "" {
+		t.Skip("a dedicated smbd needs root and BSODWATCH_SMB_PASSDB")
+	}
+	smbd, err := exec.LookPath("smbd")
+	if err != nil {
+		if smbd, err = exec.LookPath("/usr/sbin/smbd"); err != nil {
+			t.Skip("smbd not installed")
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	d, err := os.MkdirTemp("", "bsodwatch-smbd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	for _, s := range []string{"lock", "state", "cache", "run/ncalrpc", "log", "private"} {
+		os.MkdirAll(filepath.Join(d, s), 0o755)
+	}
+	conf := fmt.Sprintf(`[global]
+  server role = standalone server
+  smb ports = %d
+  interfaces = lo
+  bind interfaces only = yes
+  disable netbios = yes
+  private dir = %[2]s/private
+  lock directory = %[2]s/lock
+  state directory = %[2]s/state
+  cache directory = %[2]s/cache
+  pid directory = %[2]s/run
+  ncalrpc dir = %[2]s/run/ncalrpc
+  log file = %[2]s/log/log.%%m
+  passdb backend = tdbsam:%[3]s
+  map to guest = Never
+  server min protocol = SMB2_02
+  load printers = no
+  printing = bsd
+  printcap name = /dev/null
+  disable spoolss = yes
+  force user = %[4]s
+[ADMIN$]
+  path = %[5]s/admin
+  read only = yes
+  valid users = %[4]s
+`, port, d, e.passdb, e.user, e.root)
+	cf := filepath.Join(d, "smb.conf")
+	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(smbd, "-F", "--no-process-group", "--debug-stdout", "-s", cf, "-l", filepath.Join(d, "log"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	var once sync.Once
+	kill = func() {
+		once.Do(func() {
+			for _, c := range children(pid) {
+				syscall.Kill(c, syscall.SIGKILL)
+			}
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
+	}
+	t.Cleanup(kill)
+	addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return addr, kill
+		}
+		if i > 200 {
+			t.Fatalf("dedicated smbd did not listen on %s", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// children lists the pids whose parent is pid.
+func children(pid int) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) > 1 {
+			if pp, _ := strconv.Atoi(f[1]); pp == pid {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+func TestSambaKilledMidRead(t *testing.T) {
+	e := needSamba(t)
+	addr, kill := startSmbd(t, e)
+	r := newRig(t, t.TempDir())
+	name, dir := e.hostDir(t)
+	sum := writeRandom(t, filepath.Join(dir, "MEMORY.DMP"), 96<<20, time.Time{})
+	o := e.options(e.pass)
+	o.MaxRateBytes = 16 << 20 // about 6 s: time to kill the server mid-read
+	src, err := smbsource.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := &staticInv{hosts: []fetcher.Host{{Name: "victim", Address: addr, Dir: name}}}
+	f := r.fetcher(t, o, inv, src)
+
+	killed := make(chan struct{})
+	go func() { // kill smbd once the copy is well under way
+		defer close(killed)
+		deadline := time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
+			for _, p := range tempFiles(t, r.share.Root()) {
+				if fi, err := os.Stat(p); err == nil && fi.Size() > 8<<20 {
+					kill()
+					return
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	rep := sweep(t, f)
+	<-killed
+	if rep.Failed != 1 || len(rep.Copied) != 0 {
+		t.Fatalf("report after the server died mid-read: %+v", rep)
+	}
+	if n := len(r.jobs(t)); n != 0 {
+		t.Fatalf("%d jobs after a failed copy", n)
+	}
+	if left := tempFiles(t, r.share.Root()); len(left) > 0 {
+		t.Fatalf("temporary files left: %v", left)
+	}
+	// the host comes back (the main Samba serves the same files): the dump is copied once
+	o.MaxRateBytes = 0
+	inv.set(fetcher.Host{Name: "victim", Address: e.addr, Dir: name})
+	rep = sweep(t, f)
+	if len(rep.Copied) != 1 || rep.Copied[0].SHA256 != sum {
+		t.Fatalf("retry: %+v", rep)
+	}
+	if n := len(r.jobs(t)); n != 1 {
+		t.Fatalf("%d jobs, want 1", n)
+	}
+}

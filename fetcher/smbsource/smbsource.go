@@ -1,0 +1,221 @@
+// Package smbsource is the fetcher's production source: it reads a Windows host's ADMIN$
+// share over SMB 2/3 with github.com/cloudsoda/go-smb2 (NTLM, dialect negotiated, signing
+// and encryption as the host requires). Every request carries a deadline, because a silent
+// server otherwise hangs a read forever.
+package smbsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cloudsoda/go-smb2"
+
+	"github.com/bsodwatch/bsodwatch/fetcher"
+	"github.com/bsodwatch/bsodwatch/secret"
+)
+
+// Source dials hosts with the credentials of the fetcher's options.
+type Source struct {
+	o     fetcher.Options
+	creds map[string]cred
+}
+
+type cred struct {
+	domain, user string
+	pass         secret.Value
+}
+
+var _ fetcher.Source = (*Source)(nil)
+
+// New resolves the credentials (password files, environment variables) once.
+func New(o fetcher.Options) (*Source, error) {
+	o = o.WithDefaults()
+	s := &Source{o: o, creds: map[string]cred{}}
+	for name, c := range o.Credentials {
+		if c.User == "" {
+			return nil, fmt.Errorf("credentials %q: user is required", name)
+		}
+		pw, err := c.Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("credentials %q: %w", name, err)
+		}
+		d, u := splitUser(c.User)
+		s.creds[name] = cred{domain: d, user: u, pass: pw}
+	}
+	return s, nil
+}
+
+// splitUser splits "DOMAIN\user" and "user@domain".
+func splitUser(u string) (domain, user string) {
+	if i := strings.IndexByte(u, '\\'); i >= 0 {
+		return u[:i], u[i+1:]
+	}
+	if i := strings.LastIndexByte(u, '@'); i >= 0 {
+		return u[i+1:], u[:i]
+	}
+	return "", u
+}
+
+// Addr returns the host:port a host is dialed at.
+func Addr(h fetcher.Host) string {
+	a := h.Address
+	if a == "" {
+		a = h.Name
+	}
+	if _, _, err := net.SplitHostPort(a); err == nil {
+		return a
+	}
+	port := h.Port
+	if port == 0 {
+		port = 445
+	}
+	return net.JoinHostPort(strings.Trim(a, "[]"), strconv.Itoa(port))
+}
+
+// Open implements fetcher.Source: one TCP connection, one session, one tree connect.
+func (s *Source) Open(ctx context.Context, h fetcher.Host) (fetcher.Session, error) {
+	cn := h.Credentials
+	if cn == "" {
+		cn = s.o.DefaultCredentials
+	}
+	c, ok := s.creds[cn]
+	if !ok {
+		return nil, fmt.Errorf("%w: host %s: no credentials named %q", fetcher.ErrConfig, h.Name, cn)
+	}
+	addr := Addr(h)
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", fetcher.ErrOffline, err)
+	}
+	d := &smb2.Dialer{
+		Negotiator: smb2.Negotiator{RequireMessageSigning: s.o.RequireSigning},
+		Initiator:  &smb2.NTLMInitiator{User: c.user, Domain: c.domain, Password: c.pass.Reveal()},
+	}
+	sess, err := d.DialConn(ctx, conn, addr)
+	if err != nil {
+		conn.Close()
+		return nil, classify(fmt.Errorf("session %s: %s", addr, secret.Redact(err.Error(), c.pass)), err)
+	}
+	share := h.Share
+	if share == "" {
+		share = s.o.AdminShare
+	}
+	fsh, err := sess.WithContext(ctx).Mount(share)
+	if err != nil {
+		logoff(sess)
+		conn.Close()
+		return nil, classify(fmt.Errorf("mount %s on %s: %w", share, addr, err), err)
+	}
+	dir := strings.Trim(strings.ReplaceAll(h.Dir, "/", `\`), `\`)
+	return &session{conn: conn, sess: sess, fs: fsh, dir: dir, timeout: s.o.OpTimeout}, nil
+}
+
+func logoff(s *smb2.Session) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.WithContext(ctx).Logoff()
+}
+
+// NTSTATUS codes that say something about the host's state.
+const (
+	statusAccessDenied      = 0xC0000022
+	statusLogonFailure      = 0xC000006D
+	statusAccountRestrict   = 0xC000006E
+	statusPasswordExpired   = 0xC0000071
+	statusAccountDisabled   = 0xC0000072
+	statusAccountLockedOut  = 0xC0000234
+	statusBadNetworkName    = 0xC00000CC
+	statusNetworkAccessDeny = 0xC00000CA
+)
+
+// classify wraps err with the fetcher's sentinel for what orig says (orig is the library's
+// error; err may be a redacted copy of it).
+func classify(err, orig error) error {
+	var re *smb2.ResponseError
+	if errors.As(orig, &re) {
+		switch re.Code {
+		case statusLogonFailure, statusAccountRestrict, statusPasswordExpired, statusAccountDisabled, statusAccountLockedOut:
+			return fmt.Errorf("%w: %w", fetcher.ErrAuth, err)
+		case statusAccessDenied, statusNetworkAccessDeny:
+			return fmt.Errorf("%w: %w", fetcher.ErrDenied, err)
+		case statusBadNetworkName:
+			return fmt.Errorf("%w: %w", fetcher.ErrNoShare, err)
+		}
+	}
+	if errors.Is(orig, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", fetcher.ErrTimeout, err)
+	}
+	var te *smb2.TransportError
+	var ne net.Error
+	if errors.As(orig, &te) || errors.As(orig, &ne) {
+		return fmt.Errorf("%w: %w", fetcher.ErrOffline, err)
+	}
+	if errors.Is(orig, fs.ErrPermission) {
+		return fmt.Errorf("%w: %w", fetcher.ErrDenied, err)
+	}
+	return err
+}
+
+type session struct {
+	conn    net.Conn
+	sess    *smb2.Session
+	fs      *smb2.Share
+	dir     string
+	timeout time.Duration
+}
+
+// remote maps a '/'-separated path to the share's form: backslashes, no leading separator.
+func (s *session) remote(p string) string {
+	p = strings.ReplaceAll(p, "/", `\`)
+	switch {
+	case s.dir == "":
+		return p
+	case p == "":
+		return s.dir
+	}
+	return s.dir + `\` + p
+}
+
+func (s *session) ReadDir(ctx context.Context, dir string) ([]fetcher.Entry, error) {
+	fis, err := s.fs.WithContext(ctx).ReadDir(s.remote(dir))
+	if err != nil {
+		return nil, classify(err, err)
+	}
+	out := make([]fetcher.Entry, 0, len(fis))
+	for _, fi := range fis {
+		out = append(out, fetcher.Entry{Name: fi.Name(), Size: fi.Size(), ModTime: fi.ModTime(), Dir: fi.IsDir()})
+	}
+	return out, nil
+}
+
+func (s *session) Stat(ctx context.Context, p string) (fetcher.Entry, error) {
+	fi, err := s.fs.WithContext(ctx).Stat(s.remote(p))
+	if err != nil {
+		return fetcher.Entry{}, classify(err, err)
+	}
+	return fetcher.Entry{Name: fi.Name(), Size: fi.Size(), ModTime: fi.ModTime(), Dir: fi.IsDir()}, nil
+}
+
+// Open binds the file to ctx: its reads end when ctx does.
+func (s *session) Open(ctx context.Context, p string) (fetcher.File, error) {
+	f, err := s.fs.WithContext(ctx).Open(s.remote(p))
+	if err != nil {
+		return nil, classify(err, err)
+	}
+	return f, nil
+}
+
+// Close ends the tree connect, the session and the connection, each bounded.
+func (s *session) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), min(s.timeout, 5*time.Second))
+	defer cancel()
+	s.fs.WithContext(ctx).Umount()
+	s.sess.WithContext(ctx).Logoff()
+	return s.conn.Close()
+}

@@ -1,0 +1,150 @@
+package fetcher_test
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bsodwatch/bsodwatch/dumpshare"
+	"github.com/bsodwatch/bsodwatch/fetcher"
+)
+
+// hostileSession serves names a hostile or broken host could return.
+type hostileSession struct{ files map[string][]byte }
+
+var mtime = time.Unix(1700000000, 0)
+
+func (h hostileSession) Close() error { return nil }
+func (h hostileSession) ReadDir(_ context.Context, dir string) ([]fetcher.Entry, error) {
+	switch dir {
+	case "":
+		return []fetcher.Entry{{Name: "Minidump", Dir: true}}, nil
+	case "Minidump":
+	default:
+		return nil, fs.ErrNotExist
+	}
+	var out []fetcher.Entry
+	for n, b := range h.files {
+		out = append(out, fetcher.Entry{Name: n, Size: int64(len(b)), ModTime: mtime})
+	}
+	return out, nil
+}
+func (h hostileSession) Stat(_ context.Context, p string) (fetcher.Entry, error) {
+	b, ok := h.files[strings.TrimPrefix(p, "Minidump/")]
+	if !ok || !strings.HasPrefix(p, "Minidump/") {
+		return fetcher.Entry{}, fs.ErrNotExist
+	}
+	return fetcher.Entry{Name: p, Size: int64(len(b)), ModTime: mtime}, nil
+}
+func (h hostileSession) Open(_ context.Context, p string) (fetcher.File, error) {
+	return nopFile{bytes.NewReader(h.files[strings.TrimPrefix(p, "Minidump/")])}, nil
+}
+
+type nopFile struct{ *bytes.Reader }
+
+func (nopFile) Close() error { return nil }
+
+type hostileSrc struct{ s hostileSession }
+
+func (h hostileSrc) Open(context.Context, fetcher.Host) (fetcher.Session, error) { return h.s, nil }
+
+func TestHostileNamesNeverEscapeTheShare(t *testing.T) {
+	r := newRig(t, t.TempDir())
+	outer := t.TempDir()
+	share, err := dumpshare.NewLocal(filepath.Join(outer, "share"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.share = share
+	evil := []string{"../../escape.dmp", `..\..\escape.dmp`, "C:escape.dmp", "/tmp/escape.dmp", "CON.dmp", "nul", "x\x00.dmp", "..", "a.dmp.bsodwatch-tmp"}
+	files := map[string][]byte{"good.dmp": []byte("MDMP good")}
+	for _, n := range evil {
+		files[n] = []byte("evil")
+	}
+	src := hostileSrc{hostileSession{files}}
+	inv := &staticInv{hosts: []fetcher.Host{{Name: "h1"}, {Name: "../h2"}, {Name: "C:"}, {Name: "COM1"}}}
+	f := r.fetcher(t, fetcher.Options{}, inv, src)
+	rep := sweep(t, f)
+	if len(rep.Copied) != 1 || rep.Copied[0].SharePath != "h1/20231114T221320Z-good.dmp" {
+		t.Fatalf("copied %+v; report %+v", rep.Copied, rep)
+	}
+	if rep.HostsFailed != 3 {
+		t.Fatalf("%d hosts failed, want the 3 with unsafe names: %+v", rep.HostsFailed, rep.Errors)
+	}
+	var all []string
+	filepath.WalkDir(outer, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			all = append(all, p)
+		}
+		return nil
+	})
+	if len(all) != 1 {
+		t.Fatalf("files around the share: %v", all)
+	}
+}
+
+func TestParseInventory(t *testing.T) {
+	cases := []struct {
+		name, in string
+		want     []string // name@address:port
+		err      string
+	}{
+		{"plain", "# fleet\nsrv01\nsrv02:4455  # lab\n\n", []string{"srv01@:0", "srv02@:4455"}, ""},
+		{"yaml", "hosts:\n  - name: srv01\n    address: 10.0.0.1\n    port: 445\n    tags: [prod]\n    globs: [\"LiveKernelReports/**/*.dmp\"]\n  - srv02\n", []string{"srv01@10.0.0.1:445", "srv02@:0"}, ""},
+		{"yaml list", "- name: a\n- b:99\n", []string{"a@:0", "b@:99"}, ""},
+		{"unknown field", "hosts:\n  - name: a\n    pasword: x\n", nil, `unknown host field "pasword"`},
+		{"duplicate", "a\nA\n", nil, "listed twice"},
+		{"bad name", "../etc\n", nil, "invalid path"},
+		{"bad glob", "hosts:\n  - name: a\n    globs: [\"../x\"]\n", nil, "'..'"},
+		{"two words", "a b\n", nil, "one host per line"},
+		{"bad port", "hosts:\n  - name: a\n    port: 70000\n", nil, "out of range"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			hosts, err := fetcher.ParseInventory([]byte(c.in))
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, h := range hosts {
+				got = append(got, h.Name+"@"+h.Address+":"+strconv.Itoa(h.Port))
+			}
+			if strings.Join(got, ",") != strings.Join(c.want, ",") {
+				t.Fatalf("got %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestFileInventoryReloadsAndKeepsLastGood(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "hosts.txt")
+	os.WriteFile(p, []byte("a\n"), 0o644)
+	inv, err := fetcher.NewFileInventory(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(p, []byte("a\nb\n"), 0o644)
+	os.Chtimes(p, time.Now().Add(time.Second), time.Now().Add(time.Second))
+	hosts, err := inv.Hosts(context.Background())
+	if err != nil || len(hosts) != 2 {
+		t.Fatalf("after edit: %v %v", hosts, err)
+	}
+	os.WriteFile(p, []byte("a\na\nc\n"), 0o644)
+	os.Chtimes(p, time.Now().Add(2*time.Second), time.Now().Add(2*time.Second))
+	hosts, err = inv.Hosts(context.Background())
+	if err == nil || len(hosts) != 2 {
+		t.Fatalf("bad edit: want the last good 2 hosts and an error, got %v %v", hosts, err)
+	}
+}
