@@ -1,0 +1,181 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bsodwatch/bsodwatch/ops"
+)
+
+func getenvMap(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // each a full "file:line: message" prefix
+	}{
+		{"unknown top-level key", "data_dir: /x\nfetchr:\n  interval: 5m\n", []string{`cfg.yaml:2: unknown key "fetchr"`}},
+		{"unknown nested key", "nats:\n  urls: [nats://a:4222]\n  tls:\n    ca_fil: x\n", []string{`cfg.yaml:4: unknown key "ca_fil"`}},
+		{"two unknown keys", "nats:\n  usr: a\nmetrics:\n  lisen: x\n", []string{`cfg.yaml:2: unknown key "usr"`, `cfg.yaml:4: unknown key "lisen"`}},
+		{"bad duration", "fetcher:\n  interval: often\n", []string{`cfg.yaml:2: cannot use str "often" here: want a duration`}},
+		{"bad integer", "nats:\n  replicas: three\n", []string{`cfg.yaml:2: cannot use str "three" here: want a whole number`}},
+		{"list expected", "nats:\n  urls: nats://a\n", []string{`cfg.yaml:2: cannot use str "nats://a" here: want a list`}},
+		{"syntax", "nats:\n  urls: [a\n", []string{"cfg.yaml:"}},
+		{"missing secret env", "nats:\n  urls: [nats://a:4222]\n  user: u\n  password_env: BSW_TEST_UNSET\n", []string{"cfg.yaml:1: nats: nats password: secret environment variable BSW_TEST_UNSET is not set"}},
+		{"two auth methods", "\n\nnats:\n  token: t\n  creds_file: /etc/hostname\n", []string{"cfg.yaml:3: nats: nats: choose one authentication method"}},
+		{"bad metrics address", "metrics:\n  listen: nonsense\n", []string{`cfg.yaml:2: metrics.listen: address "nonsense"`}},
+		{"notifier validation", "notifier:\n  targets:\n    - name: x\n      type: pager\n", []string{`cfg.yaml:1: notifier: notifier target 1 (x): unknown type "pager"`}},
+		{"two documents", "data_dir: /a\n---\ndata_dir: /b\n", []string{"cfg.yaml:2: only one YAML document is allowed"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("cfg.yaml", []byte(tc.yaml), getenvMap(nil))
+			var es Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("error %v (%T), want config.Errors", err, err)
+			}
+			if len(es) != len(tc.want) {
+				t.Fatalf("got %d errors:\n%v\nwant %d", len(es), err, len(tc.want))
+			}
+			for i, w := range tc.want {
+				if !strings.HasPrefix(es[i].Error(), w) {
+					t.Errorf("error %d:\n got %s\nwant %s...", i, es[i], w)
+				}
+				if strings.Contains(es[i].Error(), "\n") {
+					t.Errorf("error %d spans lines: %q", i, es[i])
+				}
+			}
+		})
+	}
+}
+
+func TestParseDefaultsAndPaths(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "nats.pw"), []byte("  hunter2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "etc", "bsodwatch.yaml")
+	if err := os.MkdirAll(filepath.Join(dir, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "etc", "lab.pw"), []byte("pw"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := `
+nats:
+  urls: [nats://a:4222, nats://b:4222]
+  user: bsw
+  password_file: ../nats.pw
+  replicas: 3
+fetcher:
+  inventory: hosts.yaml
+  interval: 90s
+  credentials:
+    default:
+      user: CORP\svc
+      password_file: ABS_PW
+    lab:
+      user: lab
+      password_file: lab.pw
+notifier:
+  targets:
+    - name: ops
+      type: slack
+      url_file: slack.url
+share:
+  dir: ../dumps
+metrics:
+  listen: ""
+`
+	src = strings.Replace(src, "ABS_PW", filepath.Join(dir, "nats.pw"), 1)
+	c, err := Parse(file, []byte(src), getenvMap(map[string]string{"HOME": "/home/op"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	etc := filepath.Join(dir, "etc")
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"replicas", c.NATS.Replicas, 3},
+		{"stream replicas", c.NATS.StreamOptions().Replicas, 3},
+		{"urls", strings.Join(c.NATS.URLs, ","), "nats://a:4222,nats://b:4222"},
+		{"password file resolved", c.NATS.PasswordFile, filepath.Join(dir, "nats.pw")},
+		{"inventory resolved", c.Fetcher.Inventory, filepath.Join(etc, "hosts.yaml")},
+		{"interval kept", c.Fetcher.Interval, 90 * time.Second},
+		{"role default filled", c.RoleDefaults().Fetcher.StableAfter, 5 * time.Second},
+		{"role default left to the role", c.Fetcher.StableAfter, time.Duration(0)},
+		{"absolute path kept", c.Fetcher.Credentials["default"].PasswordFile, filepath.Join(dir, "nats.pw")},
+		{"map entry resolved", c.Fetcher.Credentials["lab"].PasswordFile, filepath.Join(etc, "lab.pw")},
+		{"target url file resolved", c.Notifier.Targets[0].URLFile, filepath.Join(etc, "slack.url")},
+		{"targets not replaced", len(c.Notifier.Targets), 1},
+		{"metrics off", c.Metrics.Listen, ""},
+		{"share dir resolved", c.ShareDir(), filepath.Join(dir, "dumps")},
+		{"analyzer share dir follows", c.RoleDefaults().Analyzer.ShareDir, filepath.Join(dir, "dumps")},
+		{"inline password cleared", c.NATS.Password, ""},
+	}
+	if runtime.GOOS != "windows" {
+		checks = append(checks, struct {
+			name      string
+			got, want any
+		}{"data dir default", c.DataDir, "/home/op/.local/share/bsodwatch"})
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s: got %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestDefault(t *testing.T) {
+	c := Default(getenvMap(map[string]string{"XDG_DATA_HOME": "/xdg", "HOME": "/home/op"}))
+	if runtime.GOOS != "windows" && c.DataDir != "/xdg/bsodwatch" {
+		t.Errorf("data dir %q", c.DataDir)
+	}
+	if c.Metrics.Listen != ops.DefaultListen {
+		t.Errorf("metrics listen %q", c.Metrics.Listen)
+	}
+	if len(c.Notifier.Targets) != 1 || c.Notifier.Targets[0].Type != "console" {
+		t.Errorf("default targets %+v, want the console", c.Notifier.Targets)
+	}
+	if err := c.Notifier.Validate(); err != nil {
+		t.Errorf("default notifier options invalid: %v", err)
+	}
+	// An empty file means the defaults too.
+	e, err := Parse(filepath.Join(t.TempDir(), "empty.yaml"), nil, getenvMap(map[string]string{"XDG_DATA_HOME": "/xdg"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.DataDir != c.DataDir || e.Metrics != c.Metrics || e.RoleDefaults().Fetcher.Interval != 5*time.Minute {
+		t.Errorf("empty file differs from defaults: %+v", e)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"), nil)
+	if err == nil || !strings.Contains(err.Error(), "nope.yaml: open: ") || strings.Count(err.Error(), "nope.yaml") != 1 {
+		t.Errorf("error %v: want the path once and the reason", err)
+	}
+}
+
+// TestSecretsNotInErrors feeds secrets that the file gets wrong and checks that no error
+// message repeats them.
+func TestSecretsNotInErrors(t *testing.T) {
+	const pw = "Sup3r-Secret-Pw"
+	src := "nats:\n  urls: [nats://a]\n  password: " + pw + "\n  token: " + pw + "\n"
+	_, err := Parse("c.yaml", []byte(src), nil)
+	if err == nil {
+		t.Fatal("password without user accepted")
+	}
+	if strings.Contains(err.Error(), pw) {
+		t.Errorf("error shows the secret: %v", err)
+	}
+}
