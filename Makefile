@@ -37,8 +37,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s -fuzzminimizetime 2s ./analyzer/cdbout
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime 30s -fuzzminimizetime 2s ./dumpfile
 
-# The image copies the static binary built here (no Docker engine is needed to build it).
-docker: build
+# Multi-stage: the image builds its own static binary (needs a Docker engine).
+docker:
 	docker build -t bsodwatch .
 
 clean:
