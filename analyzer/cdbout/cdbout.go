@@ -39,6 +39,7 @@ func parse(lr *lineReader) (*analysis.Analysis, error) {
 		if !ok {
 			break
 		}
+		p.ascii = lr.ascii
 		p.line(s)
 	}
 	if lr.err != nil && lr.err != io.EOF {

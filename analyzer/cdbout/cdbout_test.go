@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -239,5 +240,63 @@ func TestHugeInput(t *testing.T) {
 	a := ParseBytes(big)
 	if len(a.Stack) > maxFrames {
 		t.Errorf("stack not bounded: %d frames", len(a.Stack))
+	}
+}
+
+// TestNoAliasing checks that the result owns its strings: the parser reads lines in place
+// (ParseBytes) or from reused buffers (Parse), and must copy what it keeps. Overwriting the
+// input after ParseBytes, or reading it one byte at a time, must not change the result.
+func TestNoAliasing(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.txt"))
+	for _, f := range files {
+		in, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, damage := range map[string]func(string) string{
+			"as is":     func(s string) string { return s },
+			"flattened": func(s string) string { return strings.ReplaceAll(s, "\n", " ") },
+			"tabs, crlf": func(s string) string {
+				return strings.ReplaceAll(strings.ReplaceAll(s, "  ", "\t"), "\n", "\r\n")
+			},
+		} {
+			text := []byte(damage(string(in)))
+			want, _ := json.Marshal(ParseBytes(text))
+			cp := append([]byte(nil), text...)
+			a := ParseBytes(cp)
+			for i := range cp {
+				cp[i] = 'Z'
+			}
+			if got, _ := json.Marshal(a); string(got) != string(want) {
+				t.Errorf("%s (%s): the result changed when the input was overwritten", f, name)
+			}
+			r, err := Parse(iotest.OneByteReader(bytes.NewReader(text)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := json.Marshal(r); string(got) != string(want) {
+				t.Errorf("%s (%s): Parse of a reader differs from ParseBytes", f, name)
+			}
+		}
+	}
+}
+
+// TestValueSizes keeps values of every size class the parser stores them in (small ones in
+// its arena, large ones on their own, over maxValueLen cut) intact.
+func TestValueSizes(t *testing.T) {
+	for _, n := range []int{1, 511, 513, 1000, 1024, 1025, 20000, maxValueLen + 10} {
+		var in strings.Builder
+		vals := map[string]string{}
+		for i, k := range []string{"FAILURE_BUCKET_ID", "MODULE_NAME", "IMAGE_NAME"} {
+			v := strings.Repeat(string(rune('a'+i)), n)
+			vals[k] = v[:min(n, maxValueLen)]
+			in.WriteString(k + ": " + v + "\n")
+		}
+		a := ParseBytes([]byte(in.String()))
+		for k, want := range vals {
+			if got := a.Fields[k]; got != want {
+				t.Errorf("size %d: %s has %d bytes, want %d", n, k, len(got), len(want))
+			}
+		}
 	}
 }

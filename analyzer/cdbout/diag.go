@@ -9,6 +9,11 @@ import (
 // diagnostic recognises the debugger's own errors: symbol load failures, a dump that could
 // not be opened, extension load errors, FindPlugIns. Repeats are recorded once.
 func (p *parser) diagnostic(s string) bool {
+	switch s[0] {
+	case '*', 'W', 'S', 'U', 'C', 'T', 'F', 'N', 'E': // the first bytes of the cases below
+	default:
+		return false
+	}
 	kind, code := "", ""
 	switch {
 	case strings.HasPrefix(s, "*** ERROR:"), strings.HasPrefix(s, "*** WARNING: Unable to verify"),
@@ -57,7 +62,9 @@ func after(s, prefix string) string {
 }
 
 func (p *parser) diag(kind, msg, code string) {
-	msg = clip(msg)
+	if len(msg) > maxValueLen {
+		msg = msg[:maxValueLen]
+	}
 	if p.seenErr == nil {
 		p.seenErr = map[string]bool{}
 	}
@@ -65,7 +72,8 @@ func (p *parser) diag(kind, msg, code string) {
 		p.pendingDiag = -1
 		return
 	}
+	msg = p.keep(msg)
 	p.seenErr[msg] = true
 	p.a.DebuggerErrors = append(p.a.DebuggerErrors, msg)
-	p.a.Diagnostics = append(p.a.Diagnostics, analysis.Diagnostic{Kind: kind, Message: msg, Command: p.lastCommand, Code: code})
+	p.a.Diagnostics = append(p.a.Diagnostics, analysis.Diagnostic{Kind: kind, Message: msg, Command: p.lastCommand, Code: p.keep(code)})
 }

@@ -1,7 +1,7 @@
 package cdbout
 
 import (
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -29,43 +29,76 @@ var flatMarkers = []string{
 	"Browse full module list", "Browse all global symbols",
 }
 
-// splitFlattened appends s to out, cut before every line-start marker when s looks like
-// several lines run together (at least three markers).
-func splitFlattened(s string, out []string) []string {
-	cuts := make([]int, 0, 32)
+// lineEndMarkers fill a whole line, so they end one, too.
+var lineEndMarkers = []string{"start end module name", "module name", "Arguments:", "Debugging Details:",
+	"Information from resource tables:", "Resetting default scope", "Browse full module list"}
+
+// markerIndex lists, per first byte, the markers that start (or end) a line, so one pass
+// over the text finds them all. No marker is a prefix of another or overlaps itself, so at
+// most one start marker matches at a position, as with a search per marker.
+type markerIndex [256][]string
+
+var flatStart, flatEnd = indexMarkers(flatMarkers), indexMarkers(lineEndMarkers)
+
+// markerFirst flags the bytes that begin a start (1) or an end (2) marker: most bytes of a
+// line begin none and cost one table look-up.
+var markerFirst = func() (t [256]uint8) {
 	for _, m := range flatMarkers {
-		for off := 0; ; {
-			i := strings.Index(s[off:], m)
-			if i < 0 {
-				break
-			}
-			i += off
-			if i > 0 && s[i-1] == ' ' {
-				cuts = append(cuts, i)
-			}
-			off = i + len(m)
-		}
+		t[m[0]] |= 1
 	}
-	// Markers that fill a whole line end one, too.
-	for _, m := range []string{"start end module name", "module name", "Arguments:", "Debugging Details:",
-		"Information from resource tables:", "Resetting default scope", "Browse full module list"} {
-		for off := 0; ; {
-			i := strings.Index(s[off:], m)
-			if i < 0 {
-				break
+	for _, m := range lineEndMarkers {
+		t[m[0]] |= 2
+	}
+	return t
+}()
+
+func indexMarkers(ms []string) *markerIndex {
+	var x markerIndex
+	for _, m := range ms {
+		x[m[0]] = append(x[m[0]], m)
+	}
+	return &x
+}
+
+// splitFlattened appends s to out, cut before every line-start marker when s looks like
+// several lines run together (at least three markers). cutsBuf is reused between calls.
+// Time is linear in len(s): one pass per kind of marker.
+func splitFlattened(s string, out []string, cutsBuf *[]int) []string {
+	cuts := (*cutsBuf)[:0]
+	defer func() { *cutsBuf = cuts[:0] }()
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		f := markerFirst[c]
+		if f == 0 {
+			continue
+		}
+		if f&1 != 0 && i > 0 && s[i-1] == ' ' {
+			for _, m := range flatStart[c] {
+				if strings.HasPrefix(s[i:], m) {
+					cuts = append(cuts, i)
+					break
+				}
 			}
-			i += off + len(m)
-			if i < len(s) && s[i] == ' ' {
-				cuts = append(cuts, i)
+		}
+		if f&2 == 0 {
+			continue
+		}
+		for _, m := range flatEnd[c] {
+			if strings.HasPrefix(s[i:], m) {
+				if e := i + len(m); e < len(s) && s[e] == ' ' {
+					cuts = append(cuts, e)
+				}
 			}
-			off = i
 		}
 	}
 	// Upper-case analysis keys ("BUGCHECK_STR:", "FAILURE_BUCKET_ID:").
-	for i := 0; i < len(s); i++ {
-		if s[i] != ':' {
-			continue
+	for off := 0; ; {
+		k := strings.IndexByte(s[off:], ':')
+		if k < 0 {
+			break
 		}
+		i := off + k
+		off = i + 1
 		j := i
 		for j > 0 && isKeyChar(s[j-1]) {
 			j--
@@ -88,7 +121,9 @@ func splitFlattened(s string, out []string) []string {
 		if j-i >= 10 {
 			cuts = append(cuts, i, j)
 			if c == '*' {
-				cuts = append(cuts, bannerEnd(s, j)...)
+				if e, ok := bannerEnd(s, j); ok {
+					cuts = append(cuts, e)
+				}
 			}
 		}
 		i = j
@@ -96,7 +131,7 @@ func splitFlattened(s string, out []string) []string {
 	if len(cuts) < 3 {
 		return append(out, s)
 	}
-	sort.Ints(cuts)
+	slices.Sort(cuts)
 	prev := 0
 	for _, c := range cuts {
 		if c <= prev || c >= len(s) {
@@ -115,7 +150,7 @@ func splitFlattened(s string, out []string) []string {
 
 // bannerEnd finds where the flattened box "* * * Bugcheck Analysis * * *" that follows a
 // star run at j ends, so the box title becomes a line of its own.
-func bannerEnd(s string, j int) []int {
+func bannerEnd(s string, j int) (int, bool) {
 	window := s[j:min(len(s), j+200)] // bounded: a search to the end per run would be quadratic
 	for _, t := range []string{"Bugcheck Analysis", "Exception Analysis"} {
 		k := strings.Index(window, t)
@@ -125,13 +160,13 @@ func bannerEnd(s string, j int) []int {
 		e := j + k + len(t)
 		for e < len(s) && (s[e] == ' ' || s[e] == '*') {
 			if e+1 < len(s) && s[e] == '*' && s[e+1] == '*' && strings.HasPrefix(s[e:], "**********") {
-				return []int{e}
+				return e, true
 			}
 			e++
 		}
-		return []int{e}
+		return e, true
 	}
-	return nil
+	return 0, false
 }
 
 func isKeyChar(c byte) bool {

@@ -3,10 +3,12 @@ package cdbout
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"io"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // maxLine bounds one physical input line. Longer lines (a flattened log is one line) are cut
@@ -19,14 +21,20 @@ const maxLine = 4 << 20
 type lineReader struct {
 	br      *bufio.Reader
 	data    []byte // the whole input, when it is already in memory (no copying then)
+	pos     int    // the read offset in data (an index: it is written per line, a pointer costs)
 	inMem   bool
 	buf     []byte
-	queue   []string
+	queue   []string // logical lines; they alias buf, data or scratch (see clean)
 	qi      int
-	long    bool // a line exceeded maxLine
-	binary  bool // input is not text
-	checked bool
-	err     error
+	scratch []byte // cleaned copies of the lines in queue, reset when queue is refilled
+	cuts    []int  // reused by splitFlattened
+	// ascii tells whether the line next returned is plain ASCII (cleanASCII: the line
+	// clean returned), so the parser need not look again.
+	ascii, cleanASCII bool
+	long              bool // a line exceeded maxLine
+	binary            bool // input is not text
+	checked           bool
+	err               error
 }
 
 // newBytesLineReader reads lines straight out of b.
@@ -49,7 +57,7 @@ func newLineReader(r io.Reader) *lineReader {
 // next returns the next logical line; ok is false at the end of the input.
 func (lr *lineReader) next() (string, bool) {
 	for lr.qi >= len(lr.queue) {
-		lr.queue, lr.qi = lr.queue[:0], 0
+		lr.queue, lr.qi, lr.scratch = lr.queue[:0], 0, lr.scratch[:0]
 		if lr.err != nil || lr.binary {
 			return "", false
 		}
@@ -65,6 +73,16 @@ func (lr *lineReader) next() (string, bool) {
 				lr.binary = true
 				return "", false
 			}
+		}
+		if len(phys) > 0 && bytes.IndexByte(phys, '\r') < 0 {
+			// The common line: one logical line, handed out without the queue.
+			s := lr.clean(phys)
+			if len(s) < flatMin {
+				lr.ascii = lr.cleanASCII
+				return s, true
+			}
+			lr.queue = splitFlattened(s, lr.queue, &lr.cuts)
+			phys = nil
 		}
 		// Lone CRs end lines too (classic Mac text, some web copies).
 		for len(phys) > 0 {
@@ -86,22 +104,24 @@ func (lr *lineReader) next() (string, bool) {
 	}
 	s := lr.queue[lr.qi]
 	lr.qi++
+	lr.ascii = !hasNonASCII(s)
 	return s, true
 }
 
 // sliceLine cuts the next line out of the in-memory input, at most maxLine bytes of it.
 func (lr *lineReader) sliceLine() []byte {
-	if len(lr.data) == 0 {
+	rest := lr.data[lr.pos:]
+	if len(rest) == 0 {
 		lr.err = io.EOF
 		return nil
 	}
-	i := bytes.IndexByte(lr.data, '\n')
+	i := bytes.IndexByte(rest, '\n')
 	var line []byte
 	if i < 0 {
-		line, lr.data = lr.data, nil
+		line, lr.pos = rest, len(lr.data)
 		lr.err = io.EOF
 	} else {
-		line, lr.data = lr.data[:i], lr.data[i+1:]
+		line, lr.pos = rest[:i], lr.pos+i+1
 	}
 	if len(line) > maxLine {
 		line, lr.long = line[:maxLine], true
@@ -146,26 +166,109 @@ func looksBinary(br *bufio.Reader, first []byte) bool {
 	if bytes.IndexByte(sample, 0) >= 0 {
 		return true
 	}
-	ctl := 0
-	for _, c := range sample {
-		switch {
-		case c == 0:
-			return true
-		case c < 0x20 && c != '\t' && c != '\r' && c != '\n' && c != '\f' && c != 0x1b:
-			ctl++
+	ctl, i := 0, 0
+	for ; i+8 <= len(sample); i += 8 {
+		// Skip words without a byte below 0x20 (exact test for "any byte < 0x20").
+		if w := binary.LittleEndian.Uint64(sample[i:]); (w-0x2020202020202020)&^w&0x8080808080808080 == 0 {
+			continue
 		}
+		for _, c := range sample[i : i+8] {
+			ctl += int(isCtl[c])
+		}
+	}
+	for _, c := range sample[i:] {
+		ctl += int(isCtl[c])
 	}
 	return ctl > len(sample)/20+1
 }
 
+// isCtl flags the control bytes that text does not hold.
+var isCtl = func() (t [256]uint8) {
+	for c := 1; c < 0x20; c++ {
+		switch c {
+		case '\t', '\r', '\n', '\f', 0x1b:
+		default:
+			t[c] = 1
+		}
+	}
+	return t
+}()
+
 func (lr *lineReader) addLogical(b []byte) {
-	s := cleanLine(string(b))
+	s := lr.clean(b)
 	if len(s) >= flatMin {
-		lr.queue = splitFlattened(s, lr.queue)
+		lr.queue = splitFlattened(s, lr.queue, &lr.cuts)
 		return
 	}
 	lr.queue = append(lr.queue, s)
 }
+
+// clean is cleanLine without allocation for the common line: plain ASCII is cleaned in
+// place (tabs into lr.scratch), and the result aliases b or lr.scratch. It is therefore
+// only valid until the queue is drained: the parser copies what it keeps (see keep).
+func (lr *lineReader) clean(b []byte) string {
+	cls := classify(b)
+	if cls&clsSlow != 0 {
+		s := cleanLine(string(b)) // the general cleaner, with its allocations
+		lr.cleanASCII = !hasNonASCII(s)
+		return s
+	}
+	lr.cleanASCII = true
+	if cls&clsTab != 0 {
+		start := len(lr.scratch)
+		lr.scratch = append(lr.scratch, b...)
+		b = lr.scratch[start:]
+		for i, c := range b {
+			if c == '\t' {
+				b[i] = ' '
+			}
+		}
+	}
+	b = trimASCII(b)
+	if len(b) == 0 {
+		return ""
+	}
+	// Markdown block residue: fences, quotes, headings.
+	if len(b) >= 3 && ((b[0] == '`' && b[1] == '`' && b[2] == '`') || (b[0] == '~' && b[1] == '~' && b[2] == '~')) {
+		return ""
+	}
+	for len(b) > 0 && b[0] == '>' && (len(b) == 1 || b[1] == ' ') {
+		b = trimASCII(b[1:])
+	}
+	if len(b) > 1 && b[0] == '#' {
+		i := 0
+		for i < len(b) && i < 6 && b[i] == '#' {
+			i++
+		}
+		if i < len(b) && b[i] == ' ' {
+			b = trimASCII(b[i:])
+		}
+	}
+	if len(b) == 0 {
+		return ""
+	}
+	s := unsafe.String(&b[0], len(b))
+	if strings.Contains(s, "**") {
+		s = stripBold(s)
+	}
+	return stripBackticks(s)
+}
+
+// trimASCII is strings.TrimSpace for ASCII text.
+func trimASCII(b []byte) []byte {
+	i, j := 0, len(b)
+	for i < j && asciiSpace(b[i]) {
+		i++
+	}
+	for j > i && asciiSpace(b[j-1]) {
+		j--
+	}
+	return b[i:j]
+}
+
+func asciiSpace(c byte) bool { return isASCIISpace[c] }
+
+var isASCIISpace = [256]bool{' ': true, '\t': true, '\n': true, '\v': true, '\f': true, '\r': true}
 
 var htmlEntities = strings.NewReplacer("&gt;", ">", "&lt;", "<", "&amp;", "&", "&quot;", `"`,
 	"&#39;", "'", "&#x27;", "'", "&apos;", "'", "&nbsp;", " ", "&#96;", "`")
@@ -221,8 +324,59 @@ func cleanLine(s string) string {
 	return s
 }
 
+// What a line holds, as far as cleaning is concerned.
+const (
+	clsSlow = 1 << iota // non-ASCII or an HTML entity: the general cleaner
+	clsTab              // tabs to turn into spaces
+)
+
+// classify finds which bytes that need cleaning b holds, eight bytes at a time: a byte
+// equal to c is a zero byte of w^(c*ones), and the zero-byte test below is exact for "the
+// word has one". Stars and ticks are rare enough to be searched for when needed.
+func classify(b []byte) uint8 {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+		amps  = '&' * ones
+		tabs  = '\t' * ones
+	)
+	var hi, amp, tab uint64
+	for len(b) >= 8 {
+		w := binary.LittleEndian.Uint64(b)
+		hi |= w
+		x, y := w^amps, w^tabs
+		amp |= (x - ones) &^ x
+		tab |= (y - ones) &^ y
+		b = b[8:]
+	}
+	var cls uint8
+	if (hi|amp)&highs != 0 {
+		cls |= clsSlow
+	}
+	if tab&highs != 0 {
+		cls |= clsTab
+	}
+	for _, c := range b {
+		switch {
+		case c >= 0x80 || c == '&':
+			cls |= clsSlow
+		case c == '\t':
+			cls |= clsTab
+		}
+	}
+	return cls
+}
+
+// hasNonASCII tests eight bytes at a time: it runs on every line.
 func hasNonASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
+	b := unsafe.Slice(unsafe.StringData(s), len(s))
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 != 0 {
+			return true
+		}
+	}
+	for ; i < len(s); i++ {
 		if s[i] >= 0x80 {
 			return true
 		}
@@ -233,8 +387,16 @@ func hasNonASCII(s string) bool {
 // stripBold removes markdown bold markers (**x**) but keeps the debugger's own asterisks:
 // banners, "*** ERROR" and "** Pseudo Context **" have a space or a star beside them.
 func stripBold(s string) string {
-	var b strings.Builder
+	var b []byte
+	last := 0 // s[last:i] is not yet copied to b
 	for i := 0; i < len(s); {
+		if s[i] != '*' {
+			k := strings.IndexByte(s[i:], '*')
+			if k < 0 {
+				break
+			}
+			i += k
+		}
 		if i+1 < len(s) && s[i] == '*' && s[i+1] == '*' && (i+2 >= len(s) || s[i+2] != '*') && (i == 0 || s[i-1] != '*') {
 			before := byte(' ')
 			if i > 0 {
@@ -247,14 +409,19 @@ func stripBold(s string) string {
 			opener := isSpaceOrPunct(before) && !isSpaceOrPunct(after)
 			closer := !isSpaceOrPunct(before) && (after == ' ' || after == ',' || after == '.' || i+2 == len(s))
 			if opener || closer {
+				b = append(b, s[last:i]...)
 				i += 2
+				last = i
 				continue
 			}
 		}
-		b.WriteByte(s[i])
 		i++
 	}
-	return strings.TrimSpace(b.String())
+	if last == 0 { // nothing stripped
+		return strings.TrimSpace(s)
+	}
+	b = append(b, s[last:]...)
+	return strings.TrimSpace(string(b))
 }
 
 func isSpaceOrPunct(c byte) bool {
@@ -264,23 +431,27 @@ func isSpaceOrPunct(c byte) bool {
 // stripBackticks removes markdown code ticks but keeps the debugger's 64-bit address
 // separator (fffff806`23400000) and symbol quotes (`string').
 func stripBackticks(s string) string {
-	need := false
-	for i := 0; i < len(s) && !need; i++ {
-		need = s[i] == '`' && (i == 0 || i == len(s)-1 || s[i-1] == ' ' || s[i+1] == ' ')
+	var b []byte
+	last := 0
+	for i := 0; ; i++ {
+		k := strings.IndexByte(s[i:], '`')
+		if k < 0 {
+			break
+		}
+		i += k
+		if i == 0 || i == len(s)-1 || s[i-1] == ' ' || s[i+1] == ' ' {
+			if b == nil {
+				b = make([]byte, 0, len(s))
+			}
+			b = append(b, s[last:i]...)
+			last = i + 1
+		}
 	}
-	if !need {
+	if b == nil {
 		return s
 	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '`' {
-			if i == 0 || i == len(s)-1 || s[i-1] == ' ' || s[i+1] == ' ' {
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return strings.TrimSpace(b.String())
+	b = append(b, s[last:]...)
+	return strings.TrimSpace(string(b))
 }
 
 // utf16Reader decodes UTF-16 (after its byte-order mark) to UTF-8.

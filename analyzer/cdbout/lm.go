@@ -10,9 +10,9 @@ import (
 // ("fffff806`3df60000 fffff806`3dfa0000   afd   (pdb symbols)   c:\...\afd.pdb") or a detail
 // line of the current module. It reports whether s belonged to the listing.
 func (p *parser) lmLine(s string) bool {
-	if m, ok := moduleRow(s); ok {
+	if m, ok := p.moduleRow(s); ok {
 		if len(p.a.Modules) < maxModules {
-			p.a.Modules = append(p.a.Modules, m)
+			p.a.Modules = append(p.a.Modules, m.clone(p))
 			p.curModule = len(p.a.Modules) - 1
 		}
 		return true
@@ -35,25 +35,28 @@ func (p *parser) lmLine(s string) bool {
 	label, val := s[:colon], strings.TrimSpace(s[colon+1:])
 	switch label {
 	case "Loaded symbol image file":
-		m.LoadedSymbolImageFile = val
+		p.set(&m.LoadedSymbolImageFile, val)
 	case "Symbol file":
-		m.SymbolFile = val
+		p.set(&m.SymbolFile, val)
 	case "Mapped memory image file":
-		m.MappedImageFile = val
+		p.set(&m.MappedImageFile, val)
 	case "Image path":
-		m.ImagePath = val
+		p.set(&m.ImagePath, val)
 	case "Image name":
-		m.ImageName = val
+		p.set(&m.ImageName, val)
 	case "Timestamp":
-		m.Timestamp, m.TimestampHex = val, timestampHex(val)
+		if m.Timestamp != val {
+			m.Timestamp = p.keep(val)
+			m.TimestampHex = timestampHex(m.Timestamp)
+		}
 	case "CheckSum":
-		m.Checksum = val
+		p.set(&m.Checksum, val)
 	case "ImageSize":
-		m.ImageSize = val
+		p.set(&m.ImageSize, val)
 	case "File version":
-		m.FileVersion = val
+		p.set(&m.FileVersion, val)
 	case "Product version":
-		m.ProductVersion = val
+		p.set(&m.ProductVersion, val)
 	case "File flags", "File OS", "File type", "File date", "Translations":
 	default:
 		if strings.IndexByte(label, ' ') >= 0 || label[0] < 'A' || label[0] > 'Z' {
@@ -63,28 +66,36 @@ func (p *parser) lmLine(s string) bool {
 		if m.Resources == nil {
 			m.Resources = map[string]string{}
 		}
-		m.Resources[label] = clip(val)
+		if old, ok := m.Resources[label]; ok && old == val {
+			// the same block again (a long log): nothing new
+		} else {
+			m.Resources[p.keep(label)] = p.clip(val)
+		}
 		switch label {
 		case "CompanyName":
-			m.CompanyName = val
+			p.set(&m.CompanyName, val)
 		case "ProductName":
-			m.ProductName = val
+			p.set(&m.ProductName, val)
 		case "FileDescription":
-			m.FileDescription = val
+			p.set(&m.FileDescription, val)
 		case "OriginalFilename":
-			m.OriginalFilename = val
+			p.set(&m.OriginalFilename, val)
 		}
 	}
 	return true
 }
 
-// moduleRow parses "start end name [flags] (status) [symbol file]".
-func moduleRow(s string) (analysis.Module, bool) {
-	f := strings.Fields(s)
-	if len(f) < 3 || !isAddr(f[0]) || !isAddr(f[1]) {
-		return analysis.Module{}, false
+// moduleRow parses "start end name [flags] (status) [symbol file]". The strings alias s.
+func (p *parser) moduleRow(s string) (moduleRow, bool) {
+	if c := s[0]; !isHexByte(c) && !asciiSpace(c) { // fast path: the first field must be an address
+		return moduleRow{}, false
 	}
-	m := analysis.Module{Start: f[0], End: f[1], Name: f[2]}
+	var buf [16]string
+	f := appendFields(buf[:0], s, p.ascii)
+	if len(f) < 3 || !isAddr(f[0]) || !isAddr(f[1]) {
+		return moduleRow{}, false
+	}
+	m := moduleRow{Start: f[0], End: f[1], Name: f[2]}
 	i := strings.Index(s, f[2]) + len(f[2])
 	rest := strings.TrimSpace(s[i:])
 	if o := strings.IndexByte(rest, '('); o >= 0 {
@@ -94,6 +105,14 @@ func moduleRow(s string) (analysis.Module, bool) {
 		}
 	}
 	return m, true
+}
+
+// moduleRow is the part of an lm row that moduleRow reads, before it is kept.
+type moduleRow struct{ Start, End, Name, SymbolStatus, SymbolFile string }
+
+func (r moduleRow) clone(p *parser) analysis.Module {
+	return analysis.Module{Start: p.keep(r.Start), End: p.keep(r.End), Name: p.keep(r.Name),
+		SymbolStatus: p.keep(r.SymbolStatus), SymbolFile: p.keep(r.SymbolFile)}
 }
 
 // timestampHex takes the hex link time from "Tue Jul 19 21:10:15 2005 (42DDB287)" or
@@ -108,4 +127,11 @@ func timestampHex(v string) string {
 		return v
 	}
 	return ""
+}
+
+// set stores a copy of v in *dst unless it already holds v.
+func (p *parser) set(dst *string, v string) {
+	if *dst != v {
+		*dst = p.keep(v)
+	}
 }

@@ -3,6 +3,7 @@ package cdbout
 import (
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/bsodwatch/bsodwatch/analysis"
 )
@@ -15,6 +16,9 @@ const (
 	maxErrors   = 200
 	maxValueLen = 64 << 10
 	maxCommands = 1000
+
+	maxArena      = 1 << 20 // bytes of kept values in the parser's arena
+	maxArenaValue = 1 << 10 // larger values are allocated on their own
 )
 
 type state int
@@ -35,7 +39,8 @@ type parser struct {
 
 	fields  map[string]string
 	kv      map[string]string
-	kvKey   string
+	kvKey   []byte // the pending "Key :" of KEY_VALUES_STRING (a copy: the line is gone)
+	hasKV   bool
 	session analysis.Session
 	hasSess bool
 	exr     analysis.ExceptionRecord
@@ -56,10 +61,15 @@ type parser struct {
 	lastCommand string
 	pendingDiag int // index of a diagnostic awaiting its detail line, or -1
 	seenErr     map[string]bool
+
+	arena     *strings.Builder // kept values (see keep2)
+	arenaUsed int              // bytes of all arenas
+	ascii     bool             // the current line is plain ASCII
 }
 
 func newParser() *parser {
-	return &parser{a: &analysis.Analysis{}, fields: map[string]string{}, curModule: -1, pendingDiag: -1}
+	// Sized for a typical analysis (20-80 fields): growing a map rehashes it each time.
+	return &parser{a: &analysis.Analysis{}, fields: make(map[string]string, 28), curModule: -1, pendingDiag: -1}
 }
 
 // line handles one clean logical line.
@@ -80,7 +90,7 @@ func (p *parser) line(s string) {
 		i := p.pendingDiag
 		p.pendingDiag = -1
 		if s[0] == '"' {
-			p.a.Diagnostics[i].Detail = s
+			p.a.Diagnostics[i].Detail = p.keep(s)
 			return
 		}
 	}
@@ -202,6 +212,9 @@ func upperKey(s string) (key, val string, ok bool) {
 
 // prompt recognises a debugger prompt ("0: kd> ", "kd> ", "0:000> ", "0:000:x86> ").
 func prompt(s string) (cmd, rest string, ok bool) {
+	if c := s[0]; (c < '0' || c > '9') && c != 'k' && c != 'l' { // "N:", "kd", "lkd"
+		return "", "", false
+	}
 	i := strings.Index(s[:min(len(s), 20)], "> ")
 	if i < 0 {
 		if strings.HasSuffix(s, ">") {
@@ -250,28 +263,84 @@ func allDigits(s string) bool {
 
 func (p *parser) command(cmd string) {
 	p.st, p.curModule, p.lastKey = stNone, -1, ""
-	p.lastCommand = cmd
+	p.lastCommand = p.keep(cmd)
 	if cmd != "" && len(p.session.Commands) < maxCommands {
-		p.session.Commands = append(p.session.Commands, cmd)
+		p.session.Commands = append(p.session.Commands, p.lastCommand)
 		p.hasSess = true
 	}
 }
 
-func clip(v string) string {
-	if len(v) > maxValueLen {
-		return v[:maxValueLen]
+// keep copies a value the parser stores: the lines it reads alias reused buffers (see
+// lineReader.clean), and a copy also pins no more than the value.
+func (p *parser) keep(v string) string { return p.keep2(v, "") }
+
+// keepPair keeps two values in one piece of memory (a key and its value).
+func (p *parser) keepPair(a, b string) (string, string) {
+	ab := p.keep2(a, b)
+	return ab[:len(a)], ab[len(a):]
+}
+
+// keep2 copies a+b into the parser's arena: values are small and many (fields, frames,
+// modules), and one allocation per value was the parser's main cost. The arena is bounded
+// (maxArena; values overwritten in a long log stay in it), beyond that values are
+// allocated one by one, and a large value always is.
+func (p *parser) keep2(a, b string) string {
+	n := len(a) + len(b)
+	if n == 0 {
+		return ""
 	}
-	return v
+	if n > maxArenaValue || p.arenaUsed+n > maxArena {
+		switch { // a+b would return a lone operand as it is, aliasing the line
+		case b == "":
+			return strings.Clone(a)
+		case a == "":
+			return strings.Clone(b)
+		}
+		return a + b
+	}
+	ar := p.arena
+	if ar == nil || ar.Cap()-ar.Len() < n {
+		// A Builder hands out its bytes as strings that stay valid while it grows within
+		// its capacity, and its memory is not zeroed first.
+		size := 512
+		if ar != nil {
+			size = min(2*ar.Cap(), 16<<10)
+		}
+		ar = &strings.Builder{}
+		ar.Grow(max(n, size))
+		p.arena = ar
+	}
+	start := ar.Len()
+	ar.WriteString(a)
+	ar.WriteString(b)
+	p.arenaUsed += n
+	return ar.String()[start:]
+}
+
+// clip keeps at most maxValueLen bytes of v.
+func (p *parser) clip(v string) string {
+	if len(v) > maxValueLen {
+		v = v[:maxValueLen]
+	}
+	return p.keep(v)
 }
 
 func (p *parser) setField(key, val string) {
 	if val == "" {
 		return
 	}
-	if _, ok := p.fields[key]; !ok && len(p.fields) >= maxFields {
+	if len(val) > maxValueLen {
+		val = val[:maxValueLen]
+	}
+	old, ok := p.fields[key]
+	if ok && old == val {
+		return // repeated analyses (a long log) set the same values again
+	}
+	if !ok && len(p.fields) >= maxFields {
 		return
 	}
-	p.fields[key] = clip(val)
+	k, v := p.keepPair(key, val)
+	p.fields[k] = v
 }
 
 // field handles an upper-case analysis key.
@@ -287,13 +356,13 @@ func (p *parser) field(key, val string) {
 	case "KEY_VALUES_STRING":
 		p.st = stKeyValues
 	case "BUGCHECK_P1", "BUGCHECK_P2", "BUGCHECK_P3", "BUGCHECK_P4":
-		p.pArgs[key[len(key)-1]-'1'] = firstToken(val)
+		p.pArgs[key[len(key)-1]-'1'] = p.keep(firstToken(val))
 	}
 	if val == "" {
 		switch key {
 		case "STACK_TEXT", "KEY_VALUES_STRING", "CONTEXT", "TRAP_FRAME", "EXCEPTION_RECORD", "FAULTING_SOURCE_CODE", "PROBLEM_CLASSES":
 		default:
-			p.lastKey = key
+			p.lastKey = p.keep(key)
 		}
 		return
 	}
@@ -303,18 +372,24 @@ func (p *parser) field(key, val string) {
 // keyValue reads the KEY_VALUES_STRING block ("Key  : AV.Fault" / "Value: Write").
 func (p *parser) keyValue(s string) bool {
 	if k, ok := cutLabel(s, "Key"); ok {
-		p.kvKey = k
+		p.kvKey, p.hasKV = append(p.kvKey[:0], k...), k != ""
 		return true
 	}
 	if v, ok := cutLabel(s, "Value"); ok {
-		if p.kvKey != "" {
+		if p.hasKV {
 			if p.kv == nil {
-				p.kv = map[string]string{}
+				p.kv = make(map[string]string, 56) // the block has ~60 pairs
 			}
 			if len(p.kv) < maxFields {
-				p.kv[p.kvKey] = clip(v)
+				if len(v) > maxValueLen {
+					v = v[:maxValueLen]
+				}
+				if old, ok := p.kv[string(p.kvKey)]; !ok || old != v {
+					k, v := p.keepPair(unsafe.String(&p.kvKey[0], len(p.kvKey)), v)
+					p.kv[k] = v
+				}
 			}
-			p.kvKey = ""
+			p.hasKV = false
 		}
 		return true
 	}
@@ -345,11 +420,11 @@ func (p *parser) other(s string, afterBanner bool) bool {
 	switch s[0] {
 	case 'A':
 		if len(s) > 5 && strings.HasPrefix(s, "Arg") && s[3] >= '1' && s[3] <= '4' && s[4] == ':' {
-			p.args[s[3]-'1'] = strings.TrimRight(firstToken(strings.TrimSpace(s[5:])), ",")
+			p.args[s[3]-'1'] = p.keep(strings.TrimRight(firstToken(strings.TrimSpace(s[5:])), ","))
 			return true
 		}
 		if strings.HasPrefix(s, "Arguments ") && p.codeLine != "" {
-			p.braceArgs = strings.Fields(s[len("Arguments "):])
+			p.braceArgs = strings.Fields(p.keep(s[len("Arguments "):]))
 			return true
 		}
 		if strings.HasPrefix(s, "Arguments:") {
@@ -358,24 +433,24 @@ func (p *parser) other(s string, afterBanner bool) bool {
 	case 'B':
 		if strings.HasPrefix(s, "BugCheck ") {
 			if i := strings.Index(s, ", {"); i > 0 {
-				p.braceCode = strings.TrimSpace(s[len("BugCheck "):i])
+				p.braceCode = p.keep(strings.TrimSpace(s[len("BugCheck "):i]))
 				inner := s[i+3:]
 				if j := strings.IndexByte(inner, '}'); j >= 0 {
 					inner = inner[:j]
 				}
 				p.braceArgs = nil
 				for _, t := range strings.Split(inner, ",") {
-					p.braceArgs = append(p.braceArgs, strings.TrimSpace(t))
+					p.braceArgs = append(p.braceArgs, p.keep(strings.TrimSpace(t)))
 				}
 				return true
 			}
 		}
 		if v, ok := strings.CutPrefix(s, "Bugcheck code "); ok {
-			p.codeLine = firstToken(strings.TrimSpace(v))
+			p.codeLine = p.keep(firstToken(strings.TrimSpace(v)))
 			return true
 		}
 		if v, ok := strings.CutPrefix(s, "Built by:"); ok {
-			p.session.BuiltBy, p.hasSess = strings.TrimSpace(v), true
+			p.session.BuiltBy, p.hasSess = p.keep(strings.TrimSpace(v)), true
 			return true
 		}
 		if strings.HasPrefix(s, "Browse ") {
@@ -383,37 +458,37 @@ func (p *parser) other(s string, afterBanner bool) bool {
 		}
 	case 'E':
 		if v, ok := cutLabel(s, "ExceptionAddress"); ok {
-			p.exr.Address = v
+			p.exr.Address = p.keep(v)
 			return true
 		}
 		if v, ok := cutLabel(s, "ExceptionCode"); ok {
-			p.exr.Code = firstToken(v)
+			p.exr.Code = p.keep(firstToken(v))
 			return true
 		}
 		if v, ok := cutLabel(s, "ExceptionFlags"); ok {
-			p.exr.Flags = v
+			p.exr.Flags = p.keep(v)
 			return true
 		}
 		if v, ok := strings.CutPrefix(s, "Edition build lab:"); ok {
-			p.session.EditionBuildLab, p.hasSess = strings.TrimSpace(v), true
+			p.session.EditionBuildLab, p.hasSess = p.keep(strings.TrimSpace(v)), true
 			return true
 		}
 	case 'S':
 		if v, ok := cutLabel(s, "Subcode"); ok {
-			p.exr.Subcode = v
+			p.exr.Subcode = p.keep(v)
 			return true
 		}
 		if v, ok := strings.CutPrefix(s, "Symbol search path is:"); ok {
-			p.a.SymbolPath = strings.TrimSpace(v)
+			p.a.SymbolPath = p.keep(strings.TrimSpace(v))
 			return true
 		}
 		if v, ok := strings.CutPrefix(s, "System Uptime:"); ok {
-			p.session.SystemUptime, p.hasSess = strings.TrimSpace(v), true
+			p.session.SystemUptime, p.hasSess = p.keep(strings.TrimSpace(v)), true
 			return true
 		}
 	case 'F':
 		if v, ok := cutLabel(s, "Followup"); ok {
-			p.followupLine = v
+			p.followupLine = p.keep(v)
 			return true
 		}
 	case 'P':
@@ -422,21 +497,21 @@ func (p *parser) other(s string, afterBanner bool) bool {
 			if i := strings.Index(v, " ("); i >= 0 {
 				v = v[:i]
 			}
-			p.probableImage = strings.TrimSpace(v)
+			p.probableImage = p.keep(strings.TrimSpace(v))
 			return true
 		}
 		if v, ok := strings.CutPrefix(s, "Product:"); ok {
-			p.session.Product, p.hasSess = strings.TrimSpace(v), true
+			p.session.Product, p.hasSess = p.keep(strings.TrimSpace(v)), true
 			return true
 		}
 		if v, ok := strings.CutPrefix(s, "Process Uptime:"); ok {
-			p.session.ProcessUptime, p.hasSess = strings.TrimSpace(v), true
+			p.session.ProcessUptime, p.hasSess = p.keep(strings.TrimSpace(v)), true
 			return true
 		}
 	case 'M':
 		if v, ok := strings.CutPrefix(s, "Microsoft (R) Windows Debugger"); ok {
 			if i := strings.Index(v, "Version"); i >= 0 {
-				p.a.DebuggerVersion = strings.TrimSpace(v[i+len("Version"):])
+				p.a.DebuggerVersion = p.keep(strings.TrimSpace(v[i+len("Version"):]))
 				return true
 			}
 		}
@@ -447,7 +522,7 @@ func (p *parser) other(s string, afterBanner bool) bool {
 			if i := strings.LastIndexByte(v, ']'); i >= 0 {
 				v = v[:i]
 			}
-			p.a.DumpFile = v
+			p.a.DumpFile = p.keep(v)
 			return true
 		}
 	case 'C':
@@ -456,13 +531,13 @@ func (p *parser) other(s string, afterBanner bool) bool {
 			if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
 				v = v[1 : len(v)-1]
 			}
-			p.session.DumpComments = append(p.session.DumpComments, clip(v))
+			p.session.DumpComments = append(p.session.DumpComments, p.clip(v))
 			p.hasSess = true
 			return true
 		}
 	case 'D':
 		if v, ok := strings.CutPrefix(s, "Debug session time:"); ok {
-			p.session.DebugSessionTime, p.hasSess = strings.TrimSpace(v), true
+			p.session.DebugSessionTime, p.hasSess = p.keep(strings.TrimSpace(v)), true
 			return true
 		}
 	case 'W':
@@ -472,13 +547,13 @@ func (p *parser) other(s string, afterBanner bool) bool {
 	case 'U':
 		if v, ok := strings.CutPrefix(s, "Unknown bugcheck code ("); ok {
 			if i := strings.IndexByte(v, ')'); i > 0 && isHex(v[:i]) {
-				p.unknownCode = v[:i]
+				p.unknownCode = p.keep(v[:i])
 				return true
 			}
 		}
 	case 'c':
 		if v, ok := strings.CutPrefix(s, "cdb: Reading initial command '"); ok {
-			p.session.InitialCommand, p.hasSess = strings.TrimSuffix(v, "'"), true
+			p.session.InitialCommand, p.hasSess = p.keep(strings.TrimSuffix(v, "'")), true
 			return true
 		}
 	case 'q':
@@ -489,7 +564,7 @@ func (p *parser) other(s string, afterBanner bool) bool {
 	case '(':
 		// Event line: "(1974.354): Stack buffer overflow - code c0000409 (first/second chance ...".
 		if i := strings.Index(s, " - code "); i > 0 && strings.Contains(s[:i], "): ") {
-			p.excEvent = firstToken(strings.TrimSpace(s[i+len(" - code "):]))
+			p.excEvent = p.keep(firstToken(strings.TrimSpace(s[i+len(" - code "):])))
 			return true
 		}
 	case 's':
@@ -508,7 +583,7 @@ func (p *parser) other(s string, afterBanner bool) bool {
 		return true
 	}
 	if isDumpType(s) {
-		p.session.DumpType, p.hasSess = s, true
+		p.session.DumpType, p.hasSess = p.keep(s), true
 		return true
 	}
 	return false
@@ -543,7 +618,7 @@ func (p *parser) bugcheckHeader(s string, afterBanner bool) bool {
 	if letters < 2 {
 		return false
 	}
-	p.headerName, p.headerCode = name, rest[:end]
+	p.headerName, p.headerCode = p.keep(name), p.keep(rest[:end])
 	return true
 }
 
@@ -569,7 +644,7 @@ func (p *parser) osLine(s string) bool {
 	if i < 0 || !(strings.Contains(s, " Free") || strings.Contains(s, " Checked") || strings.Contains(s, "procs)")) {
 		return false
 	}
-	p.session.OSLine, p.hasSess = s, true
+	p.session.OSLine, p.hasSess = p.keep(s), true
 	f := strings.Fields(s[i+len(" Version "):])
 	if len(f) > 0 {
 		if n, err := strconv.Atoi(f[0]); err == nil {
@@ -609,7 +684,7 @@ func (p *parser) buildLab(s string) bool {
 	if !(strings.Contains(s, "fre.") || strings.Contains(s, "chk.")) || strings.Count(s, ".") < 3 {
 		return false
 	}
-	p.session.BuildLab, p.hasSess = s, true
+	p.session.BuildLab, p.hasSess = p.keep(s), true
 	return true
 }
 
@@ -624,6 +699,9 @@ func isDumpType(s string) bool {
 }
 
 func isLMHeader(s string) bool {
+	if !strings.HasPrefix(s, "start") {
+		return false
+	}
 	f := strings.Fields(s)
 	return len(f) == 4 && f[0] == "start" && f[1] == "end" && f[2] == "module" && f[3] == "name"
 }

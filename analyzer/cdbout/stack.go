@@ -11,7 +11,8 @@ import (
 // several frames on one line when the line breaks were lost. A frame is a run of at least
 // two addresses followed by a call site, optionally with a source "[file @ line]".
 func (p *parser) frames(s string) {
-	toks := strings.Fields(s)
+	var buf [32]string // on the stack: no write barrier per token
+	toks := appendFields(buf[:0], s, p.ascii)
 	addrs := 0
 	for i := 0; i < len(toks); {
 		t := toks[i]
@@ -34,7 +35,11 @@ func (p *parser) frames(s string) {
 		for j < len(toks) && toks[j][0] != '[' && toks[j][0] != '(' && !(isAddr(toks[j]) && j+1 < len(toks) && (isAddr(toks[j+1]) || toks[j+1] == ":")) {
 			j++
 		}
-		f := splitSymbol(strings.Join(toks[i:j], " "))
+		full := len(p.a.Stack) >= maxFrames // still walk the frame, keep nothing
+		var f analysis.Frame
+		if !full {
+			f = splitSymbol(p.joinKeep(toks[i:j]))
+		}
 		if j < len(toks) && toks[j][0] == '[' {
 			k := j
 			for k < len(toks) && !strings.HasSuffix(toks[k], "]") {
@@ -43,8 +48,10 @@ func (p *parser) frames(s string) {
 			if k == len(toks) {
 				k--
 			}
-			src := strings.Join(toks[j:k+1], " ")
-			f.Source = strings.TrimSuffix(strings.TrimPrefix(src, "["), "]")
+			if !full {
+				src := p.joinKeep(toks[j : k+1])
+				f.Source = strings.TrimSuffix(strings.TrimPrefix(src, "["), "]")
+			}
 			j = k + 1
 		}
 		// x86 kv annotations "(FPO: [Non-Fpo])", "(CONV: stdcall)" carry nothing we keep.
@@ -55,29 +62,83 @@ func (p *parser) frames(s string) {
 			}
 			j = k + 1
 		}
-		if len(p.a.Stack) < maxFrames {
+		if !full {
+			if p.a.Stack == nil {
+				p.a.Stack = make([]analysis.Frame, 0, 16)
+			}
 			p.a.Stack = append(p.a.Stack, f)
 		}
 		i = j
 	}
 }
 
+// joinKeep joins tokens with single spaces into a new string (strings.Join would return a
+// single token as it is, aliasing the line).
+func (p *parser) joinKeep(toks []string) string {
+	if len(toks) == 1 {
+		return p.keep(toks[0])
+	}
+	if len(toks) == 2 {
+		return p.keep2(toks[0]+" ", toks[1]) // the concatenation does not escape
+	}
+	return strings.Join(toks, " ")
+}
+
+// appendFields is strings.Fields appending to a reused slice; ascii says s is plain ASCII.
+func appendFields(dst []string, s string, ascii bool) []string {
+	if !ascii {
+		return append(dst, strings.Fields(s)...)
+	}
+	for i := 0; i < len(s); {
+		for i < len(s) && asciiSpace(s[i]) {
+			i++
+		}
+		j := i
+		for j < len(s) && !asciiSpace(s[j]) {
+			j++
+		}
+		if j > i {
+			dst = append(dst, s[i:j])
+		}
+		i = j
+	}
+	return dst
+}
+
+func isHexByte(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
 // isAddr reports a stack address column: 8 or 16 hex digits, 64-bit ones often split by a
 // backtick (fffff806`236443ce). Call sites such as 0x0 are not addresses.
 func isAddr(t string) bool {
+	if len(t) < 8 {
+		return false
+	}
 	n := 0
 	for i := 0; i < len(t); i++ {
-		c := t[i]
-		switch {
-		case (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'):
+		switch addrByte[t[i]] {
+		case 1:
 			n++
-		case c == '`' && i > 0 && i < len(t)-1:
+		case 2:
+			if i == 0 || i == len(t)-1 {
+				return false
+			}
 		default:
 			return false
 		}
 	}
 	return n == 8 || n == 16
 }
+
+// addrByte is 1 for hex digits and 2 for the backtick of 64-bit addresses.
+var addrByte = func() (t [256]uint8) {
+	for _, c := range []byte("0123456789abcdefABCDEF") {
+		t[c] = 1
+	}
+	t['`'] = 2
+	return t
+}()
 
 // markers are characters authors put around values to highlight them.
 var markers = strings.NewReplacer("\u0387", "", "\u00b7", "", "*", "")
