@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# bench.sh — every figure in the README, in one run: the Go benchmarks of each part, then the
+# side-by-side copy comparison with smbclient, the 500-host sweep and the whole-pipeline figures. Needs the test
+# Samba (started here when absent, as `make test` does) and ../shared for the corpus and dumps.
+#   QUICK=1  only the in-process Go benchmarks (no 1 GiB / 4 GiB copies)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${BSODWATCH_SMB_ADDR:-}" ]; then
+  ./scripts/samba.sh start
+  # shellcheck disable=SC1091
+  . "${SMB_ROOT:-/tmp/bsodwatch-smb}/env.sh"
+fi
+echo "== $(date -u +%FT%TZ)  cores: $(nproc)  load: $(cut -d' ' -f1-3 /proc/loadavg)  $(go version)"
+run() { echo "== $*"; go test -run '^$' -benchmem "$@"; }
+run -bench 'BenchmarkParse' ./analyzer/cdbout
+run -bench 'BenchmarkTriage|BenchmarkReadMinidump' ./dumpfile
+run -bench 'BenchmarkMatch1000Rules|BenchmarkLoad1000Rules' ./rules
+run -bench 'BenchmarkWorker' -benchtime 300x ./analyzer
+run -bench 'BenchmarkRender|BenchmarkHandleGrouped' ./notifier
+run -bench 'BenchmarkCount100k' -benchtime 1x -count 3 ./history
+run -bench 'BenchmarkResultsByBucket100k|BenchmarkSubmit10k' -benchtime 1x -count 3 ./cmd/bsodwatch
+[ "${QUICK:-0}" = 1 ] && exit 0
+./scripts/bench-copy.sh
+./scripts/bench-pipeline.sh
