@@ -110,6 +110,7 @@ func (c *Config) RoleDefaults() *Config {
 		d.Analyzer.ShareDir = d.ShareDir()
 	}
 	d.History = d.History.WithDefaults()
+	d.Notifier = d.Notifier.WithDefaults()
 	return &d
 }
 

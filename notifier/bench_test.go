@@ -15,7 +15,7 @@ import (
 func BenchmarkRender(b *testing.B) {
 	for _, typ := range []string{TypeSlack, TypeTeams, TypeMattermost, TypeWebhook, TypeConsole} {
 		b.Run(typ, func(b *testing.B) {
-			n, err := New(Options{Targets: []TargetOptions{{Name: "b", Type: typ, URL: Secret{secretOf("https://hooks.example/x")}}}}, io.Discard, zerolog.Nop(), nil)
+			n, err := New(Options{Targets: []TargetOptions{{Name: "b", Type: typ, URL: secretOf("https://hooks.example/x")}}}, io.Discard, zerolog.Nop(), nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -20,7 +20,7 @@ func ConsumerName(target string) string { return pipeline.NotifierDurable + "-" 
 // (pipeline.EnsureStreams); Run creates its own state bucket with the given replicas. A
 // target whose consumer fails is restarted after a pause; the others keep going.
 func (n *Notifier) Run(ctx context.Context, js jetstream.JetStream, replicas int) error {
-	st, err := openKVStore(ctx, js, replicas)
+	st, err := openKVStore(ctx, js, replicas, n.opts.DeliveredTTL, n.log)
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,12 @@ type stateStore interface {
 	// whether that result is the bucket's first: the same answer for every target and on
 	// every redelivery.
 	FirstSeen(ctx context.Context, bucket string, seq uint64) (bool, error)
+	// Delivered reports whether delivery key of target was recorded by MarkDelivered and has
+	// not expired yet.
+	Delivered(ctx context.Context, target, key string) (bool, error)
+	// MarkDelivered records that target is done with delivery key (posted, or failed for
+	// good); the record expires after the store's TTL.
+	MarkDelivered(ctx context.Context, target, key string) error
 }
 
 // bucketKey makes a KV-safe key part of a bucket ID, which may hold any character.
@@ -68,12 +74,22 @@ func bucketKey(bucket string) string {
 
 // memStore is a stateStore in memory.
 type memStore struct {
-	groups map[string]map[string]*groupState
-	seen   map[string]uint64
+	groups    map[string]map[string]*groupState
+	seen      map[string]uint64
+	delivered map[string]bool // target + "\x00" + key
 }
 
 func newMemStore() *memStore {
-	return &memStore{groups: map[string]map[string]*groupState{}, seen: map[string]uint64{}}
+	return &memStore{groups: map[string]map[string]*groupState{}, seen: map[string]uint64{}, delivered: map[string]bool{}}
+}
+
+func (m *memStore) Delivered(_ context.Context, target, key string) (bool, error) {
+	return m.delivered[target+"\x00"+key], nil
+}
+
+func (m *memStore) MarkDelivered(_ context.Context, target, key string) error {
+	m.delivered[target+"\x00"+key] = true
+	return nil
 }
 
 func (m *memStore) Groups(_ context.Context, target string) (map[string]*groupState, error) {

@@ -6,28 +6,78 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 )
 
 // StateBucket is the notifier's KV bucket: "seen.<h>" holds the stream sequence of the
-// first result of a bucket, "group.<target>.<h>" a target's open group window (JSON).
+// first result of a bucket, "group.<target>.<h>" a target's open group window (JSON), and
+// "sent.<target>.<h>" records that a target is done with one delivery (a result, by its
+// message ID, or a group update); those records carry a per-key TTL so the bucket does not
+// grow for ever.
 const StateBucket = "bsodwatch_notifier"
 
-// kvStore is the stateStore on a JetStream KV bucket.
-type kvStore struct{ kv jetstream.KeyValue }
+// markerTTL is how long the server keeps the marker it leaves when a "sent" record expires.
+const markerTTL = time.Minute
 
-func openKVStore(ctx context.Context, js jetstream.JetStream, replicas int) (*kvStore, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+// kvStore is the stateStore on a JetStream KV bucket.
+type kvStore struct {
+	kv  jetstream.KeyValue
+	ttl time.Duration // of "sent" records; 0: the server cannot expire keys, none are written
+}
+
+func openKVStore(ctx context.Context, js jetstream.JetStream, replicas int, ttl time.Duration, log zerolog.Logger) (*kvStore, error) {
+	cfg := jetstream.KeyValueConfig{
 		Bucket:      StateBucket,
-		Description: "notifier: buckets seen, open group windows per target",
+		Description: "notifier: buckets seen, open group windows and deliveries per target",
 		Storage:     jetstream.FileStorage,
 		Replicas:    max(replicas, 1),
-	})
+		// Allows per-key TTLs (nats-server 2.11+); turning it on for an existing bucket is
+		// allowed, and the other keys keep living until deleted.
+		LimitMarkerTTL: markerTTL,
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+	if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
+		// An older server: without expiry the records would pile up, so none are kept and a
+		// crash between a post and its ack may post again, as before.
+		log.Warn().Msg("NATS server too old for per-key TTL (needs 2.11): delivery records off, a crash between post and ack may repeat a message")
+		cfg.LimitMarkerTTL, ttl = 0, 0
+		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create bucket %s: %w", StateBucket, err)
 	}
-	return &kvStore{kv: kv}, nil
+	return &kvStore{kv: kv, ttl: ttl}, nil
+}
+
+func sentKey(target, key string) string { return "sent." + target + "." + bucketKey(key) }
+
+func (s *kvStore) Delivered(ctx context.Context, target, key string) (bool, error) {
+	if s.ttl == 0 {
+		return false, nil
+	}
+	_, err := s.kv.Get(ctx, sentKey(target, key))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
+		return false, nil
+	}
+	return false, fmt.Errorf("read delivery record: %w", err)
+}
+
+func (s *kvStore) MarkDelivered(ctx context.Context, target, key string) error {
+	if s.ttl == 0 {
+		return nil
+	}
+	v := []byte(time.Now().UTC().Format(time.RFC3339))
+	_, err := s.kv.Create(ctx, sentKey(target, key), v, jetstream.KeyTTL(s.ttl))
+	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("write delivery record: %w", err)
+	}
+	return nil
 }
 
 func groupKey(target, bucket string) string { return "group." + target + "." + bucketKey(bucket) }

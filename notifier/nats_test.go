@@ -125,8 +125,8 @@ func TestTargetDownThenUpThroughJetStream(t *testing.T) {
 	down, up := newHookServer(t), newHookServer(t)
 	down.down.Store(true)
 	n, err := New(fastOptions(
-		TargetOptions{Name: "flaky", Type: TypeWebhook, URL: Secret{secretOf(down.URL + "/hook/flaky-secret")}, NoGrouping: true},
-		TargetOptions{Name: "steady", Type: TypeWebhook, URL: Secret{secretOf(up.URL + "/hook/steady-secret")}, NoGrouping: true},
+		TargetOptions{Name: "flaky", Type: TypeWebhook, URL: secretOf(down.URL + "/hook/flaky-secret"), NoGrouping: true},
+		TargetOptions{Name: "steady", Type: TypeWebhook, URL: secretOf(up.URL + "/hook/steady-secret"), NoGrouping: true},
 	), io.Discard, zerolog.Nop(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +171,7 @@ func TestPendingUpdateSurvivesRestart(t *testing.T) {
 	hook := newHookServer(t)
 	clk := &fakeClock{t: time.Now()}
 	mk := func() *Notifier {
-		n, err := New(fastOptions(TargetOptions{Name: "grp", Type: TypeWebhook, URL: Secret{secretOf(hook.URL + "/hook/x")}, GroupWindow: time.Hour}),
+		n, err := New(fastOptions(TargetOptions{Name: "grp", Type: TypeWebhook, URL: secretOf(hook.URL + "/hook/x"), GroupWindow: time.Hour}),
 			io.Discard, zerolog.Nop(), nil)
 		if err != nil {
 			t.Fatal(err)
@@ -204,5 +204,94 @@ func TestPendingUpdateSurvivesRestart(t *testing.T) {
 	defer hook.mu.Unlock()
 	if len(hook.kinds) != 2 || hook.kinds[1] != "update" || len(hook.groups) != 1 || hook.groups[0] != 4 {
 		t.Fatalf("kinds %v, group counts %v: want a verdict then an update of 4 crashes", hook.kinds, hook.groups)
+	}
+}
+
+// A notifier killed between a successful post and the ack: the message is redelivered to the
+// restarted notifier, which finds the delivery record in the KV bucket, does not post again
+// and acks. The result after it is posted as usual.
+func TestRedeliveryAfterRecordedDeliveryThroughJetStream(t *testing.T) {
+	js := startJetStream(t)
+	hook := newHookServer(t)
+	mk := func() *Notifier {
+		n, err := New(fastOptions(TargetOptions{Name: "hook", Type: TypeWebhook, URL: secretOf(hook.URL + "/hook/x"), NoGrouping: true}),
+			io.Discard, zerolog.Nop(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	first, second := crash("WS-1", "kill-1"), crash("WS-2", "kill-2")
+	publish(t, js, first)
+	publish(t, js, second)
+
+	// The process that dies: it posts the first result (stream sequence 1) through the same
+	// path as the consumer, and never acks.
+	ctx := context.Background()
+	dying := mk()
+	st, err := openKVStore(ctx, js, 1, time.Hour, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := dying.targets[0]
+	tg.groups = map[string]*groupState{}
+	if err := dying.handle(ctx, tg, st, first, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := hook.snapshot(); u != 1 {
+		t.Fatalf("%d posts before the crash, want 1", u)
+	}
+
+	stop := runNotifier(t, mk(), js)
+	defer stop()
+	waitFor(t, "the second result", func() bool { u, _ := hook.snapshot(); return u == 2 })
+	c, err := js.Consumer(ctx, pipeline.ResultsStream, ConsumerName("hook"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both results acked", func() bool {
+		info, err := c.Info(ctx)
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	})
+	if u, tot := hook.snapshot(); u != 2 || tot != 2 {
+		t.Fatalf("%d distinct posts, %d in all; want 2 and 2 (the first not posted again)", u, tot)
+	}
+}
+
+// Delivery records expire by themselves; group state and the buckets seen do not.
+func TestDeliveryRecordsExpire(t *testing.T) {
+	js := startJetStream(t)
+	ctx := context.Background()
+	// The bucket as an earlier notifier left it, without per-key TTLs: opening it upgrades it.
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: StateBucket, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := openKVStore(ctx, js, 1, time.Second, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MarkDelivered(ctx, "t", "result:a:1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MarkDelivered(ctx, "t", "result:a:1"); err != nil {
+		t.Fatalf("recording twice: %v", err)
+	}
+	if err := st.PutGroup(ctx, "t", &groupState{Bucket: "B", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		target, key string
+		want        bool
+	}{{"t", "result:a:1", true}, {"u", "result:a:1", false}, {"t", "result:b:1", false}} {
+		if got, err := st.Delivered(ctx, tc.target, tc.key); err != nil || got != tc.want {
+			t.Errorf("Delivered(%s, %s) = %v, %v; want %v", tc.target, tc.key, got, err, tc.want)
+		}
+	}
+	waitFor(t, "the record to expire", func() bool {
+		got, err := st.Delivered(ctx, "t", "result:a:1")
+		return err == nil && !got
+	})
+	if g, err := st.Groups(ctx, "t"); err != nil || g["B"] == nil {
+		t.Fatalf("group state lost with the records: %v %v", g, err)
 	}
 }

@@ -5,6 +5,12 @@
 // whose state is stored, or failed permanently (logged with the reason). Repeats of a bucket
 // within a target's window become one update; group windows and the buckets seen live in a
 // KV bucket, so a restart loses no pending update.
+//
+// Each post is recorded in the same KV bucket (per target and result message ID, or group
+// update) right after it succeeds and before the ack, and checked when a message comes
+// back, so a crash between a post and its ack does not post twice. The records expire
+// (Options.DeliveredTTL). One window stays open: a crash after the post and before the
+// record is written posts again on redelivery; a chat webhook cannot be made exactly-once.
 package notifier
 
 import (
@@ -80,7 +86,7 @@ func New(o Options, out io.Writer, log zerolog.Logger, reg prometheus.Registerer
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	n := &Notifier{opts: o, log: log, m: newMetrics(reg), now: time.Now, sleep: sleepCtx}
 	client := &http.Client{Timeout: o.Retry.Timeout}
 	for _, to := range o.Targets {

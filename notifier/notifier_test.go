@@ -378,7 +378,7 @@ notifier:
 		o.GroupWindow != 30*time.Minute || o.Targets[0].Route.Severities[0] != "high" {
 		t.Fatalf("parsed %+v", o)
 	}
-	if o.withDefaults().Targets[1].GroupWindow != 30*time.Minute {
+	if o.WithDefaults().Targets[1].GroupWindow != 30*time.Minute {
 		t.Errorf("target without a window did not take the notifier's")
 	}
 	_, err = ParseOptions([]byte("notifier:\n  targets:\n    - name: a\n      type: console\n      colour: red\n"))
@@ -391,5 +391,93 @@ notifier:
 	}
 	if s := strings.TrimSpace(mustYAML(t, o)); strings.Contains(s, "hooks.example") {
 		t.Errorf("marshalled options show the URL: %s", s)
+	}
+}
+
+// A crash after a post and before the ack (or before the group state was written) must not
+// post again when the message comes back: the delivery record, written between the post and
+// the ack, stops it. Covered for verdicts posted on their own, the first verdict of a group
+// window and a group update.
+func TestRedeliveryAfterRecordedDeliveryIsNotPosted(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		to   TargetOptions
+	}{
+		{"no grouping", TargetOptions{Name: "each", Type: TypeConsole, NoGrouping: true}},
+		{"grouping", TargetOptions{Name: "grp", Type: TypeConsole}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			n, tg, _ := testNotifier(t, tc.to, rec, zerolog.Nop())
+			st := newMemStore()
+			r := crash("WS-1", "job-1")
+			if err := n.handle(ctx, tg, st, r, 7, nil); err != nil {
+				t.Fatal(err)
+			}
+			// Killed before the ack and before the group state was written: a restarted
+			// notifier has no memory and no group, only the delivery record.
+			st.groups = map[string]map[string]*groupState{}
+			tg.lastSeq, tg.groups = 0, map[string]*groupState{}
+			if err := n.handle(ctx, tg, st, crash("WS-1", "job-1"), 7, nil); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(rec.sent()); got != 1 {
+				t.Fatalf("%d posts after a redelivery, want 1", got)
+			}
+			if tc.to.NoGrouping {
+				return
+			}
+			// The window was still opened, so a repeat is folded into it, not posted.
+			if g := tg.groups[r.Bucket()]; g == nil || g.Count != 1 {
+				t.Fatalf("group after the redelivery: %+v", g)
+			}
+			// A different result of the same bucket is another delivery.
+			if err := n.handle(ctx, tg, st, crash("WS-2", "job-2"), 8, nil); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(rec.sent()); got != 1 {
+				t.Fatalf("repeat posted at once: %d posts", got)
+			}
+		})
+	}
+}
+
+func TestGroupUpdateNotRepeatedAfterCrash(t *testing.T) {
+	ctx := context.Background()
+	rec := &recorder{}
+	n, tg, clk := testNotifier(t, TargetOptions{Name: "grp", Type: TypeConsole, GroupWindow: 10 * time.Minute}, rec, zerolog.Nop())
+	st := newMemStore()
+	for i, h := range []string{"A", "B", "C"} {
+		if err := n.handle(ctx, tg, st, crash(h, "j"+h), uint64(i+1), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := st.Groups(ctx, tg.name) // the state a crash right after the update's post leaves
+	clk.advance(11 * time.Minute)
+	if err := n.flush(ctx, tg, st); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.sent(); len(got) != 2 || got[1].Kind != chat.KindUpdate {
+		t.Fatalf("want verdict + update, got %d", len(got))
+	}
+	st.groups[tg.name] = before
+	tg.groups, _ = st.Groups(ctx, tg.name)
+	if err := n.flush(ctx, tg, st); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(rec.sent()); got != 2 {
+		t.Fatalf("the update was posted again after the crash: %d messages", got)
+	}
+	// The next window's update is a new delivery.
+	if err := n.handle(ctx, tg, st, crash("D", "jD"), 4, nil); err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(11 * time.Minute)
+	if err := n.flush(ctx, tg, st); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.sent(); len(got) != 3 || got[2].Kind != chat.KindUpdate {
+		t.Fatalf("next window's update missing: %d messages", len(got))
 	}
 }

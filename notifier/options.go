@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/bsodwatch/bsodwatch/secret"
-	"go.yaml.in/yaml/v3"
 )
 
 // Options configure the notifier role. Zero values take the documented defaults, so the
@@ -29,7 +28,12 @@ type Options struct {
 	// AckWait is the consumers' ack wait; retries keep the message alive meanwhile.
 	// Default 2m.
 	AckWait time.Duration `yaml:"ack_wait"`
-	Retry   RetryOptions  `yaml:"retry"`
+	// DeliveredTTL is how long a target remembers that it posted a verdict (a record per
+	// target and result in the state bucket, written between the post and the ack), so that
+	// a redelivery after a crash is not posted twice. It must outlast the longest time a
+	// notifier may stay down with a message unacked. Default 168h (7 days); at least 1s.
+	DeliveredTTL time.Duration `yaml:"delivered_ttl"`
+	Retry        RetryOptions  `yaml:"retry"`
 }
 
 // RetryOptions shape the retry of network errors, 5xx and 429. Other 4xx are not retried.
@@ -64,13 +68,13 @@ type TargetOptions struct {
 	Type string `yaml:"type"`
 	// The webhook URL is a secret: give it by file or environment variable (url_file wins
 	// over url_env, which wins over url). It is never logged.
-	URL     Secret `yaml:"url"`
-	URLFile string `yaml:"url_file"`
-	URLEnv  string `yaml:"url_env"`
+	URL     secret.Value `yaml:"url"`
+	URLFile string       `yaml:"url_file"`
+	URLEnv  string       `yaml:"url_env"`
 	// HMAC key for the webhook type's signature header; same precedence as the URL.
-	HMACKey     Secret `yaml:"hmac_key"`
-	HMACKeyFile string `yaml:"hmac_key_file"`
-	HMACKeyEnv  string `yaml:"hmac_key_env"`
+	HMACKey     secret.Value `yaml:"hmac_key"`
+	HMACKeyFile string       `yaml:"hmac_key_file"`
+	HMACKeyEnv  string       `yaml:"hmac_key_env"`
 	// Template is a file whose {{define}}s replace the embedded defaults ("title", "text",
 	// "context"); unused by webhook.
 	Template string `yaml:"template"`
@@ -98,35 +102,18 @@ type Route struct {
 	HostTags []string `yaml:"host_tags"`
 }
 
-// Secret is a secret.Value that a YAML scalar can set.
-type Secret struct{ secret.Value }
-
-// UnmarshalYAML reads the scalar.
-func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: want a string", n.Line)
-	}
-	s.Value = secret.New(n.Value)
-	return nil
-}
-
-// MarshalYAML never writes the secret.
-func (s Secret) MarshalYAML() (any, error) {
-	if s.IsZero() {
-		return "", nil
-	}
-	return "<secret>", nil
-}
-
 // Defaults.
 const (
 	DefaultGroupWindow   = time.Hour
 	DefaultBacklog       = 24 * time.Hour
 	DefaultFlushInterval = 10 * time.Second
 	DefaultAckWait       = 2 * time.Minute
+	DefaultDeliveredTTL  = 7 * 24 * time.Hour
 )
 
-func (o Options) withDefaults() Options {
+// WithDefaults returns o with every zero duration set to its documented default (and each
+// target's group window to the notifier's). New applies it; config docs show its result.
+func (o Options) WithDefaults() Options {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -136,6 +123,7 @@ func (o Options) withDefaults() Options {
 	def(&o.Backlog, DefaultBacklog)
 	def(&o.FlushInterval, DefaultFlushInterval)
 	def(&o.AckWait, DefaultAckWait)
+	def(&o.DeliveredTTL, DefaultDeliveredTTL)
 	def(&o.Retry.Initial, time.Second)
 	def(&o.Retry.Max, 5*time.Minute)
 	def(&o.Retry.MaxRetryAfter, time.Hour)
@@ -155,6 +143,9 @@ var verdictKinds = map[string]bool{"known": true, "unknown": true, "failed": tru
 func (o Options) Validate() error {
 	if len(o.Targets) == 0 {
 		return errors.New("notifier: no targets configured")
+	}
+	if o.DeliveredTTL != 0 && o.DeliveredTTL < time.Second {
+		return fmt.Errorf("notifier: delivered_ttl %s: want at least 1s", o.DeliveredTTL)
 	}
 	seen := map[string]bool{}
 	for i, t := range o.Targets {

@@ -2,7 +2,10 @@ package notifier
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strconv"
+	"time"
 
 	"github.com/bsodwatch/bsodwatch/notifier/chat"
 	"github.com/bsodwatch/bsodwatch/pipeline"
@@ -44,11 +47,15 @@ func (n *Notifier) apply(ctx context.Context, t *target, st stateStore, r *pipel
 		n.m.results.WithLabelValues(t.name, "skipped_route").Inc()
 		return nil
 	}
+	key := verdictKey(r, seq)
 	if failed || !t.grouping || r.Reprocessed {
-		if err := n.deliver(ctx, t, n.message(chat.KindVerdict, r, isNew, nil), keepalive); err != nil {
+		posted, err := n.deliverOnce(ctx, t, st, key, n.message(chat.KindVerdict, r, isNew, nil), keepalive)
+		if err != nil {
 			return err
 		}
-		n.m.results.WithLabelValues(t.name, "posted").Inc()
+		if posted {
+			n.m.results.WithLabelValues(t.name, "posted").Inc()
+		}
 		return nil
 	}
 
@@ -59,11 +66,16 @@ func (n *Notifier) apply(ctx context.Context, t *target, st stateStore, r *pipel
 	}
 	now := n.now()
 	if g == nil || (g.Pending == 0 && !now.Before(g.WindowStart.Add(t.window))) {
-		// First of its bucket in this window: post now, open the window.
-		if err := n.deliver(ctx, t, n.message(chat.KindVerdict, r, isNew, nil), keepalive); err != nil {
+		// First of its bucket in this window: post now, open the window. After a crash
+		// between the post and the window's write, the record skips the post and the window
+		// is opened now.
+		posted, err := n.deliverOnce(ctx, t, st, key, n.message(chat.KindVerdict, r, isNew, nil), keepalive)
+		if err != nil {
 			return err
 		}
-		n.m.results.WithLabelValues(t.name, "posted").Inc()
+		if posted {
+			n.m.results.WithLabelValues(t.name, "posted").Inc()
+		}
 		ng := &groupState{Bucket: bucket, WindowStart: now, Count: 1, Hosts: []string{r.Job.Host}, LastSeq: seq, JobIDs: []string{r.Job.ID}}
 		if g != nil {
 			ng.Updates = g.Updates
@@ -118,10 +130,15 @@ func (n *Notifier) flush(ctx context.Context, t *target, st stateStore) error {
 			Bucket: b, Count: g.Count, Hosts: slices.Clone(g.Hosts), Since: g.WindowStart,
 			Window: chat.HumanWindow(t.window), JobIDs: slices.Clone(g.JobIDs), Updates: g.Updates + 1,
 		}
-		if err := n.deliver(ctx, t, n.message(chat.KindUpdate, g.Last, false, grp), nil); err != nil {
+		// The update is identified by its window, which only changes once it is posted.
+		key := fmt.Sprintf("update:%s:%d:%d", b, g.WindowStart.UnixNano(), g.Updates+1)
+		posted, err := n.deliverOnce(ctx, t, st, key, n.message(chat.KindUpdate, g.Last, false, grp), nil)
+		if err != nil {
 			return err
 		}
-		n.m.results.WithLabelValues(t.name, "updated").Inc()
+		if posted {
+			n.m.results.WithLabelValues(t.name, "updated").Inc()
+		}
 		// The next window starts now: further repeats make the next update.
 		if err := n.putGroup(ctx, t, st, &groupState{Bucket: b, WindowStart: now, LastSeq: g.LastSeq, Updates: g.Updates + 1}); err != nil {
 			return err
@@ -136,4 +153,52 @@ func matchIDs(r *pipeline.Result) []string {
 		ids = append(ids, m.ID)
 	}
 	return ids
+}
+
+// verdictKey identifies a verdict's delivery across redeliveries and restarts: the result's
+// message ID (job and rules version, as the analyzer deduplicates its publishes), else the
+// stream sequence.
+func verdictKey(r *pipeline.Result, seq uint64) string {
+	if r.Job.ID != "" {
+		return "result:" + r.MsgID()
+	}
+	if seq != 0 {
+		return "seq:" + strconv.FormatUint(seq, 10)
+	}
+	return ""
+}
+
+// deliverOnce delivers m to t unless t already recorded key as done, and records it right
+// after the post, before the message is acked: a result redelivered after a crash between
+// its post and its ack is then not posted again. It reports whether it posted (or failed
+// for good). What no record can close is a crash after the post and before the record is
+// written: a webhook cannot say "already posted", so that narrow window may still repeat a
+// message (at-least-once, not exactly-once).
+func (n *Notifier) deliverOnce(ctx context.Context, t *target, st stateStore, key string, m *chat.Message, keepalive func()) (bool, error) {
+	log := n.log.With().Str("target", t.name).Str("job_id", m.Result.Job.ID).Str("kind", m.Kind).Logger()
+	if key != "" {
+		done, err := st.Delivered(ctx, t.name, key)
+		if err != nil {
+			return false, err
+		}
+		if done {
+			n.m.results.WithLabelValues(t.name, "already_delivered").Inc()
+			log.Info().Msg("delivered before a restart; not posted again")
+			return false, nil
+		}
+	}
+	if err := n.deliver(ctx, t, m, keepalive); err != nil {
+		return false, err
+	}
+	if key == "" {
+		return true, nil
+	}
+	// Written even when the notifier is stopping: the post went out.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := st.MarkDelivered(wctx, t.name, key); err != nil {
+		// Acking still beats a nak: a nak would post again for certain.
+		log.Warn().Err(err).Msg("delivery record not written; a redelivery would post again")
+	}
+	return true, nil
 }

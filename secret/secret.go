@@ -5,9 +5,12 @@ package secret
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Value is a secret string. Only Reveal returns the content.
@@ -29,6 +32,34 @@ func (v Value) GoString() string             { return redacted }
 func (v Value) Format(f fmt.State, _ rune)   { fmt.Fprint(f, redacted) }
 func (v Value) MarshalJSON() ([]byte, error) { return json.Marshal(redacted) }
 func (v Value) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// MarshalYAML writes "<secret>", or "" for an empty value so that a written-out config
+// shows which secrets are set without showing them.
+func (v Value) MarshalYAML() (any, error) {
+	if v.IsZero() {
+		return "", nil
+	}
+	return redacted, nil
+}
+
+// UnmarshalText reads a secret given inline, so a Value can be a configuration field. Prefer
+// a *_file or *_env field beside it and Load: inline secrets end up in backups and diffs.
+func (v *Value) UnmarshalText(b []byte) error {
+	v.s = string(b)
+	return nil
+}
+
+// UnmarshalYAML reads an inline secret from a YAML scalar. The error names the line but
+// never the content.
+func (v *Value) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: %w", n.Line, errNotScalar)
+	}
+	v.s = n.Value
+	return nil
+}
+
+var errNotScalar = errors.New("a secret must be a string")
 
 // Load resolves a secret given inline, by file or by environment variable name, in that
 // order of precedence: file, then env, then inline. A file's content is trimmed of

@@ -16,21 +16,26 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/bsodwatch/bsodwatch/analyzer"
 	"github.com/bsodwatch/bsodwatch/analyzer/winsvc"
+	"github.com/bsodwatch/bsodwatch/config"
 	"github.com/bsodwatch/bsodwatch/history"
 	"github.com/bsodwatch/bsodwatch/ops"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/rules"
 )
 
-const analyzeSynopsis = `analyze [flags]                  run an analyzer worker on the job queue
+const analyzeSynopsis = `analyze [--config FILE] [flags]          run an analyzer worker on the job queue
        bsodwatch analyze file [--json] [flags] DUMP    analyze one dump on disk, print the verdict
-       bsodwatch analyze service install [flags] | uninstall | start | stop   (Windows)`
+       bsodwatch analyze service install [flags] | uninstall | start | stop   (Windows)
+
+The worker reads the same configuration file as run (sections nats, analyzer, history,
+metrics); the flags override it for quick use.
+` + precedenceHelp + `
+Environment: BSODWATCH_CONFIG, BSODWATCH_NATS_URL, BSODWATCH_SHARE, BSODWATCH_RULES.`
 
 // cmdAnalyze runs an analyzer worker, analyzes one dump, or manages the Windows service.
 func cmdAnalyze(ctx context.Context, e *env, args []string) int {
@@ -43,7 +48,7 @@ func cmdAnalyze(ctx context.Context, e *env, args []string) int {
 		}
 	}
 	fs := newFlagSet(e, "analyze", analyzeSynopsis)
-	wf := addWorkerFlags(fs, e)
+	wf := addWorkerFlags(fs)
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -52,13 +57,15 @@ func cmdAnalyze(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 	if winsvc.IsService() {
-		return runAsService(e, wf)
+		return runAsService(e, fs, wf)
 	}
-	return runWorker(ctx, e, wf)
+	return runWorker(ctx, e, fs, wf)
 }
 
-// workerFlags are the worker's options as flags (the config file sets the same fields).
+// workerFlags are the worker's options as flags; a flag given on the command line
+// overrides the environment and the configuration file.
 type workerFlags struct {
+	config    string
 	o         analyzer.Options
 	extraSyms string
 	backoff   string
@@ -69,12 +76,13 @@ type workerFlags struct {
 	service   string
 }
 
-func addWorkerFlags(fs *flag.FlagSet, e *env) *workerFlags {
+func addWorkerFlags(fs *flag.FlagSet) *workerFlags {
 	w := &workerFlags{}
-	fs.StringVar(&w.natsURL, "nats", envOr(e, "BSODWATCH_NATS_URL", "nats://127.0.0.1:4222"), "NATS server URLs, comma-separated (env BSODWATCH_NATS_URL)")
-	fs.StringVar(&w.natsCreds, "nats.creds", "", "NATS credentials file")
-	fs.StringVar(&w.o.ShareDir, "share", envOr(e, "BSODWATCH_SHARE", ""), `dump share root that jobs name files on: \\server\dumps or a folder (env BSODWATCH_SHARE)`)
-	fs.StringVar(&w.o.RulesDir, "rules", envOr(e, "BSODWATCH_RULES", ""), "known-issue rules folder (default: the library shipped in the binary); reloaded on SIGHUP and when its files change (env BSODWATCH_RULES)")
+	fs.StringVar(&w.config, "config", "", "configuration file (default $"+configEnv+", else built-in defaults)")
+	fs.StringVar(&w.natsURL, "nats", "", "NATS server URLs, comma-separated (nats.urls; env "+natsURLEnv+")")
+	fs.StringVar(&w.natsCreds, "nats.creds", "", "NATS credentials file (nats.creds_file)")
+	fs.StringVar(&w.o.ShareDir, "share", "", `dump share root that jobs name files on: \\server\dumps or a folder (analyzer.share_dir; env BSODWATCH_SHARE)`)
+	fs.StringVar(&w.o.RulesDir, "rules", "", "known-issue rules folder (analyzer.rules_dir; env BSODWATCH_RULES; default: the library shipped in the binary); reloaded on SIGHUP and when its files change")
 	fs.StringVar(&w.o.Name, "name", "", "worker name in verdicts (default: host name)")
 	fs.IntVar(&w.o.Slots, "slots", analyzer.DefaultSlots, "dumps analyzed at once")
 	fs.StringVar(&w.o.Engine, "engine", analyzer.EngineAuto, "auto (cdb when found, else native), cdb or native")
@@ -86,85 +94,113 @@ func addWorkerFlags(fs *flag.FlagSet, e *env) *workerFlags {
 	fs.DurationVar(&w.o.AckWait, "ack-wait", 0, "job lease without a heartbeat before another worker gets it (default 2m)")
 	fs.IntVar(&w.o.MaxDeliver, "max-deliver", 0, "attempts before a job ends as a failed verdict (default 5)")
 	fs.StringVar(&w.backoff, "backoff", "", "delays before retries, comma-separated (default 30s,2m,10m)")
-	fs.StringVar(&w.metrics, "metrics", "", "serve /metrics and /healthz on this address (e.g. :9465); default off")
+	fs.StringVar(&w.metrics, "metrics", "", "serve /metrics and /healthz on this address, \"\" for none (metrics.listen, default "+ops.DefaultListen+")")
 	fs.BoolVar(&w.history, "history", true, "mark verdicts from crash history (new bucket, regression, crash loop)")
 	fs.StringVar(&w.service, "service.name", winsvc.DefaultName, "Windows service name (service commands, and when run by the SCM)")
 	return w
 }
 
-// options turns the flags into worker options and checks them.
-func (w *workerFlags) options() (analyzer.Options, error) {
-	o := w.o
-	for _, p := range strings.Split(w.extraSyms, ";") {
-		if p = strings.TrimSpace(p); p != "" {
-			o.ExtraSymbolPaths = append(o.ExtraSymbolPaths, p)
+// merge loads the configuration file and lays the environment and the flags given over it.
+// The result's Analyzer has its defaults applied and is checked.
+func (w *workerFlags) merge(e *env, fs *flag.FlagSet) (*config.Config, error) {
+	cfg, err := loadConfig(e, w.config)
+	if err != nil {
+		return nil, err
+	}
+	set := flagsSet(fs)
+	o := &cfg.Analyzer
+	if o.ShareDir == "" && cfg.Share.Dir != "" {
+		o.ShareDir = cfg.Share.Dir // where the fetchers copy to, as run does
+	}
+	for _, ev := range []struct {
+		name string
+		dst  *string
+	}{{"BSODWATCH_SHARE", &o.ShareDir}, {"BSODWATCH_RULES", &o.RulesDir}} {
+		if v := e.Getenv(ev.name); v != "" {
+			*ev.dst = v
 		}
 	}
-	for _, s := range strings.Split(w.backoff, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return o, fmt.Errorf("--backoff: %w", err)
-		}
-		o.Backoff = append(o.Backoff, d)
+	overrideNATS(e, cfg, w.natsURL, set["nats"])
+	if set["nats.creds"] {
+		cfg.NATS.CredsFile = w.natsCreds
 	}
-	o = o.WithDefaults()
-	return o, o.Validate()
+	if set["metrics"] {
+		cfg.Metrics.Listen = w.metrics
+	}
+	f := w.o
+	for name, apply := range map[string]func(){
+		"share": func() { o.ShareDir = f.ShareDir }, "rules": func() { o.RulesDir = f.RulesDir },
+		"name": func() { o.Name = f.Name }, "slots": func() { o.Slots = f.Slots },
+		"engine": func() { o.Engine = f.Engine }, "cdb": func() { o.CDBPath = f.CDBPath },
+		"symbol-path": func() { o.SymbolPath = f.SymbolPath }, "timeout": func() { o.Timeout = f.Timeout },
+		"output-cap": func() { o.OutputCap = f.OutputCap }, "ack-wait": func() { o.AckWait = f.AckWait },
+		"max-deliver": func() { o.MaxDeliver = f.MaxDeliver },
+	} {
+		if set[name] {
+			apply()
+		}
+	}
+	if set["extra-symbols"] {
+		o.ExtraSymbolPaths = nil
+		for _, p := range strings.Split(w.extraSyms, ";") {
+			if p = strings.TrimSpace(p); p != "" {
+				o.ExtraSymbolPaths = append(o.ExtraSymbolPaths, p)
+			}
+		}
+	}
+	if set["backoff"] {
+		o.Backoff = nil
+		for _, s := range strings.Split(w.backoff, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return nil, fmt.Errorf("--backoff: %w", err)
+			}
+			o.Backoff = append(o.Backoff, d)
+		}
+	}
+	*o = o.WithDefaults()
+	return cfg, o.Validate()
 }
 
-func runWorker(ctx context.Context, e *env, wf *workerFlags) int {
-	o, err := wf.options()
+func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, wf *workerFlags) int {
+	cfg, err := wf.merge(e, fs)
 	if err != nil {
+		var ce config.Errors
+		if errors.As(err, &ce) {
+			printConfigErrors(e, err)
+			return exitUsage
+		}
 		fmt.Fprintln(e.Stderr, "bsodwatch analyze:", err)
 		return exitUsage
 	}
-	if err := runWorkerErr(ctx, e, wf, o); err != nil {
-		var ue usageError
-		fmt.Fprintln(e.Stderr, "bsodwatch analyze:", err)
-		if errors.As(err, &ue) {
-			return exitUsage
-		}
-		return exitError
-	}
-	if ctx.Err() != nil {
-		return exitInterrupted
-	}
-	return exitOK
+	return exitFor(ctx, e, "analyze", runWorkerErr(ctx, e, wf, cfg))
 }
 
-// usageError marks a configuration problem (exit 2) among runtime ones.
-type usageError struct{ error }
-
-func runWorkerErr(ctx context.Context, e *env, wf *workerFlags, o analyzer.Options) error {
+func runWorkerErr(ctx context.Context, e *env, wf *workerFlags, cfg *config.Config) error {
 	log := e.Log
-	var reg prometheus.Registerer
-	var srv *ops.Server
-	if wf.metrics != "" {
-		srv = ops.New("analyzer", log)
-		reg = srv.Registry()
+	o := cfg.Analyzer
+	p, err := startRole(ctx, e, cfg, roleAnalyzer, log)
+	if err != nil {
+		return err
 	}
+	defer p.close()
+	reg := p.ops.Registry()
 	rs, err := newRuleHolder(ctx, o, log, reg)
 	if err != nil {
 		return usageError{err}
 	}
-	nopts := pipeline.NATSOptions{URLs: splitList(wf.natsURL), Name: "bsodwatch-analyzer", CredsFile: wf.natsCreds}
-	nc, err := pipeline.Connect(ctx, nopts, log)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	if err := pipeline.EnsureStreams(ctx, js, nopts.StreamOptions()); err != nil {
-		return err
-	}
-	deps := analyzer.Deps{JS: js, Log: log, Registerer: reg, Rules: rs.current}
+	p.ops.AddCheck("rules", func(context.Context) error {
+		if rs.current() == nil {
+			return errors.New("no rules loaded")
+		}
+		return nil
+	})
+	deps := analyzer.Deps{JS: p.js(), Log: log, Registerer: reg, Rules: rs.current}
 	if wf.history {
-		m, err := history.NewMarker(ctx, js, history.Options{}, reg)
+		m, err := history.NewMarker(ctx, p.js(), cfg.History, reg)
 		if err != nil {
 			return err
 		}
@@ -174,12 +210,11 @@ func runWorkerErr(ctx context.Context, e *env, wf *workerFlags, o analyzer.Optio
 	if err != nil {
 		return usageError{err}
 	}
-	if srv != nil {
-		srv.AddCheck("nats", ops.NATSCheck(nc))
-		if _, err := srv.Start(ctx, wf.metrics); err != nil {
-			return usageError{fmt.Errorf("metrics: %w", err)}
-		}
+	wait, err := p.serveOps(ctx, cfg.Metrics.Listen)
+	if err != nil {
+		return err
 	}
+	defer wait()
 	return w.Run(ctx)
 }
 
@@ -239,7 +274,7 @@ func splitList(s string) []string {
 // without the queue: for trying an install, checking cdb, or a one-off.
 func analyzeFile(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet(e, "analyze file", "analyze file [--json] [--rules DIR] [--engine E] [--cdb PATH] [flags] DUMP  (flags before DUMP)")
-	wf := addWorkerFlags(fs, e)
+	wf := addWorkerFlags(fs)
 	asJSON := fs.Bool("json", false, "print the verdict as JSON")
 	if code, done := parseFlags(fs, args); done {
 		return code
@@ -268,11 +303,21 @@ func analyzeFile(ctx context.Context, e *env, args []string) int {
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	wf.o.ShareDir = filepath.Dir(abs)
-	o, err := wf.options()
-	if err != nil {
+	if err := fs.Set("share", wf.o.ShareDir); err != nil {
 		fmt.Fprintln(e.Stderr, "bsodwatch analyze file:", err)
 		return exitUsage
 	}
+	cfg, err := wf.merge(e, fs)
+	if err != nil {
+		var ce config.Errors
+		if errors.As(err, &ce) {
+			printConfigErrors(e, err)
+		} else {
+			fmt.Fprintln(e.Stderr, "bsodwatch analyze file:", err)
+		}
+		return exitUsage
+	}
+	o := cfg.Analyzer
 	rs, err := newRuleHolder(ctx, o, e.Log, nil)
 	if err != nil {
 		fmt.Fprintln(e.Stderr, "bsodwatch analyze file:", err)
@@ -363,14 +408,14 @@ func analyzeService(ctx context.Context, e *env, args []string) int {
 	}
 	verb, rest := args[0], args[1:]
 	fs := newFlagSet(e, "analyze service "+verb, "analyze service "+verb+" [flags]")
-	wf := addWorkerFlags(fs, e)
+	wf := addWorkerFlags(fs)
 	if code, done := parseFlags(fs, rest); done {
 		return code
 	}
 	var err error
 	switch verb {
 	case "install":
-		if _, err := wf.options(); err != nil {
+		if _, err := wf.merge(e, fs); err != nil {
 			fmt.Fprintln(e.Stderr, "bsodwatch analyze service install:", err)
 			return exitUsage
 		}
@@ -402,14 +447,14 @@ func analyzeService(ctx context.Context, e *env, args []string) int {
 // runAsService runs the worker under the service control manager, with warnings and errors
 // also sent to the Event Log. Stopping the service cancels the worker: cdb is killed and the
 // job goes back to the queue.
-func runAsService(e *env, wf *workerFlags) int {
+func runAsService(e *env, fs *flag.FlagSet, wf *workerFlags) int {
 	if ew, closeLog, err := winsvc.EventLog(wf.service); err == nil {
 		defer closeLog()
 		e.Log = e.Log.Output(zerolog.MultiLevelWriter(e.Stderr, ew))
 	}
 	code := exitOK
 	err := winsvc.Run(wf.service, func(ctx context.Context) error {
-		if code = runWorker(ctx, e, wf); code != exitOK && code != exitInterrupted {
+		if code = runWorker(ctx, e, fs, wf); code != exitOK && code != exitInterrupted {
 			return fmt.Errorf("analyzer exited with code %d", code)
 		}
 		return nil

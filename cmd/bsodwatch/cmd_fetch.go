@@ -1,61 +1,43 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/bsodwatch/bsodwatch/dumpshare"
 	"github.com/bsodwatch/bsodwatch/fetcher"
 	"github.com/bsodwatch/bsodwatch/fetcher/dirsource"
 	"github.com/bsodwatch/bsodwatch/fetcher/smbsource"
-	"github.com/bsodwatch/bsodwatch/pipeline"
+	"github.com/bsodwatch/bsodwatch/ops"
 )
 
-// fetchConfig is the standalone fetcher's configuration file (the full bsodwatch config
-// embeds the same sections).
-type fetchConfig struct {
-	NATSURL string            `yaml:"nats_url"`
-	Share   dumpshare.Options `yaml:"share"`
-	Fetcher fetcher.Options   `yaml:"fetcher"`
-}
+const fetchSynopsis = `fetch [--config FILE] [--inventory FILE | --fleet DIR] [--share DIR] [--nats URL] [--once] [--dry-run] [--interval D] [--json] [--metrics ADDR]
 
-func loadFetchConfig(path string) (fetchConfig, error) {
-	var c fetchConfig
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return c, err
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return c, fmt.Errorf("%s: %w", path, err)
-	}
-	return c, nil
-}
+Polls the hosts of fetcher.inventory over SMB (or a local fleet directory), copies new dumps
+to the dump share and queues a job for each. Reads the same configuration file as run
+(sections nats, share, fetcher, metrics); the flags override it for quick use.
+` + precedenceHelp + `
+Environment: BSODWATCH_CONFIG, BSODWATCH_NATS_URL (NATS_URL also works).`
 
 func cmdFetch(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet(e, "fetch", "fetch [--config FILE | --inventory FILE | --fleet DIR] [--share DIR] [--nats URL] [--once] [--dry-run] [--interval D] [--json]")
-	config := fs.String("config", "", "YAML file with nats_url, share and fetcher sections")
-	inventory := fs.String("inventory", "", "hosts file (YAML or one host per line), polled over SMB")
-	fleet := fs.String("fleet", "", "local fleet directory: each subfolder is a host laid out like ADMIN$")
-	share := fs.String("share", "", "dump share directory (local or mounted)")
-	natsURL := fs.String("nats", "", "NATS server URL (default $NATS_URL)")
-	user := fs.String("user", "", `SMB user for hosts without credentials: DOMAIN\user`)
+	fs := newFlagSet(e, "fetch", fetchSynopsis)
+	file := fs.String("config", "", "configuration file (default $"+configEnv+", else built-in defaults)")
+	inventory := fs.String("inventory", "", "hosts file (YAML or one host per line), polled over SMB (fetcher.inventory)")
+	fleet := fs.String("fleet", "", "local fleet directory: each subfolder is a host laid out like ADMIN$ (fetcher.fleet_dir)")
+	share := fs.String("share", "", "dump share directory, local or mounted (share.dir)")
+	natsURL := fs.String("nats", "", "NATS server URLs, comma-separated (nats.urls; env "+natsURLEnv+" or NATS_URL)")
+	user := fs.String("user", "", `SMB user for hosts without credentials: DOMAIN\user (fetcher.credentials.default)`)
 	passEnv := fs.String("password-env", "", "environment variable holding the SMB password")
 	passFile := fs.String("password-file", "", "file holding the SMB password")
 	once := fs.Bool("once", false, "sweep once and exit; the exit status says whether anything failed")
 	dryRun := fs.Bool("dry-run", false, "say what would be copied; copy, queue and record nothing")
-	interval := fs.Duration("interval", 0, "time between sweeps (default 5m)")
-	stableAfter := fs.Duration("stable-after", 0, "a dump must keep its size and mtime this long before it is copied (default 5s)")
+	interval := fs.Duration("interval", 0, "time between sweeps (fetcher.interval, default 5m)")
+	stableAfter := fs.Duration("stable-after", 0, "a dump must keep its size and mtime this long before it is copied (fetcher.stable_after, default 5s)")
 	jsonOut := fs.Bool("json", false, "print the sweep report as JSON (with --once or --dry-run)")
+	var metricsAddr optString
+	fs.Var(&metricsAddr, "metrics", "address of /metrics and /healthz while running, \"\" for none (metrics.listen, default "+ops.DefaultListen+")")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -63,35 +45,38 @@ func cmdFetch(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.Stderr, "bsodwatch fetch: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
-	var cfg fetchConfig
-	if *config != "" {
-		var err error
-		if cfg, err = loadFetchConfig(*config); err != nil {
-			fmt.Fprintln(e.Stderr, "bsodwatch fetch:", err)
-			return exitUsage
+	cfg, err := loadConfig(e, *file)
+	if err != nil {
+		printConfigErrors(e, err)
+		return exitUsage
+	}
+	set := flagsSet(fs)
+	o := &cfg.Fetcher
+	// A flag naming the source replaces the file's source of the other kind.
+	if set["inventory"] {
+		o.Inventory, o.FleetDir = *inventory, ""
+	}
+	if set["fleet"] {
+		o.FleetDir = *fleet
+		if !set["inventory"] {
+			o.Inventory = ""
 		}
 	}
-	o := &cfg.Fetcher
-	if *inventory != "" {
-		o.Inventory = *inventory
-	}
-	if *fleet != "" {
-		o.FleetDir = *fleet
-	}
-	if *share != "" {
+	if set["share"] {
 		cfg.Share = dumpshare.Options{Dir: *share}
 	}
-	if *natsURL != "" {
-		cfg.NATSURL = *natsURL
+	if !set["nats"] && e.Getenv(natsURLEnv) == "" && e.Getenv("NATS_URL") != "" {
+		cfg.NATS.URLs = splitList(e.Getenv("NATS_URL"))
 	}
-	if cfg.NATSURL == "" {
-		cfg.NATSURL = e.Getenv("NATS_URL")
-	}
-	if *interval > 0 {
+	overrideNATS(e, cfg, *natsURL, set["nats"])
+	if set["interval"] {
 		o.Interval = *interval
 	}
-	if *stableAfter > 0 {
+	if set["stable-after"] {
 		o.StableAfter = *stableAfter
+	}
+	if metricsAddr.set {
+		cfg.Metrics.Listen = metricsAddr.v
 	}
 	if *user != "" {
 		if o.Credentials == nil {
@@ -105,15 +90,15 @@ func cmdFetch(ctx context.Context, e *env, args []string) int {
 	}
 	switch {
 	case (o.Inventory == "") == (o.FleetDir == ""):
-		return usage("give exactly one of --inventory (SMB hosts) or --fleet (local directory)")
+		return usage("give exactly one of --inventory (SMB hosts) or --fleet (local directory), or fetcher.inventory or fetcher.fleet_dir in --config")
 	case !*dryRun && cfg.Share.Dir == "" && cfg.Share.SMB == nil:
 		return usage("--share DIR (or share: in --config) is required")
-	case !*dryRun && cfg.NATSURL == "":
-		return usage("--nats URL (or nats_url, or $NATS_URL) is required")
+	case !*dryRun && len(cfg.NATS.URLs) == 0:
+		return usage("--nats URL (or nats.urls in --config, or $" + natsURLEnv + ") is required")
 	}
-
+	log := e.Log.With().Str("role", "fetcher").Logger()
 	var d fetcher.Deps
-	d.Log, d.DryRun = e.Log.With().Str("role", "fetcher").Logger(), *dryRun
+	d.Log, d.DryRun = log, *dryRun
 	if o.FleetDir != "" {
 		src, err := dirsource.New(o.FleetDir)
 		if err != nil {
@@ -131,35 +116,30 @@ func cmdFetch(ctx context.Context, e *env, args []string) int {
 		}
 		d.Inventory, d.Source = inv, src
 	}
-	if cfg.NATSURL != "" {
-		nc, err := nats.Connect(cfg.NATSURL, nats.Name("bsodwatch fetch"), nats.MaxReconnects(-1))
+	daemon := !*once && !*dryRun
+	if len(cfg.NATS.URLs) > 0 && !*dryRun {
+		p, err := startRole(ctx, e, cfg, roleFetcher, log)
 		if err != nil {
-			fmt.Fprintln(e.Stderr, "bsodwatch fetch: nats:", err)
-			return exitError
+			return exitFor(ctx, e, "fetch", err)
 		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			fmt.Fprintln(e.Stderr, "bsodwatch fetch: jetstream:", err)
-			return exitError
+		defer p.close()
+		if daemon {
+			d.Registerer = p.ops.Registry()
+			wait, err := p.serveOps(ctx, cfg.Metrics.Listen)
+			if err != nil {
+				return exitFor(ctx, e, "fetch", err)
+			}
+			defer wait()
 		}
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err = pipeline.EnsureStreams(sctx, js, pipeline.StreamOptions{})
-		if err == nil {
-			d.State, err = fetcher.NewKVState(sctx, js)
+		if d.State, err = fetcher.NewKVState(ctx, p.js()); err != nil {
+			return exitFor(ctx, e, "fetch", err)
 		}
-		cancel()
-		if err != nil {
-			fmt.Fprintln(e.Stderr, "bsodwatch fetch:", err)
-			return exitError
-		}
-		d.Publisher = fetcher.NewJetStreamPublisher(js)
+		d.Publisher = fetcher.NewJetStreamPublisher(p.js())
 	}
 	if !*dryRun {
 		sh, closeShare, err := dumpshare.Open(ctx, cfg.Share)
 		if err != nil {
-			fmt.Fprintln(e.Stderr, "bsodwatch fetch:", err)
-			return exitError
+			return exitFor(ctx, e, "fetch", err)
 		}
 		defer closeShare()
 		d.Share = sh
@@ -168,17 +148,16 @@ func cmdFetch(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return usage(err.Error())
 	}
-	if !*once && !*dryRun {
-		f.Run(ctx)
-		return exitOK
-	}
-	rep, err := f.Sweep(ctx)
-	if err != nil {
-		fmt.Fprintln(e.Stderr, "bsodwatch fetch:", err)
+	if daemon {
+		err := f.Run(ctx)
 		if ctx.Err() != nil {
 			return exitInterrupted
 		}
-		return exitError
+		return exitFor(ctx, e, "fetch", err)
+	}
+	rep, err := f.Sweep(ctx)
+	if err != nil {
+		return exitFor(ctx, e, "fetch", err)
 	}
 	printFetchReport(e, rep, *jsonOut)
 	if !rep.OK() {

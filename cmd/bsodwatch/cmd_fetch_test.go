@@ -89,7 +89,7 @@ func TestFetchOnceQueuesAJob(t *testing.T) {
 	defer srv.Shutdown()
 	fleet, share := fetchFleet(t), t.TempDir()
 	cfg := filepath.Join(t.TempDir(), "fetch.yaml")
-	os.WriteFile(cfg, []byte("nats_url: nats://"+addr+"\nshare:\n  dir: "+share+"\nfetcher:\n  fleet_dir: "+fleet+"\n  stable_after: 50ms\n"), 0o644)
+	os.WriteFile(cfg, []byte("nats:\n  urls: [nats://"+addr+"]\nshare:\n  dir: "+share+"\nfetcher:\n  fleet_dir: "+fleet+"\n  stable_after: 50ms\n"), 0o644)
 
 	code, stdout, stderr := runFetch(t, "--config", cfg, "--once", "--json")
 	if code != exitOK {

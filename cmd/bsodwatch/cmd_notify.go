@@ -7,122 +7,91 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
-	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.yaml.in/yaml/v3"
+	"slices"
 
 	"github.com/bsodwatch/bsodwatch/analysis"
+	"github.com/bsodwatch/bsodwatch/config"
 	"github.com/bsodwatch/bsodwatch/notifier"
+	"github.com/bsodwatch/bsodwatch/ops"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/secret"
 )
 
-// notifyConfig is the part of the configuration file that `notify` reads: how to reach
-// NATS and the notifier section. Other sections belong to other roles.
-type notifyConfig struct {
-	NATS pipeline.NATSOptions `yaml:"nats"`
-}
+const notifySynopsis = `notify [--config FILE] [--nats URL] [--metrics ADDR]
+       bsodwatch notify --dry-run [--config FILE] RESULT.json
+
+Posts verdicts to the targets of the configuration file's notifier section (the same file
+run reads; sections nats, notifier, metrics). Without a file, --nats URL prints verdicts on
+the console. --dry-run renders each target's payload for one result and sends nothing
+(without a file: one sample target of every type).
+` + precedenceHelp + `
+Environment: BSODWATCH_CONFIG, BSODWATCH_NATS_URL.`
 
 // cmdNotify runs the notifier, or with --dry-run renders one result for every target.
 func cmdNotify(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet(e, "notify", "notify [--config FILE] [--nats URL] [--metrics ADDR]\n       bsodwatch notify --dry-run [--config FILE] RESULT.json")
-	cfgPath := fs.String("config", envOr(e, "BSODWATCH_CONFIG", ""), "configuration file (YAML) with a notifier: section (env BSODWATCH_CONFIG)")
+	fs := newFlagSet(e, "notify", notifySynopsis)
+	cfgPath := fs.String("config", "", "configuration file (default $"+configEnv+", else built-in defaults)")
 	dry := fs.Bool("dry-run", false, "render each target's payload for RESULT.json (a result, or `parse --json` output) to stdout and send nothing")
-	natsURL := fs.String("nats", envOr(e, "BSODWATCH_NATS_URL", ""), "NATS server URL, overrides nats.urls (env BSODWATCH_NATS_URL)")
-	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics on this address (e.g. :9104); default off")
+	natsURL := fs.String("nats", "", "NATS server URLs, comma-separated (nats.urls; env "+natsURLEnv+")")
+	var metricsAddr optString
+	fs.Var(&metricsAddr, "metrics", "address of /metrics and /healthz, \"\" for none (metrics.listen, default "+ops.DefaultListen+")")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
-	var raw []byte
-	if *cfgPath != "" {
-		var err error
-		if raw, err = os.ReadFile(*cfgPath); err != nil {
-			fmt.Fprintln(e.Stderr, "bsodwatch notify:", err)
-			return exitUsage
-		}
+	cfg, err := loadConfig(e, *cfgPath)
+	if err != nil {
+		printConfigErrors(e, err)
+		return exitUsage
 	}
 	if *dry {
 		if fs.NArg() != 1 {
 			fmt.Fprintln(e.Stderr, "bsodwatch notify: --dry-run takes one RESULT.json")
 			return exitUsage
 		}
-		return notifyDryRun(e, raw, fs.Arg(0))
+		opts := sampleTargets()
+		if cfg.Path != "" {
+			opts = cfg.Notifier
+		}
+		return notifyDryRun(e, opts, fs.Arg(0))
 	}
 	if fs.NArg() != 0 {
 		fmt.Fprintln(e.Stderr, "bsodwatch notify: unexpected arguments (a RESULT.json needs --dry-run)")
 		return exitUsage
 	}
-	if raw == nil {
-		fmt.Fprintln(e.Stderr, "bsodwatch notify: --config FILE is required: it lists the targets")
+	set := flagsSet(fs)
+	overrideNATS(e, cfg, *natsURL, set["nats"])
+	if cfg.Path == "" && len(cfg.NATS.URLs) == 0 {
+		fmt.Fprintln(e.Stderr, "bsodwatch notify: --config FILE is required: it lists the targets (or give --nats URL to print verdicts here)")
 		return exitUsage
 	}
-	opts, err := notifier.ParseOptions(raw)
+	if metricsAddr.set {
+		cfg.Metrics.Listen = metricsAddr.v
+	}
+	return exitFor(ctx, e, "notify", runNotifier(ctx, e, cfg))
+}
+
+func runNotifier(ctx context.Context, e *env, cfg *config.Config) error {
+	log := e.Log.With().Str("role", "notifier").Logger()
+	// Checked before connecting: a bad target is a configuration error, not a wait.
+	if err := cfg.Notifier.Validate(); err != nil {
+		return usageError{err}
+	}
+	p, err := startRole(ctx, e, cfg, roleNotifier, log)
 	if err != nil {
-		fmt.Fprintln(e.Stderr, "bsodwatch notify:", err)
-		return exitUsage
+		return err
 	}
-	var cfg notifyConfig
-	if err := yaml.Unmarshal(raw, &cfg); err != nil {
-		fmt.Fprintln(e.Stderr, "bsodwatch notify: nats section:", err)
-		return exitUsage
-	}
-	if *natsURL != "" {
-		cfg.NATS.URLs = []string{*natsURL}
-	}
-	if len(cfg.NATS.URLs) == 0 {
-		fmt.Fprintln(e.Stderr, "bsodwatch notify: no NATS server: set nats.urls, --nats or BSODWATCH_NATS_URL")
-		return exitUsage
-	}
-	if cfg.NATS.Name == "" {
-		cfg.NATS.Name = "bsodwatch-notify"
-	}
-	var reg prometheus.Registerer
-	if *metricsAddr != "" {
-		r := prometheus.NewRegistry()
-		reg = r
-		ln, err := net.Listen("tcp", *metricsAddr)
-		if err != nil {
-			fmt.Fprintln(e.Stderr, "bsodwatch notify: metrics:", err)
-			return exitUsage
-		}
-		srv := &http.Server{Handler: promhttp.HandlerFor(r, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		defer srv.Close()
-	}
-	n, err := notifier.New(opts, e.Stdout, e.Log, reg)
+	defer p.close()
+	n, err := notifier.New(cfg.Notifier, e.Stdout, log, p.ops.Registry())
 	if err != nil {
-		fmt.Fprintln(e.Stderr, "bsodwatch notify:", err)
-		return exitUsage
+		return usageError{err}
 	}
-	nc, err := pipeline.Connect(ctx, cfg.NATS, e.Log)
+	wait, err := p.serveOps(ctx, cfg.Metrics.Listen)
 	if err != nil {
-		fmt.Fprintln(e.Stderr, "bsodwatch notify:", err)
-		return exitError
+		return err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		fmt.Fprintln(e.Stderr, "bsodwatch notify:", err)
-		return exitError
-	}
-	if err := pipeline.EnsureStreams(ctx, js, cfg.NATS.StreamOptions()); err != nil {
-		fmt.Fprintln(e.Stderr, "bsodwatch notify:", err)
-		return exitError
-	}
-	if err := n.Run(ctx, js, cfg.NATS.Replicas); err != nil {
-		fmt.Fprintln(e.Stderr, "bsodwatch notify:", err)
-		return exitError
-	}
-	if ctx.Err() != nil {
-		return exitInterrupted
-	}
-	return exitOK
+	defer wait()
+	return n.Run(ctx, p.js(), cfg.NATS.Replicas)
 }
 
 // dryRunURL stands in for webhook URLs in --dry-run, which sends nothing and so needs no
@@ -138,21 +107,14 @@ func sampleTargets() notifier.Options {
 	return o
 }
 
-func notifyDryRun(e *env, rawCfg []byte, resultPath string) int {
-	opts := sampleTargets()
-	if rawCfg != nil {
-		var err error
-		if opts, err = notifier.ParseOptions(rawCfg); err != nil {
-			fmt.Fprintln(e.Stderr, "bsodwatch notify:", err)
-			return exitUsage
-		}
-	}
+func notifyDryRun(e *env, opts notifier.Options, resultPath string) int {
+	opts.Targets = slices.Clone(opts.Targets)
 	for i := range opts.Targets {
 		t := &opts.Targets[i]
-		t.URL, t.URLFile, t.URLEnv = notifier.Secret{}, "", ""
-		t.HMACKey, t.HMACKeyFile, t.HMACKeyEnv = notifier.Secret{}, "", ""
+		t.URL, t.URLFile, t.URLEnv = secret.Value{}, "", ""
+		t.HMACKey, t.HMACKeyFile, t.HMACKeyEnv = secret.Value{}, "", ""
 		if t.Type != notifier.TypeConsole {
-			t.URL.Value = secret.New(dryRunURL)
+			t.URL = secret.New(dryRunURL)
 		}
 	}
 	r, err := readResult(resultPath)
