@@ -88,8 +88,12 @@ func (r *faultRig) delivered() map[string]int {
 }
 
 // settle waits until every dump has a message, then a little longer for late duplicates,
-// and checks: exactly one message per dump, and every copy intact.
-func (r *faultRig) settle(d time.Duration) {
+// and checks: no dump lost, every copy intact, and exactly one message per dump except for at
+// most maxRepeats dumps. A repeat is possible only when the notifier is SIGKILLed after the
+// chat service accepted a post and before the answer reached it: no chat webhook can be asked
+// whether a post arrived, so that one post is made again (README, "Delivery guarantees").
+// Callers pass the number of notifier kills; a repeat without one is a bug.
+func (r *faultRig) settle(d time.Duration, maxRepeats int) {
 	t := r.t
 	r.chat.waitMessages(t, d, "a message for every dump", func([]string) bool { return len(r.delivered()) == faultDumps })
 	time.Sleep(6 * time.Second) // longer than the ack waits: a redelivery would post again now
@@ -99,10 +103,16 @@ func (r *faultRig) settle(d time.Duration) {
 		switch c := got[n]; {
 		case c == 0:
 			t.Errorf("%s: lost, no message", n)
-		case c > 1:
+		case c > 2:
+			t.Errorf("%s: %d messages, want 1 (or 2 after a notifier kill mid-post)", n, c)
+			dups += c - 1
+		case c == 2:
 			dups++
-			t.Errorf("%s: %d messages, want exactly 1", n, c)
+			t.Logf("%s: posted twice (a notifier was killed mid-post)", n)
 		}
+	}
+	if dups > maxRepeats {
+		t.Errorf("%d repeated messages, but only %d notifier kills could explain them", dups, maxRepeats)
 	}
 	if other := len(r.chat.messages()) - faultDumps - dups; other != 0 {
 		t.Errorf("%d messages that are not one verdict per dump", other)
@@ -118,7 +128,8 @@ func (r *faultRig) settle(d time.Duration) {
 }
 
 // TestFaultKillRoles SIGKILLs the roles at random moments while 100 dumps flow, restarting
-// each after a pause: every dump must still end in exactly one chat message.
+// each after a pause: no dump is lost, and every dump ends in exactly one chat message unless a
+// notifier kill landed mid-post (see settle).
 func TestFaultKillRoles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault test takes about a minute")
@@ -150,7 +161,7 @@ func TestFaultKillRoles(t *testing.T) {
 		p.start(t)
 	}
 	t.Logf("kills: %v; %d of %d dumps delivered when the chaos stopped", kills, len(r.delivered()), faultDumps)
-	r.settle(150 * time.Second)
+	r.settle(150*time.Second, kills["notifier"])
 }
 
 // TestFaultNATSRestart kills the NATS server process in the middle of the batch and starts it
@@ -173,7 +184,7 @@ func TestFaultNATSRestart(t *testing.T) {
 	if before == faultDumps {
 		t.Fatal("the whole batch was done before the restart: the test proved nothing")
 	}
-	r.settle(150 * time.Second)
+	r.settle(150*time.Second, 0)
 	for role, p := range r.roles {
 		if !strings.Contains(p.log(), "nats reconnected") {
 			t.Errorf("%s did not log a reconnect", role)
