@@ -84,8 +84,8 @@ func (l *Local) Put(ctx context.Context, rel string, src io.Reader, size int64) 
 		return "", fmt.Errorf("put %s: lock temporary: %w", rel, err)
 	}
 	h := sha256.New()
-	// Wrapping hides ReadFrom/WriteTo so the copy always goes through the hash.
-	n, err := io.CopyBuffer(struct{ io.Writer }{io.MultiWriter(f, h)}, ctxReader{ctx, src}, make([]byte, 1<<20))
+	w := &fileWriter{f: f, direct: startDirect(f, size)}
+	n, err := hashCopy(ctx, w, src, size, h, alignedBuf)
 	if err != nil {
 		return "", fmt.Errorf("put %s: %w", rel, err)
 	}
@@ -184,17 +184,4 @@ func (l *Local) CleanStale(ctx context.Context, olderThan time.Duration) (int, e
 		return removed, fmt.Errorf("clean temporary files: %w", err)
 	}
 	return removed, nil
-}
-
-// ctxReader stops a copy when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -225,8 +225,7 @@ func (s *SMB) Put(ctx context.Context, rel string, src io.Reader, size int64) (s
 		}
 	}()
 	h := sha256.New()
-	w := progressWriter{w: io.MultiWriter(struct{ io.Writer }{f}, h), last: &last}
-	n, err := io.CopyBuffer(w, ctxReader{wctx, src}, make([]byte, 1<<20))
+	n, err := hashCopy(wctx, progressWriter{w: struct{ io.Writer }{f}, last: &last}, src, size, h, nil)
 	if err != nil {
 		if c := context.Cause(wctx); c != nil && c != context.Canceled {
 			err = fmt.Errorf("%w (%v)", err, c)

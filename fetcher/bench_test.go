@@ -51,7 +51,9 @@ func benchEnv(b *testing.B, key string) string {
 
 // BenchmarkSMBCopy copies the MEMORY.DMP in ADMIN$\$BSODWATCH_BENCH_DIR from
 // $BSODWATCH_BENCH_ADDR to a local share, the way a sweep does (parallel range reads, hash,
-// fsync, rename). Reports MiB/s.
+// fsync, rename). $BSODWATCH_BENCH_WORKERS and $BSODWATCH_BENCH_SESSIONS override
+// copy_workers and parallel_sessions; with $BSODWATCH_BENCH_KEEP set the last copy is left
+// for the caller to remove (outside a whole-process timing, as for smbclient). Reports MiB/s.
 func BenchmarkSMBCopy(b *testing.B) {
 	addr := benchEnv(b, "BSODWATCH_BENCH_ADDR")
 	dir := benchEnv(b, "BSODWATCH_BENCH_DIR")
@@ -60,9 +62,10 @@ func BenchmarkSMBCopy(b *testing.B) {
 		dest = b.TempDir()
 	}
 	workers, _ := strconv.Atoi(os.Getenv("BSODWATCH_BENCH_WORKERS"))
+	sessions, _ := strconv.Atoi(os.Getenv("BSODWATCH_BENCH_SESSIONS"))
 	o := fetcher.Options{
 		Credentials: map[string]fetcher.Credential{"default": {User: benchEnv(b, "BSODWATCH_SMB_USER"), PasswordEnv: "BSODWATCH_SMB_PASS"}},
-		StableAfter: time.Millisecond, CopyWorkers: workers, ProgressEvery: time.Hour,
+		StableAfter: time.Millisecond, CopyWorkers: workers, ParallelSessions: sessions, ProgressEvery: time.Hour,
 	}
 	src, err := smbsource.New(o)
 	if err != nil {
@@ -88,7 +91,9 @@ func BenchmarkSMBCopy(b *testing.B) {
 		b.StopTimer()
 		for _, c := range rep.Copied {
 			bytes += c.Size
-			share.Remove(context.Background(), c.SharePath)
+			if i < b.N-1 || os.Getenv("BSODWATCH_BENCH_KEEP") == "" {
+				share.Remove(context.Background(), c.SharePath)
+			}
 		}
 		b.StartTimer()
 	}

@@ -12,8 +12,9 @@ import (
 )
 
 // rangeReader reads a file with several concurrent ReadAt calls of one chunk each and hands
-// the chunks out in order, so the bytes can be hashed and written sequentially. Memory is
-// bounded by (2*workers + 1) chunks. A watchdog cancels the file's context (cancelFile)
+// the chunks out in order, so the bytes can be hashed and written sequentially. The file may
+// be open more than once (one handle per SMB session): worker i reads through handle
+// i%len(handles). Memory is bounded by (2*workers + 1) chunks. A watchdog cancels the file's context (cancelFile)
 // when no chunk arrives for stallAfter, which aborts SMB reads stuck on a silent server.
 type rangeReader struct {
 	ctx        context.Context // the readers' loops; a child of the file's context
@@ -56,7 +57,7 @@ type copyParams struct {
 	log                zerolog.Logger
 }
 
-func newRangeReader(fileCtx context.Context, cancelFile context.CancelCauseFunc, ra io.ReaderAt, size int64, p copyParams) *rangeReader {
+func newRangeReader(fileCtx context.Context, cancelFile context.CancelCauseFunc, ras []io.ReaderAt, size int64, p copyParams) *rangeReader {
 	ctx, stop := context.WithCancel(fileCtx)
 	r := &rangeReader{
 		ctx: ctx, stop: stop, cancelFile: cancelFile,
@@ -89,7 +90,8 @@ func newRangeReader(fileCtx context.Context, cancelFile context.CancelCauseFunc,
 			}
 		}
 	}()
-	for range p.workers {
+	for i := range p.workers {
+		ra := ras[i%len(ras)]
 		go func() {
 			defer r.wg.Done()
 			for t := range tasks {

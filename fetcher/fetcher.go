@@ -41,6 +41,13 @@ type Options struct {
 	ChunkSize int `yaml:"chunk_size"`
 	// ParallelMinBytes: files at least this big are read in parallel (default 8 MiB).
 	ParallelMinBytes int64 `yaml:"parallel_min_bytes"`
+	// ParallelSessions is how many SMB sessions (TCP connections) read one file of at least
+	// SessionsMinBytes, its CopyWorkers spread over them (default 2; 1 = the sweep's session
+	// only). One connection verifies signatures (AES-CMAC) and receives in one goroutine,
+	// so with signing a single session is CPU-bound on one core.
+	ParallelSessions int `yaml:"parallel_sessions"`
+	// SessionsMinBytes: files at least this big get the extra sessions (default 64 MiB).
+	SessionsMinBytes int64 `yaml:"sessions_min_bytes"`
 	// MaxRateBytes caps one copy's rate in bytes per second, to spare slow links (default 0:
 	// no cap).
 	MaxRateBytes int64 `yaml:"max_rate_bytes"`
@@ -100,6 +107,12 @@ func (o Options) WithDefaults() Options {
 	if o.ParallelMinBytes <= 0 {
 		o.ParallelMinBytes = 8 << 20
 	}
+	if o.ParallelSessions <= 0 {
+		o.ParallelSessions = 2
+	}
+	if o.SessionsMinBytes <= 0 {
+		o.SessionsMinBytes = 64 << 20
+	}
 	if o.AdminShare == "" {
 		o.AdminShare = "ADMIN$"
 	}
@@ -152,6 +165,14 @@ type Entry struct {
 	Size    int64
 	ModTime time.Time
 	Dir     bool
+}
+
+// ExtraOpener is implemented by sessions that can open a file again over up to n new
+// sessions of their own, so one big copy is not bound by one connection. Each File's ctx is
+// ctx (its reads end when ctx does), dialing is bounded by the op timeout, and closing a
+// File ends its session. Fewer than n files (with the reason) is not a failure.
+type ExtraOpener interface {
+	OpenExtra(ctx context.Context, name string, n int) ([]File, error)
 }
 
 // File is an open remote dump.

@@ -189,8 +189,9 @@ func TestSMBFailingHostsAreReportedOnceAndDoNotHoldUpOthers(t *testing.T) {
 }
 
 // startSmbd runs a dedicated smbd (foreground, own state) serving the test Samba's ADMIN$
-// on a free port, so the test can kill it.
-func startSmbd(t *testing.T, e smbEnv) (addr string, kill func()) {
+// on a free port, so the test can kill it. pid is its main process (each connection is
+// served by a child).
+func startSmbd(t *testing.T, e smbEnv) (addr string, kill func(), pid int) {
 	t.Helper()
 	if os.Getuid() != 0 || e.passdb == "" {
 		t.Skip("a dedicated smbd needs root and BSODWATCH_SMB_PASSDB")
@@ -249,11 +250,12 @@ func startSmbd(t *testing.T, e smbEnv) (addr string, kill func()) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	pid := cmd.Process.Pid
+	pid = cmd.Process.Pid
 	var once sync.Once
 	kill = func() {
 		once.Do(func() {
 			for _, c := range children(pid) {
+				syscall.Kill(c, syscall.SIGCONT)
 				syscall.Kill(c, syscall.SIGKILL)
 			}
 			cmd.Process.Kill()
@@ -266,7 +268,7 @@ func startSmbd(t *testing.T, e smbEnv) (addr string, kill func()) {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			return addr, kill
+			return addr, kill, pid
 		}
 		if i > 200 {
 			t.Fatalf("dedicated smbd did not listen on %s", addr)
@@ -305,7 +307,7 @@ func children(pid int) []int {
 
 func TestSambaKilledMidRead(t *testing.T) {
 	e := needSamba(t)
-	addr, kill := startSmbd(t, e)
+	addr, kill, _ := startSmbd(t, e)
 	r := newRig(t, t.TempDir())
 	name, dir := e.hostDir(t)
 	sum := writeRandom(t, filepath.Join(dir, "MEMORY.DMP"), 96<<20, time.Time{})
@@ -353,4 +355,124 @@ func TestSambaKilledMidRead(t *testing.T) {
 	if n := len(r.jobs(t)); n != 1 {
 		t.Fatalf("%d jobs, want 1", n)
 	}
+}
+
+// TestStalledExtraSessionTripsWatchdog freezes (SIGSTOP) only the smbd process serving the
+// extra session of a big copy: the copy must fail as a timeout within the stall limit, and
+// leave no job and no temporary file behind.
+func TestStalledExtraSessionTripsWatchdog(t *testing.T) {
+	e := needSamba(t)
+	addr, _, pid := startSmbd(t, e)
+	r := newRig(t, t.TempDir())
+	name, dir := e.hostDir(t)
+	writeRandom(t, filepath.Join(dir, "MEMORY.DMP"), 96<<20, time.Time{})
+	o := e.options(e.pass)
+	o.OpTimeout = 2 * time.Second
+	o.ParallelSessions = 2
+	o.MaxRateBytes = 16 << 20 // about 6 s: time to freeze a server process mid-read
+	src, err := smbsource.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := &staticInv{hosts: []fetcher.Host{{Name: "frozen", Address: addr, Dir: name}}}
+	f := r.fetcher(t, o, inv, src)
+
+	stopped := make(chan int, 1)
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-sweepDone:
+				return
+			default:
+			}
+			kids := clientChildren(pid)
+			started := false
+			for _, p := range tempFiles(t, r.share.Root()) {
+				if fi, err := os.Stat(p); err == nil && fi.Size() > 8<<20 {
+					started = true
+				}
+			}
+			if started && len(kids) >= 2 && sessionsTo(addr) >= 2 {
+				newest := kids[0]
+				for _, k := range kids[1:] {
+					if startTime(k) > startTime(newest) || startTime(k) == startTime(newest) && k > newest {
+						newest = k
+					}
+				}
+				syscall.Kill(newest, syscall.SIGSTOP)
+				stopped <- sessionsTo(addr)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	rep := sweep(t, f)
+	close(sweepDone)
+	n, ok := <-stopped
+	if !ok {
+		t.Fatal("the copy never used a second session (or never got going)")
+	}
+	t.Logf("%d client connections during the copy", n)
+	if rep.Failed != 1 || len(rep.Copied) != 0 || len(rep.Errors) != 1 || rep.Errors[0].Reason != "timeout" {
+		t.Fatalf("report after an extra session froze: %+v", rep)
+	}
+	if n := len(r.jobs(t)); n != 0 {
+		t.Fatalf("%d jobs after a failed copy", n)
+	}
+	if left := tempFiles(t, r.share.Root()); len(left) > 0 {
+		t.Fatalf("temporary files left: %v", left)
+	}
+}
+
+// sessionsTo counts established TCP connections to addr (IPv4) from this machine: the
+// sessions a copy has open.
+func sessionsTo(addr string) int {
+	_, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return 0
+	}
+	want := fmt.Sprintf(":%04X", p)
+	n := 0
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 3 && strings.HasSuffix(f[2], want) && f[3] == "01" {
+			n++
+		}
+	}
+	return n
+}
+
+// clientChildren lists the smbd children serving a connection (not smbd-notifyd,
+// smbd-cleanupd and the like).
+func clientChildren(pid int) []int {
+	var out []int
+	for _, c := range children(pid) {
+		if b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(c), "comm")); err == nil && !strings.HasPrefix(string(b), "smbd-") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// startTime is a process's start time in clock ticks since boot (0 if unknown).
+func startTime(pid int) int64 {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0
+	}
+	v, _ := strconv.ParseInt(f[19], 10, 64)
+	return v
 }

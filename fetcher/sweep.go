@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"sort"
@@ -523,11 +524,22 @@ func (f *Fetcher) copy(ctx context.Context, sess Session, h Host, c candidate, r
 	}
 	defer file.Close()
 	ra := countingReaderAt{ra: file, n: &f.bytesRead}
+	ras := []io.ReaderAt{ra}
 	workers := 1
 	if c.Size >= f.o.ParallelMinBytes {
 		workers = f.o.CopyWorkers
 	}
-	rr := newRangeReader(fctx, cancelFile, ra, c.Size, copyParams{
+	if eo, ok := sess.(ExtraOpener); ok && workers > 1 && f.o.ParallelSessions > 1 && c.Size >= f.o.SessionsMinBytes {
+		extra, err := eo.OpenExtra(fctx, c.path, min(f.o.ParallelSessions, workers)-1)
+		if err != nil {
+			f.log.Info().Str("host", h.Name).Str("path", c.path).Int("opened", len(extra)).Err(err).Msg("extra sessions for a big copy: fewer than asked, carrying on")
+		}
+		for _, x := range extra {
+			defer x.Close()
+			ras = append(ras, countingReaderAt{ra: x, n: &f.bytesRead})
+		}
+	}
+	rr := newRangeReader(fctx, cancelFile, ras, c.Size, copyParams{
 		workers: workers, chunkSize: f.o.ChunkSize, maxRate: f.o.MaxRateBytes, stallAfter: f.o.OpTimeout,
 		progressEvery: f.o.ProgressEvery, log: f.log.With().Str("host", h.Name).Str("path", c.path).Logger(),
 	})

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench-copy.sh — the fetcher's figures, side by side in one run:
 #   1. a 1 GiB copy by the fetcher vs `smbclient get` from the same Samba, default and with
-#      signing required (median of $RUNS runs each, interleaved);
+#      signing required (median of $RUNS runs each, interleaved), with the default options
+#      (parallel_sessions 2) and with a single SMB session;
 #   2. a sweep of $HOSTS hosts with nothing new (Samba answering on 127.0.x.y): wall time and
 #      dump bytes read;
 #   3. peak RSS of the fetcher while it copies a 4 GiB file.
@@ -34,8 +35,8 @@ chmod -R a+rwX "$A/bench1g" "$A/bench4g" "$A/benchsweep"
 
 go test -c -o "$W/fetcher.test" ./fetcher/ >/dev/null
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ours() { # one copy, whole process (start, dial, copy, hash, fsync, rename)
-  env BSODWATCH_BENCH_ADDR="$1" BSODWATCH_BENCH_DIR="$2" BSODWATCH_BENCH_DEST="$W/dest" \
+ours() { # one copy, whole process (start, dial, copy, hash, fsync, rename); $3 = sessions
+  env BSODWATCH_BENCH_ADDR="$1" BSODWATCH_BENCH_DIR="$2" BSODWATCH_BENCH_DEST="$W/dest" BSODWATCH_BENCH_SESSIONS="${3:-}" BSODWATCH_BENCH_KEEP=1 \
     "$W/fetcher.test" -test.run '^$' -test.bench '^BenchmarkSMBCopy$' -test.benchtime 1x
 }
 theirs() { smbclient "//127.0.0.1/ADMIN\$" -p "${1##*:}" -U "$BSODWATCH_SMB_USER%$BSODWATCH_SMB_PASS" -c "get bench1g\\MEMORY.DMP $W/dest/smbclient.dmp"; }
@@ -46,18 +47,25 @@ secs() { /usr/bin/time -f %e -o "$W/t" bash -c '"$@"' _ "$@" >/dev/null 2>&1; ca
 PARTS="${PARTS:-copy sweep memory}"
 if [[ " $PARTS " == *" copy "* ]]; then
 echo "== 1 GiB copy (median of $RUNS, MiB/s = 1024 / seconds) =="
-printf '%-22s %10s %10s %8s\n' mode fetcher smbclient ratio
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-34s %10s %10s %8s\n' mode fetcher smbclient ratio
 for mode in default:"$BSODWATCH_SMB_ADDR" signing-required:"$BSODWATCH_SMB_SIGNED_ADDR"; do
   name=${mode%%:*}; addr=${mode#*:}
   ours "$addr" bench1g >/dev/null 2>&1 || true; theirs "$addr" >/dev/null 2>&1 || true   # warm-up
-  : > "$W/o"; : > "$W/s"
+  rm -rf "$W/dest/bench" "$W/dest/smbclient.dmp"
+  : > "$W/o"; : > "$W/o1"; : > "$W/s"
   for _ in $(seq "$RUNS"); do
-    secs ours "$addr" bench1g >> "$W/o"; rm -f "$W/dest/smbclient.dmp"
+    secs ours "$addr" bench1g >> "$W/o"; rm -rf "$W/dest/bench"
     secs theirs "$addr" >> "$W/s"; rm -f "$W/dest/smbclient.dmp"
+    secs ours "$addr" bench1g 1 >> "$W/o1"; rm -rf "$W/dest/bench"
   done
-  o=$(median < "$W/o"); s=$(median < "$W/s")
-  printf '%-22s %7.0f MiB/s %7.0f MiB/s %6.2fx   (%ss vs %ss)\n' "$name" "$(echo "1024/$o" | bc -l)" "$(echo "1024/$s" | bc -l)" "$(echo "$s/$o" | bc -l)" "$o" "$s"
+  s=$(median < "$W/s")
+  for v in o:"" o1:", 1 session"; do
+    o=$(median < "$W/${v%%:*}")
+    printf '%-34s %7.0f MiB/s %7.0f MiB/s %6.2fx   (%ss vs %ss)\n' "$name${v#*:}" "$(echo "1024/$o" | bc -l)" "$(echo "1024/$s" | bc -l)" "$(echo "$s/$o" | bc -l)" "$o" "$s"
+  done
 done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 fi
 if [[ " $PARTS " == *" sweep "* ]]; then

@@ -31,7 +31,10 @@ type cred struct {
 	pass         secret.Value
 }
 
-var _ fetcher.Source = (*Source)(nil)
+var (
+	_ fetcher.Source      = (*Source)(nil)
+	_ fetcher.ExtraOpener = (*session)(nil)
+)
 
 // New resolves the credentials (password files, environment variables) once.
 func New(o fetcher.Options) (*Source, error) {
@@ -80,6 +83,10 @@ func Addr(h fetcher.Host) string {
 
 // Open implements fetcher.Source: one TCP connection, one session, one tree connect.
 func (s *Source) Open(ctx context.Context, h fetcher.Host) (fetcher.Session, error) {
+	return s.open(ctx, h)
+}
+
+func (s *Source) open(ctx context.Context, h fetcher.Host) (*session, error) {
 	cn := h.Credentials
 	if cn == "" {
 		cn = s.o.DefaultCredentials
@@ -113,7 +120,7 @@ func (s *Source) Open(ctx context.Context, h fetcher.Host) (fetcher.Session, err
 		return nil, classify(fmt.Errorf("mount %s on %s: %w", share, addr, err), err)
 	}
 	dir := strings.Trim(strings.ReplaceAll(h.Dir, "/", `\`), `\`)
-	return &session{conn: conn, sess: sess, fs: fsh, dir: dir, timeout: s.o.OpTimeout}, nil
+	return &session{src: s, host: h, conn: conn, sess: sess, fs: fsh, dir: dir, timeout: s.o.OpTimeout}, nil
 }
 
 func logoff(s *smb2.Session) {
@@ -163,6 +170,8 @@ func classify(err, orig error) error {
 }
 
 type session struct {
+	src     *Source
+	host    fetcher.Host
 	conn    net.Conn
 	sess    *smb2.Session
 	fs      *smb2.Share
@@ -209,6 +218,70 @@ func (s *session) Open(ctx context.Context, p string) (fetcher.File, error) {
 		return nil, classify(err, err)
 	}
 	return f, nil
+}
+
+// OpenExtra implements fetcher.ExtraOpener: n more sessions to the same host, dialed at
+// once, each bounded by the op timeout, each with the file open and bound to ctx.
+func (s *session) OpenExtra(ctx context.Context, p string, n int) ([]fetcher.File, error) {
+	type res struct {
+		f   fetcher.File
+		err error
+	}
+	out := make(chan res, n)
+	for range n {
+		go func() {
+			f, err := s.openExtra(ctx, p)
+			out <- res{f, err}
+		}()
+	}
+	var files []fetcher.File
+	var errs []error
+	for range n {
+		r := <-out
+		if r.err != nil {
+			errs = append(errs, r.err)
+			continue
+		}
+		files = append(files, r.f)
+	}
+	return files, errors.Join(errs...)
+}
+
+func (s *session) openExtra(ctx context.Context, p string) (fetcher.File, error) {
+	// The file's reads are bound to fctx, a child of ctx that a timer cancels if dialing,
+	// logon, tree connect and open together take longer than the op timeout.
+	fctx, cancel := context.WithCancelCause(ctx)
+	t := time.AfterFunc(s.timeout, func() { cancel(fmt.Errorf("%w: extra session", fetcher.ErrTimeout)) })
+	x, err := s.src.open(fctx, s.host)
+	if err != nil {
+		t.Stop()
+		cancel(nil)
+		return nil, err
+	}
+	f, err := x.fs.WithContext(fctx).Open(x.remote(p))
+	if !t.Stop() && err == nil {
+		err = context.Cause(fctx)
+	}
+	if err != nil {
+		x.Close()
+		cancel(nil)
+		return nil, classify(err, err)
+	}
+	return &extraFile{File: f, sess: x, cancel: cancel}, nil
+}
+
+// extraFile is a file open on a session of its own; closing it ends the session.
+type extraFile struct {
+	*smb2.File
+	sess   *session
+	cancel context.CancelCauseFunc
+}
+
+func (f *extraFile) Close() error {
+	err := f.File.Close()
+	f.sess.Close()
+	f.cancel(nil)
+	return err
 }
 
 // Close ends the tree connect, the session and the connection, each bounded.
