@@ -242,6 +242,10 @@ func (f *Fetcher) forgetHosts(hosts []Host) {
 type candidate struct {
 	path string // '/'-separated, relative to the share (and Host.Dir)
 	Entry
+	// listedAt is when the listing saw Entry: the first of the two looks that must agree
+	// before a copy. All of a host's dumps share it, so a host with many new dumps waits
+	// StableAfter once, not once per dump.
+	listedAt time.Time
 }
 
 func (f *Fetcher) sweepHost(ctx context.Context, h Host) *Report {
@@ -276,6 +280,10 @@ func (f *Fetcher) sweepHost(ctx context.Context, h Host) *Report {
 		return rep
 	}
 	f.setHostState(h, nil)
+	listedAt := f.d.Now()
+	for i := range cands {
+		cands[i].listedAt = listedAt
+	}
 	for _, c := range cands {
 		if ctx.Err() != nil {
 			return rep
@@ -479,15 +487,21 @@ func (f *Fetcher) waitStable(ctx context.Context, sess Session, h Host, c candid
 		return c, nil
 	}
 	deadline := now.Add(f.o.StableTimeout)
-	cur := look{size: c.Size, mtime: c.ModTime, at: now}
+	first := c.listedAt
+	if first.IsZero() || first.After(now) {
+		first = now
+	}
+	cur := look{size: c.Size, mtime: c.ModTime, at: first}
 	for {
 		f.mu.Lock()
 		f.looks[key] = cur
 		f.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return c, ctx.Err()
-		case <-time.After(f.o.StableAfter):
+		if wait := f.o.StableAfter - f.d.Now().Sub(cur.at); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return c, ctx.Err()
+			case <-time.After(wait):
+			}
 		}
 		octx, cancel := context.WithTimeout(ctx, f.o.OpTimeout)
 		e, err := sess.Stat(octx, c.path)
