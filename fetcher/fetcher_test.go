@@ -1,7 +1,6 @@
 package fetcher_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -15,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bsodwatch/bsodwatch/pipeline/embedded/embeddedtest"
+
+	"github.com/bsodwatch/bsodwatch/internal/testlog"
+
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -23,7 +26,6 @@ import (
 	"github.com/bsodwatch/bsodwatch/fetcher"
 	"github.com/bsodwatch/bsodwatch/fetcher/dirsource"
 	"github.com/bsodwatch/bsodwatch/pipeline"
-	"github.com/bsodwatch/bsodwatch/pipeline/embedded"
 )
 
 // rig is a fetcher wired to a real in-process NATS server and a local dump share.
@@ -32,47 +34,14 @@ type rig struct {
 	share *dumpshare.Local
 	state *fetcher.KVState
 	pub   *fetcher.JetStreamPublisher
-	logs  *syncBuffer
+	logs  *testlog.Buffer
 	reg   *prometheus.Registry
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newRig(t *testing.T, storeDir string) *rig {
 	t.Helper()
-	srv, err := embedded.Start(embedded.Options{StoreDir: storeDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := embeddedtest.Start(t, storeDir).JS
 	ctx := context.Background()
-	if err := pipeline.EnsureStreams(ctx, js, pipeline.StreamOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	st, err := fetcher.NewKVState(ctx, js)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +50,7 @@ func newRig(t *testing.T, storeDir string) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rig{js: js, share: share, state: st, pub: fetcher.NewJetStreamPublisher(js), logs: &syncBuffer{}, reg: prometheus.NewRegistry()}
+	return &rig{js: js, share: share, state: st, pub: fetcher.NewJetStreamPublisher(js), logs: &testlog.Buffer{}, reg: prometheus.NewRegistry()}
 }
 
 func (r *rig) fetcher(t *testing.T, o fetcher.Options, inv fetcher.Inventory, src fetcher.Source) *fetcher.Fetcher {

@@ -1,7 +1,6 @@
 package pipeline_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -15,9 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/bsodwatch/bsodwatch/internal/testlog"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -45,24 +45,6 @@ func startServer(t *testing.T, port int, mod func(*server.Options)) *server.Serv
 	}
 	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
 	return s
-}
-
-// syncBuf is a log sink the nats callbacks may write to concurrently.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestConnectAuth(t *testing.T) {
@@ -95,7 +77,7 @@ func TestConnectAuth(t *testing.T) {
 			// A refused login must fail at once, not be retried until the deadline.
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			var logs syncBuf
+			var logs testlog.Buffer
 			start := time.Now()
 			nc, err := pipeline.Connect(ctx, tc.o, zerolog.New(&logs))
 			if tc.wantErr == "" {
@@ -145,7 +127,7 @@ func TestConnectWaitsForServer(t *testing.T) {
 	ln.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var logs syncBuf
+	var logs testlog.Buffer
 	type res struct {
 		err error
 		ok  bool

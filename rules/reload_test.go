@@ -1,14 +1,14 @@
 package rules
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/bsodwatch/bsodwatch/internal/testlog"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -16,24 +16,6 @@ import (
 
 	"github.com/bsodwatch/bsodwatch/analysis"
 )
-
-// syncBuffer is a log sink the watcher goroutine and the test can share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // value reads a counter's or gauge's current value.
 func value(m prometheus.Metric) float64 {
@@ -53,7 +35,7 @@ func rulesFile(id string) string {
 
 func TestReloader(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"a.yaml": rulesFile("first")})
-	var logs syncBuffer
+	var logs testlog.Buffer
 	reg := prometheus.NewRegistry()
 	r, err := NewReloader(dir, zerolog.New(&logs), reg)
 	if err != nil {
@@ -122,7 +104,7 @@ func writeAtomic(t *testing.T, path string, b []byte) {
 
 func TestReloaderWatch(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"a.yaml": rulesFile("first")})
-	var logs syncBuffer
+	var logs testlog.Buffer
 	r, err := NewReloader(dir, zerolog.New(&logs), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bsodwatch/bsodwatch/internal/testlog"
+
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -68,35 +70,17 @@ func writeFile(t *testing.T, name, content string) string {
 	return p
 }
 
-// syncBuffer is a bytes.Buffer safe for the command's goroutines and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // daemon runs a role command until stop, which returns its exit code and stderr.
 type daemon struct {
 	cancel context.CancelFunc
 	done   chan int
-	stderr *syncBuffer
+	stderr *testlog.Buffer
 }
 
 func startDaemon(t *testing.T, cmd func(context.Context, *env, []string) int, environ map[string]string, args ...string) *daemon {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	d := &daemon{cancel: cancel, done: make(chan int, 1), stderr: &syncBuffer{}}
+	d := &daemon{cancel: cancel, done: make(chan int, 1), stderr: &testlog.Buffer{}}
 	e := &env{Stdout: io.Discard, Stderr: d.stderr, Getenv: func(k string) string { return environ[k] },
 		Log: zerolog.New(d.stderr).Level(zerolog.WarnLevel)}
 	go func() { d.done <- cmd(ctx, e, args) }()
