@@ -112,6 +112,30 @@ func TestFixtureFacts(t *testing.T) {
 			}
 			return ""
 		}},
+		{"quoted-escaped-kstack.txt", func(a *analysis.Analysis) string {
+			switch {
+			case a.BugcheckCode != "0xa" || a.BugcheckName != "IRQL_NOT_LESS_OR_EQUAL":
+				return "bugcheck " + a.BugcheckCode + " " + a.BugcheckName
+			case strings.Join(a.Args, " ") != "ffffc30b7d2e4008 0000000000000002 0000000000000000 fffff80431a2c6e1":
+				return "args (values wrapped below ArgN:) " + strings.Join(a.Args, " ")
+			case len(a.Stack) != 7 || a.Stack[3].Symbol != "TsQueuePop" || a.Stack[3].Source != `C:\build\tailspin\queue.c @ 88`:
+				return "kf stack with inline frame not read"
+			case a.ThirdPartyModule != "tailspin":
+				return "third party " + a.ThirdPartyModule
+			case len(a.DebuggerErrors) != 1 || !strings.HasPrefix(a.DebuggerErrors[0], "*** WARNING"):
+				return "escaped *** WARNING not recognised"
+			}
+			return ""
+		}},
+		{"eventlog-bare-stack.txt", func(a *analysis.Analysis) string {
+			switch {
+			case a.BugcheckCode != "0x139" || len(a.Args) != 4 || a.Args[1] != "0xffffe58a3c6f7c10":
+				return "event log bugcheck " + a.BugcheckCode + " " + strings.Join(a.Args, " ")
+			case len(a.Stack) != 6 || a.ThirdPartyModule != "woodgrove":
+				return "headerless STACK_TEXT frames not read"
+			}
+			return ""
+		}},
 		{"error-open.txt", func(a *analysis.Analysis) string {
 			if a.Complete || len(a.Diagnostics) != 1 {
 				return "want incomplete with one diagnostic"
@@ -153,8 +177,12 @@ func TestDamage(t *testing.T) {
 		},
 		"flattened": func(s string) string { return strings.Join(strings.Fields(s), " ") },
 		"quoted":    func(s string) string { return "> " + strings.ReplaceAll(s, "\n", "\n> ") },
-		"fenced":    func(s string) string { return "Output:\n```text\n" + s + "\n```\n" },
-		"html":      func(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, ">", "&gt;"), "&gt; ", "&gt; ") },
+		// Pasted outside a code block, a markdown editor escapes the debugger's stars.
+		"md escaped": func(s string) string { return strings.ReplaceAll(s, "*", `\*`) },
+		// Web pages re-flow text: every line becomes a paragraph.
+		"reflowed": func(s string) string { return strings.ReplaceAll(s, "\n", "\n\n") },
+		"fenced":   func(s string) string { return "Output:\n```text\n" + s + "\n```\n" },
+		"html":     func(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, ">", "&gt;"), "&gt; ", "&gt; ") },
 		"bold keys": func(s string) string {
 			return strings.ReplaceAll(strings.ReplaceAll(s, "MODULE_NAME:", "**MODULE_NAME:**"), "FAILURE_BUCKET_ID:", "**FAILURE_BUCKET_ID:**")
 		},
@@ -297,6 +325,50 @@ func TestValueSizes(t *testing.T) {
 			if got := a.Fields[k]; got != want {
 				t.Errorf("size %d: %s has %d bytes, want %d", n, k, len(got), len(want))
 			}
+		}
+	}
+}
+
+// TestStackSources checks where frames come from when STACK_TEXT is missing or late: a k
+// command's table is used only until the analysis gives its own stack.
+func TestStackSources(t *testing.T) {
+	const kTable = "0: kd> k\n # Child-SP          RetAddr               Call Site\n" +
+		"00 fffff285`d20a76d0 fffff803`ba5abeb4     nt!KeBugCheck2+0x1dc\n" +
+		"01 fffff285`d20a7cb0 fffff803`ba20e538     litware!LwTick+0x58\n\n"
+	const stackText = "STACK_TEXT:  \n" +
+		"fffff285`d20a76d0 fffff803`ba5abeb4 : 00000000`00000000 00000000`00000000 00000000`00000000 00000000`00000000 : nt!KeBugCheckEx\n" +
+		"fffff285`d20a7cb0 fffff803`ba20e538 : 00000000`00000000 00000000`00000000 00000000`00000000 00000000`00000000 : adatum+0x1f00\n\n"
+	tests := []struct {
+		name, in string
+		want     string // third party module
+		frames   int
+	}{
+		{"k only", kTable, "litware", 2},
+		{"k then STACK_TEXT", kTable + stackText, "adatum", 2},
+		{"STACK_TEXT then k", stackText + kTable, "adatum", 2},
+		{"x86 frames without header", "a3f1c2d4 8d9efb84 00000000 00000001 8d9ef880 fabrikam!FbRead+0x1c\n", "fabrikam", 1},
+		{"lm lines are not frames", "fffff806`23400000 fffff806`23412000   SYMEVENT   (deferred)\n", "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := ParseBytes([]byte(tt.in))
+			if a.ThirdPartyModule != tt.want || len(a.Stack) != tt.frames {
+				t.Errorf("third party %q with %d frames, want %q with %d", a.ThirdPartyModule, len(a.Stack), tt.want, tt.frames)
+			}
+		})
+	}
+}
+
+func TestUnescapeMarkdown(t *testing.T) {
+	tests := map[string]string{
+		`\*\*\* ERROR: Symbol file could not be found`: "*** ERROR: Symbol file could not be found",
+		"fffff801\\`63fb4192 0fb709":                   "fffff801`63fb4192 0fb709",
+		`C:\__w\1\s\dxaml\xcpwindow.cpp`:               `C:\__w\1\s\dxaml\xcpwindow.cpp`,
+		`srv*c:\symbols*https://msdl.microsoft.com`:    `srv*c:\symbols*https://msdl.microsoft.com`,
+	}
+	for in, want := range tests {
+		if got := unescapeMarkdown(in); got != want {
+			t.Errorf("unescapeMarkdown(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

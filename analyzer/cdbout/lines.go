@@ -248,6 +248,9 @@ func (lr *lineReader) clean(b []byte) string {
 		return ""
 	}
 	s := unsafe.String(&b[0], len(b))
+	if strings.IndexByte(s, '\\') >= 0 {
+		s = unescapeMarkdown(s)
+	}
 	if strings.Contains(s, "**") {
 		s = stripBold(s)
 	}
@@ -314,6 +317,9 @@ func cleanLine(s string) string {
 		if i < len(s) && s[i] == ' ' {
 			s = strings.TrimSpace(s[i:])
 		}
+	}
+	if strings.IndexByte(s, '\\') >= 0 {
+		s = unescapeMarkdown(s)
 	}
 	if strings.Contains(s, "**") {
 		s = stripBold(s)
@@ -383,6 +389,45 @@ func hasNonASCII(s string) bool {
 	}
 	return false
 }
+
+// unescapeMarkdown undoes the backslash escapes a markdown editor adds when debugger text
+// is pasted outside a code block: "\\*** ERROR" and "fffff801\\`63fb4192". Only a star, and
+// a backtick inside an address (the 64-bit separator), are unescaped: other
+// backslashes are Windows paths (C:\\__w\\1, d:\\symbols\\x.pdb) and stay.
+func unescapeMarkdown(s string) string {
+	found := false
+	for i := strings.IndexByte(s, '\\'); i >= 0 && i+1 < len(s); {
+		if c := s[i+1]; c == '*' || c == '`' {
+			found = true
+			break
+		}
+		k := strings.IndexByte(s[i+1:], '\\')
+		if k < 0 {
+			break
+		}
+		i += 1 + k
+	}
+	if !found {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			switch {
+			case s[i+1] == '*':
+				continue
+			case s[i+1] == '`' && i > 0 && addrSide(s[i-1]) && i+2 < len(s) && addrSide(s[i+2]):
+				continue
+			}
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+// addrSide reports a byte that stands beside the backtick of a 64-bit address: a hex digit,
+// or the dash of an inline frame's "--------`--------".
+func addrSide(c byte) bool { return isHexByte(c) || c == '-' }
 
 // stripBold removes markdown bold markers (**x**) but keeps the debugger's own asterisks:
 // banners, "*** ERROR" and "** Pseudo Context **" have a space or a star beside them.

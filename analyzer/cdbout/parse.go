@@ -55,12 +55,17 @@ type parser struct {
 	followupLine  string
 	probableImage string
 
-	lastKey     string // a KEY: with an empty value, waiting for a wrapped value
-	afterBanner bool   // the previous line was an analysis banner
-	curModule   int    // index of the lm module that detail lines describe, or -1
-	lastCommand string
-	pendingDiag int // index of a diagnostic awaiting its detail line, or -1
-	seenErr     map[string]bool
+	lastKey      string // a KEY: with an empty value, waiting for a wrapped value
+	resume       state  // the block a blank line just ended, which the next line may continue
+	resumeModule int    // curModule of that lm block
+	pendingArg   int    // N when "ArgN:" had no value: web pages put it lines below, or 0
+	kStack       bool   // the frames so far come from a k command, not from STACK_TEXT
+	stackText    bool   // a STACK_TEXT was seen: k command stacks are then ignored
+	afterBanner  bool   // the previous line was an analysis banner
+	curModule    int    // index of the lm module that detail lines describe, or -1
+	lastCommand  string
+	pendingDiag  int // index of a diagnostic awaiting its detail line, or -1
+	seenErr      map[string]bool
 
 	arena     *strings.Builder // kept values (see keep2)
 	arenaUsed int              // bytes of all arenas
@@ -78,13 +83,34 @@ func (p *parser) line(s string) {
 		switch p.st {
 		case stStack:
 			if len(p.a.Stack) > 0 {
-				p.st = stNone
+				p.st, p.resume = stNone, stStack
 			}
 		case stLM:
-			p.st, p.curModule = stNone, -1
+			p.st, p.resume, p.resumeModule = stNone, stLM, p.curModule
+			p.curModule = -1
 		}
 		p.lastKey = ""
 		return
+	}
+	if r := p.resume; r != stNone {
+		// A blank line ends a stack or lm block, unless the text was re-flowed with a blank
+		// line after every line: a line that can only belong to the block continues it.
+		p.resume = stNone
+		switch {
+		case r == stStack && looksFrame(s):
+			p.st = stStack
+		case r == stLM && lmResumable(s):
+			p.st, p.curModule = stLM, p.resumeModule
+		}
+	}
+	if p.pendingArg > 0 {
+		// "Arg1:" then, blank lines below, the value and then ", memory referenced".
+		i := p.pendingArg - 1
+		p.pendingArg = 0
+		if t := strings.TrimRight(firstToken(s), ","); isAddrValue(t) {
+			p.args[i] = p.keep(t)
+			return
+		}
 	}
 	if p.pendingDiag >= 0 {
 		i := p.pendingDiag
@@ -349,6 +375,10 @@ func (p *parser) field(key, val string) {
 	switch key {
 	case "STACK_TEXT":
 		p.st = stStack
+		if p.kStack {
+			p.a.Stack, p.kStack = p.a.Stack[:0], false
+		}
+		p.stackText = true
 		if val != "" {
 			p.frames(val)
 		}
@@ -419,8 +449,12 @@ func firstToken(s string) string {
 func (p *parser) other(s string, afterBanner bool) bool {
 	switch s[0] {
 	case 'A':
-		if len(s) > 5 && strings.HasPrefix(s, "Arg") && s[3] >= '1' && s[3] <= '4' && s[4] == ':' {
-			p.args[s[3]-'1'] = p.keep(strings.TrimRight(firstToken(strings.TrimSpace(s[5:])), ","))
+		if len(s) >= 5 && strings.HasPrefix(s, "Arg") && s[3] >= '1' && s[3] <= '4' && s[4] == ':' {
+			v := strings.TrimRight(firstToken(strings.TrimSpace(s[5:])), ",")
+			p.args[s[3]-'1'] = p.keep(v)
+			if v == "" {
+				p.pendingArg = int(s[3]-'1') + 1
+			}
 			return true
 		}
 		if strings.HasPrefix(s, "Arguments ") && p.codeLine != "" {
@@ -576,6 +610,12 @@ func (p *parser) other(s string, afterBanner bool) bool {
 	if p.diagnostic(s) {
 		return true
 	}
+	if p.stackStart(s) {
+		return true
+	}
+	if s[0] == 'T' && p.eventLogBugcheck(s) {
+		return true
+	}
 	if p.bugcheckHeader(s, afterBanner) {
 		return true
 	}
@@ -704,4 +744,153 @@ func isLMHeader(s string) bool {
 	}
 	f := strings.Fields(s)
 	return len(f) == 4 && f[0] == "start" && f[1] == "end" && f[2] == "module" && f[3] == "name"
+}
+
+// stackStart recognises a stack that is not under STACK_TEXT: the header of a k command
+// ("# Child-SP RetAddr Call Site", "ChildEBP RetAddr", kf's "# Memory Child-SP ...") or,
+// pasted without any header, a first frame in the STACK_TEXT layout. Such a stack is used
+// only while the analysis gives none; a later STACK_TEXT replaces it.
+func (p *parser) stackStart(s string) bool {
+	if p.stackText || len(p.a.Stack) > 0 {
+		return false
+	}
+	if isStackHeader(s) {
+		p.st, p.kStack = stStack, true
+		return true
+	}
+	if isBareFrame(s) {
+		p.st, p.kStack = stStack, true
+		p.frames(s)
+		return len(p.a.Stack) > 0
+	}
+	return false
+}
+
+// isStackHeader reports the column header a k command prints above its frames.
+func isStackHeader(s string) bool {
+	if c := s[0]; c != '#' && c != 'C' && c != 'M' {
+		return false
+	}
+	s = strings.TrimSpace(strings.TrimPrefix(s, "#"))
+	if strings.HasPrefix(s, "Memory ") {
+		s = strings.TrimSpace(s[len("Memory "):])
+	}
+	return strings.HasPrefix(s, "Child-SP ") && strings.Contains(s, "RetAddr") ||
+		strings.HasPrefix(s, "ChildEBP ") && strings.Contains(s, "RetAddr")
+}
+
+// isBareFrame reports a line in the STACK_TEXT frame layout: two stack addresses and a
+// colon ("ffffd001`528e4320 fffff801`63fcc3bd : args : nt!X+0x1f"), or at least three
+// addresses before a module!symbol (x86 "ChildEBP RetAddr Args to Child").
+func isBareFrame(s string) bool {
+	// Most lines fail on the first token: test it before splitting the line.
+	sp := strings.IndexByte(s, ' ')
+	if sp < 8 || !isAddr(s[:sp]) {
+		return false
+	}
+	var buf [8]string
+	toks := buf[:0]
+	for f := range strings.FieldsSeq(s) {
+		if len(toks) == cap(buf) {
+			break
+		}
+		toks = append(toks, f)
+	}
+	if len(toks) < 3 || !isAddr(toks[1]) {
+		return false
+	}
+	if toks[2] == ":" {
+		return true
+	}
+	n := 2
+	for n < len(toks) && isAddr(toks[n]) {
+		n++
+	}
+	return n >= 5 && n < len(toks) && strings.IndexByte(toks[n], '!') > 0
+}
+
+// isAddrValue reports a hex value as arguments are printed: 1 to 16 digits, an optional 0x
+// and 64-bit backtick.
+func isAddrValue(t string) bool {
+	t = strings.TrimPrefix(t, "0x")
+	if t == "" || len(t) > 17 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		if !isHexByte(t[i]) && !(t[i] == '`' && i > 0 && i < len(t)-1) {
+			return false
+		}
+	}
+	return true
+}
+
+// eventLogBugcheck reads the System event log's bugcheck line (event 1001, also shown by
+// Reliability Monitor): "The bugcheck was: 0x0000003b (0x00000000c0000005, 0xfffff8..., ...)."
+func (p *parser) eventLogBugcheck(s string) bool {
+	const label = "The bugcheck was: "
+	i := strings.Index(s, label)
+	if i < 0 {
+		return false
+	}
+	v := s[i+len(label):]
+	open := strings.IndexByte(v, '(')
+	end := strings.IndexByte(v, ')')
+	if open < 0 || end < open {
+		return false
+	}
+	code := strings.TrimSpace(v[:open])
+	if !isAddrValue(code) {
+		return false
+	}
+	var args []string
+	for t := range strings.SplitSeq(v[open+1:end], ",") {
+		t = strings.TrimSpace(t)
+		if !isAddrValue(t) {
+			return false
+		}
+		args = append(args, p.keep(t))
+	}
+	if p.braceCode == "" {
+		p.braceCode, p.braceArgs = p.keep(code), args
+	}
+	return true
+}
+
+// looksFrame reports a line shaped like a stack frame: an optional k frame number, then two
+// stack addresses.
+func looksFrame(s string) bool {
+	var buf [3]string
+	toks := buf[:0]
+	for f := range strings.FieldsSeq(s) {
+		if len(toks) == cap(buf) {
+			break
+		}
+		toks = append(toks, f)
+	}
+	if len(toks) == 3 && len(toks[0]) <= 4 && !isAddr(toks[0]) {
+		toks = toks[1:]
+	}
+	return len(toks) >= 2 && (isAddr(toks[0]) && isAddr(toks[1]) || toks[0] == "(Inline")
+}
+
+// lmResumable reports a line that can only be part of an lm listing: a module row or one
+// of the detail labels lmv prints.
+func lmResumable(s string) bool {
+	if isAddr(firstToken(s)) {
+		return true
+	}
+	label, _, ok := strings.Cut(s, ":")
+	if !ok {
+		return strings.HasPrefix(s, "Browse ") || s == "Information from resource tables"
+	}
+	switch label {
+	case "Loaded symbol image file", "Symbol file", "Mapped memory image file", "Image path",
+		"Image name", "Timestamp", "CheckSum", "ImageSize", "File version", "Product version",
+		"File flags", "File OS", "File type", "File date", "Translations", "Information from resource tables",
+		"CompanyName", "ProductName", "InternalName", "OriginalFilename", "ProductVersion",
+		"FileVersion", "FileDescription", "LegalCopyright", "LegalTrademarks", "Comments",
+		"PrivateBuild", "SpecialBuild":
+		return true
+	}
+	return false
 }

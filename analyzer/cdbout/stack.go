@@ -25,6 +25,12 @@ func (p *parser) frames(s string) {
 			i++
 			continue
 		}
+		if t == "(Inline" && i+1 < len(toks) && toks[i+1] == "Function)" {
+			// An inlined frame has no stack address: "(Inline Function) --------`--------".
+			addrs++
+			i += 2
+			continue
+		}
 		if addrs < 2 {
 			addrs = 0 // prose such as "WARNING: Stack unwind information not available."
 			i++
@@ -114,6 +120,9 @@ func isHexByte(c byte) bool {
 func isAddr(t string) bool {
 	if len(t) < 8 {
 		return false
+	}
+	if t[0] == '-' {
+		return t == "--------`--------" || t == "--------"
 	}
 	n := 0
 	for i := 0; i < len(t); i++ {
