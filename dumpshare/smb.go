@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bsodwatch/bsodwatch/internal/smbauth"
+
 	"github.com/cloudsoda/go-smb2"
 
 	"github.com/bsodwatch/bsodwatch/secret"
@@ -116,11 +118,8 @@ func (s *SMB) share(ctx context.Context) (*smb2.Share, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dump share %s: %w", s.o.Addr, err)
 	}
-	domain, user := splitUser(s.o.User)
-	d := &smb2.Dialer{
-		Negotiator: smb2.Negotiator{RequireMessageSigning: s.o.RequireSigning},
-		Initiator:  &smb2.NTLMInitiator{User: user, Domain: domain, Password: s.o.Password.Reveal()},
-	}
+	domain, user := smbauth.SplitUser(s.o.User)
+	d := smbauth.Dialer(domain, user, s.o.Password, s.o.RequireSigning)
 	sess, err := d.DialConn(dctx, conn, addr)
 	if err != nil {
 		conn.Close()
@@ -145,17 +144,6 @@ func (s *SMB) fail(err error) {
 		s.dropLocked()
 		s.mu.Unlock()
 	}
-}
-
-// splitUser splits "DOMAIN\user" and "user@domain".
-func splitUser(u string) (domain, user string) {
-	if i := strings.IndexByte(u, '\\'); i >= 0 {
-		return u[:i], u[i+1:]
-	}
-	if i := strings.LastIndexByte(u, '@'); i >= 0 {
-		return u[i+1:], u[:i]
-	}
-	return "", u
 }
 
 // remote turns a validated rel into a share path: backslashes, no leading separator.

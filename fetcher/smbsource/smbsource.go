@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bsodwatch/bsodwatch/internal/smbauth"
+
 	"github.com/cloudsoda/go-smb2"
 
 	"github.com/bsodwatch/bsodwatch/fetcher"
@@ -48,21 +50,10 @@ func New(o fetcher.Options) (*Source, error) {
 		if err != nil {
 			return nil, fmt.Errorf("credentials %q: %w", name, err)
 		}
-		d, u := splitUser(c.User)
+		d, u := smbauth.SplitUser(c.User)
 		s.creds[name] = cred{domain: d, user: u, pass: pw}
 	}
 	return s, nil
-}
-
-// splitUser splits "DOMAIN\user" and "user@domain".
-func splitUser(u string) (domain, user string) {
-	if i := strings.IndexByte(u, '\\'); i >= 0 {
-		return u[:i], u[i+1:]
-	}
-	if i := strings.LastIndexByte(u, '@'); i >= 0 {
-		return u[i+1:], u[:i]
-	}
-	return "", u
 }
 
 // Addr returns the host:port a host is dialed at.
@@ -100,10 +91,7 @@ func (s *Source) open(ctx context.Context, h fetcher.Host) (*session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", fetcher.ErrOffline, err)
 	}
-	d := &smb2.Dialer{
-		Negotiator: smb2.Negotiator{RequireMessageSigning: s.o.RequireSigning},
-		Initiator:  &smb2.NTLMInitiator{User: c.user, Domain: c.domain, Password: c.pass.Reveal()},
-	}
+	d := smbauth.Dialer(c.domain, c.user, c.pass, s.o.RequireSigning)
 	sess, err := d.DialConn(ctx, conn, addr)
 	if err != nil {
 		conn.Close()
