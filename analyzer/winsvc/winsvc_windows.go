@@ -124,16 +124,11 @@ func isAlreadyExists(err error) bool {
 
 // Uninstall stops and removes the service and its Event Log source.
 func Uninstall(name string) error {
-	m, err := mgr.Connect()
+	s, done, err := openService(name)
 	if err != nil {
-		return fmt.Errorf("connect to the service manager (run as administrator): %w", err)
+		return err
 	}
-	defer m.Disconnect()
-	s, err := m.OpenService(name)
-	if err != nil {
-		return fmt.Errorf("service %s is not installed: %w", name, err)
-	}
-	defer s.Close()
+	defer done()
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
 	_ = stop(ctx, s) // a stopped service is fine
@@ -147,34 +142,38 @@ func Uninstall(name string) error {
 
 // Start starts the installed service.
 func Start(name string) error {
-	m, err := mgr.Connect()
+	s, done, err := openService(name)
 	if err != nil {
-		return fmt.Errorf("connect to the service manager: %w", err)
+		return err
 	}
-	defer m.Disconnect()
-	s, err := m.OpenService(name)
-	if err != nil {
-		return fmt.Errorf("service %s is not installed: %w", name, err)
-	}
-	defer s.Close()
+	defer done()
 	if err := s.Start(); err != nil {
 		return fmt.Errorf("start service %s: %w", name, err)
 	}
 	return nil
 }
 
-// Stop stops the service and waits until it has stopped.
-func Stop(ctx context.Context, name string) error {
+// openService opens an installed service; done closes it and the manager connection.
+func openService(name string) (s *mgr.Service, done func(), err error) {
 	m, err := mgr.Connect()
 	if err != nil {
-		return fmt.Errorf("connect to the service manager: %w", err)
+		return nil, nil, fmt.Errorf("connect to the service manager (run as administrator): %w", err)
 	}
-	defer m.Disconnect()
-	s, err := m.OpenService(name)
+	s, err = m.OpenService(name)
 	if err != nil {
-		return fmt.Errorf("service %s is not installed: %w", name, err)
+		m.Disconnect()
+		return nil, nil, fmt.Errorf("service %s is not installed: %w", name, err)
 	}
-	defer s.Close()
+	return s, func() { s.Close(); m.Disconnect() }, nil
+}
+
+// Stop stops the service and waits until it has stopped.
+func Stop(ctx context.Context, name string) error {
+	s, done, err := openService(name)
+	if err != nil {
+		return err
+	}
+	defer done()
 	ctx, cancel := context.WithTimeout(ctx, stopTimeout)
 	defer cancel()
 	return stop(ctx, s)
