@@ -4,7 +4,7 @@ BIN     ?= bin
 PKGS    ?= ./...
 LDFLAGS ?= -s -w
 
-.PHONY: all build test test-go fmt-check vet cross bench fuzz docker clean
+.PHONY: all build test test-go race fmt-check vet cross bench fuzz docker clean
 
 all: build
 
@@ -17,6 +17,10 @@ test: fmt-check vet cross test-go
 
 test-go:
 	./scripts/test.sh $(PKGS)
+
+# race: every test under the race detector (slower; not part of `make test`).
+race:
+	./scripts/test.sh -race $(PKGS)
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
