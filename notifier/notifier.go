@@ -132,7 +132,7 @@ func newTarget(to TargetOptions, client *http.Client, out io.Writer) (*target, e
 	case TypeTeams:
 		t.integ, err = teams.New(teams.Config{URL: u, Template: tmpl, Client: client})
 	case TypeMattermost:
-		t.integ, err = mattermost.New(mattermost.Config{URL: u, Template: tmpl, Client: client, Username: to.Username, Channel: to.Channel})
+		t.integ, err = mattermost.New(mattermost.Config{Webhook: chat.Webhook{URL: u, Template: tmpl, Client: client}, Username: to.Username, Channel: to.Channel})
 	case TypeWebhook:
 		t.integ, err = webhook.New(webhook.Config{URL: u, HMACKey: key, Client: client})
 	case TypeConsole:

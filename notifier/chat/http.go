@@ -61,16 +61,17 @@ func Reason(err error) string {
 // DefaultTimeout bounds one HTTP request when the caller's client has none.
 const DefaultTimeout = 15 * time.Second
 
-// Post sends body to the secret URL and classifies the answer. It returns the status on
-// success (2xx). The URL never appears in the error: net/http quotes it in *url.Error.
-func Post(ctx context.Context, c *http.Client, u secret.Value, contentType string, body []byte, hdr http.Header) (int, error) {
+// Post sends body to the secret URL and classifies a failure; retry reports whether
+// trying again may help (the *Error's Retry). The URL never appears in the error: net/http
+// quotes it in *url.Error.
+func Post(ctx context.Context, c *http.Client, u secret.Value, contentType string, body []byte, hdr http.Header) (retry bool, err error) {
 	if c == nil {
 		c = &http.Client{Timeout: DefaultTimeout}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.Reveal(), bytes.NewReader(body))
 	if err != nil {
 		// The parse error quotes the URL: say only that it is bad.
-		return 0, Permanent(ReasonInvalidPayload, "bad webhook URL")
+		return false, Permanent(ReasonInvalidPayload, "bad webhook URL")
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("User-Agent", "bsodwatch-notifier")
@@ -81,16 +82,18 @@ func Post(ctx context.Context, c *http.Client, u secret.Value, contentType strin
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0, netError(ctx, err, u)
+		ne := netError(ctx, err, u)
+		return ne.Retry, ne
 	}
 	defer resp.Body.Close()
 	// Read a little of the body for the reason, drain the rest so the connection is reused.
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode/100 == 2 {
-		return resp.StatusCode, nil
+		return false, nil
 	}
-	return resp.StatusCode, Classify(resp.StatusCode, resp.Header, string(msg), URLSecrets(u)...)
+	ce := Classify(resp.StatusCode, resp.Header, string(msg), URLSecrets(u)...)
+	return ce.Retry, ce
 }
 
 // URLSecrets are the forms in which a webhook URL may be quoted back: whole, and its path

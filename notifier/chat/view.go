@@ -307,7 +307,7 @@ func HumanWindow(d time.Duration) string {
 	return d.String()
 }
 
-// SortedIDs returns the rule IDs of ms, sorted, for comparing verdicts.
+// SortedIDs returns ids sorted and without repeats, for comparing verdicts.
 func SortedIDs(ids []string) []string {
 	out := slices.Clone(ids)
 	slices.Sort(out)

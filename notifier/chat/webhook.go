@@ -3,6 +3,7 @@ package chat
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"text/template"
 
 	"github.com/bsodwatch/bsodwatch/notifier/templates"
@@ -32,3 +33,25 @@ func (w Webhook) Check(kind string) (Webhook, error) {
 	}
 	return w, nil
 }
+
+// Parts executes the "title", "text" and "context" templates of t on v; a failure is a
+// permanent template error.
+func Parts(t *template.Template, v *View) (title, text, context string, err error) {
+	var out [3]string
+	for i, name := range []string{"title", "text", "context"} {
+		if out[i], err = templates.Exec(t, name, v); err != nil {
+			return "", "", "", Permanent(ReasonTemplate, "%v", err)
+		}
+	}
+	return out[0], out[1], out[2], nil
+}
+
+// MarkdownEscapes are the old/new pairs that backslash-escape every Markdown character, so
+// no link, emphasis or HTML can be injected (Teams and Mattermost Markdown).
+var MarkdownEscapes = []string{
+	`\`, `\\`, "[", `\[`, "]", `\]`, "(", `\(`, ")", `\)`, "*", `\*`, "_", `\_`,
+	"`", "\\`", "<", `\<`, ">", `\>`, "#", `\#`, "~", `\~`, "|", `\|`, "!", `\!`,
+}
+
+// MarkdownEscaper applies MarkdownEscapes.
+var MarkdownEscaper = strings.NewReplacer(MarkdownEscapes...)

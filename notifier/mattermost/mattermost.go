@@ -5,14 +5,10 @@ package mattermost
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"net/http"
+	"slices"
 	"strings"
-	"text/template"
 
 	"github.com/bsodwatch/bsodwatch/notifier/chat"
-	"github.com/bsodwatch/bsodwatch/notifier/templates"
-	"github.com/bsodwatch/bsodwatch/secret"
 )
 
 // MaxText is Mattermost's post size limit in runes.
@@ -20,9 +16,7 @@ const MaxText = 16383
 
 // Config configures a Notifier. Template defaults to the embedded mattermost templates.
 type Config struct {
-	URL      secret.Value
-	Template *template.Template
-	Client   *http.Client
+	chat.Webhook
 	// Username and Channel override the webhook's defaults when set.
 	Username string
 	Channel  string
@@ -35,16 +29,11 @@ type Notifier struct {
 
 // New checks c and returns a Notifier.
 func New(c Config) (*Notifier, error) {
-	if c.URL.IsZero() {
-		return nil, errors.New("mattermost: webhook URL is empty")
+	w, err := c.Check("mattermost")
+	if err != nil {
+		return nil, err
 	}
-	if c.Template == nil {
-		t, err := templates.Load("mattermost", "")
-		if err != nil {
-			return nil, err
-		}
-		c.Template = t
-	}
+	c.Webhook = w
 	return &Notifier{c: c}, nil
 }
 
@@ -55,11 +44,7 @@ var Markup = chat.Markup{
 	Link:   func(u, label string) string { return "[" + label + "](" + u + ")" },
 }
 
-var escaper = strings.NewReplacer(
-	`\`, `\\`, "[", `\[`, "]", `\]`, "(", `\(`, ")", `\)`, "*", `\*`, "_", `\_`,
-	"`", "\\`", "<", `\<`, ">", `\>`, "#", `\#`, "~", `\~`, "|", `\|`, "!", `\!`,
-	"@", "@\u200b",
-)
+var escaper = strings.NewReplacer(append(slices.Clone(chat.MarkdownEscapes), "@", "@\u200b")...)
 
 // Escape makes s inert in Mattermost Markdown.
 func Escape(s string) string { return escaper.Replace(s) }
@@ -73,12 +58,12 @@ type payload struct {
 // Render returns the JSON payload for m.
 func (n *Notifier) Render(m *chat.Message) ([]byte, error) {
 	v := chat.NewView(m, Markup)
+	title, body, ctxt, err := chat.Parts(n.c.Template, v)
+	if err != nil {
+		return nil, err
+	}
 	var parts []string
-	for _, name := range []string{"title", "text", "context"} {
-		s, err := templates.Exec(n.c.Template, name, v)
-		if err != nil {
-			return nil, chat.Permanent(chat.ReasonTemplate, "%v", err)
-		}
+	for _, s := range []string{title, body, ctxt} {
 		if s != "" {
 			parts = append(parts, s)
 		}
@@ -97,9 +82,5 @@ func (n *Notifier) Notify(ctx context.Context, m *chat.Message) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if _, err := chat.Post(ctx, n.c.Client, n.c.URL, "application/json", b, nil); err != nil {
-		var ce *chat.Error
-		return errors.As(err, &ce) && ce.Retry, err
-	}
-	return false, nil
+	return chat.Post(ctx, n.c.Client, n.c.URL, "application/json", b, nil)
 }

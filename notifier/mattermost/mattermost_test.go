@@ -7,13 +7,14 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/bsodwatch/bsodwatch/notifier/chat"
 	"github.com/bsodwatch/bsodwatch/notifier/mattermost"
 	"github.com/bsodwatch/bsodwatch/notifier/notifytest"
 	"github.com/bsodwatch/bsodwatch/secret"
 )
 
 func newNotifier(t *testing.T, u secret.Value, c *http.Client) notifytest.Notifier {
-	n, err := mattermost.New(mattermost.Config{URL: u, Client: c})
+	n, err := mattermost.New(mattermost.Config{Webhook: chat.Webhook{URL: u, Client: c}})
 	if err != nil {
 		t.Fatal(err)
 	}

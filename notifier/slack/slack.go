@@ -5,11 +5,9 @@ package slack
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 
 	"github.com/bsodwatch/bsodwatch/notifier/chat"
-	"github.com/bsodwatch/bsodwatch/notifier/templates"
 )
 
 // Slack's documented limits (and a total well below where msg_blocks_too_long starts).
@@ -67,17 +65,9 @@ type payload struct {
 // Render returns the JSON payload for m.
 func (n *Notifier) Render(m *chat.Message) ([]byte, error) {
 	v := chat.NewView(m, Markup)
-	title, err := templates.Exec(n.Template, "title", v)
+	title, body, ctxt, err := chat.Parts(n.Template, v)
 	if err != nil {
-		return nil, chat.Permanent(chat.ReasonTemplate, "%v", err)
-	}
-	body, err := templates.Exec(n.Template, "text", v)
-	if err != nil {
-		return nil, chat.Permanent(chat.ReasonTemplate, "%v", err)
-	}
-	ctxt, err := templates.Exec(n.Template, "context", v)
-	if err != nil {
-		return nil, chat.Permanent(chat.ReasonTemplate, "%v", err)
+		return nil, err
 	}
 	title, _ = chat.TruncateRunes(title, MaxSectionText, "…")
 	ctxt, _ = chat.TruncateRunes(ctxt, MaxSectionText, "…")
@@ -111,9 +101,5 @@ func (n *Notifier) Notify(ctx context.Context, m *chat.Message) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if _, err := chat.Post(ctx, n.Client, n.URL, "application/json", b, nil); err != nil {
-		var ce *chat.Error
-		return errors.As(err, &ce) && ce.Retry, err
-	}
-	return false, nil
+	return chat.Post(ctx, n.Client, n.URL, "application/json", b, nil)
 }

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/bsodwatch/bsodwatch/notifier/chat"
-	"github.com/bsodwatch/bsodwatch/notifier/templates"
 )
 
 // MaxBytes is the documented Teams message size limit.
@@ -44,13 +43,8 @@ var Markup = chat.Markup{
 	Link:   func(u, label string) string { return "[" + label + "](" + u + ")" },
 }
 
-var escaper = strings.NewReplacer(
-	`\`, `\\`, "[", `\[`, "]", `\]`, "(", `\(`, ")", `\)`, "*", `\*`, "_", `\_`,
-	"`", "\\`", "<", `\<`, ">", `\>`, "#", `\#`, "~", `\~`, "|", `\|`, "!", `\!`,
-)
-
 // Escape makes s inert in Adaptive Card Markdown.
-func Escape(s string) string { return escaper.Replace(s) }
+func Escape(s string) string { return chat.MarkdownEscaper.Replace(s) }
 
 // Element is an Adaptive Card body element (the subset bsodwatch sends).
 type Element struct {
@@ -91,17 +85,13 @@ const cardContentType = "application/vnd.microsoft.card.adaptive"
 // Render returns the JSON payload for m, cut to fit MaxBytes.
 func (n *Notifier) Render(m *chat.Message) ([]byte, error) {
 	v := chat.NewView(m, Markup)
-	var parts [3]string
-	for i, name := range []string{"title", "text", "context"} {
-		s, err := templates.Exec(n.Template, name, v)
-		if err != nil {
-			return nil, chat.Permanent(chat.ReasonTemplate, "%v", err)
-		}
-		parts[i] = s
+	title, text, ctxt, err := chat.Parts(n.Template, v)
+	if err != nil {
+		return nil, err
 	}
-	title, _ := chat.TruncateRunes(parts[0], 2000, "…")
+	title, _ = chat.TruncateRunes(title, 2000, "…")
 	var lines []string
-	for _, l := range strings.Split(parts[1], "\n") {
+	for _, l := range strings.Split(text, "\n") {
 		if l = strings.TrimSpace(l); l != "" {
 			lines = append(lines, l)
 		}
@@ -118,8 +108,8 @@ func (n *Notifier) Render(m *chat.Message) ([]byte, error) {
 		if cut {
 			body = append(body, Element{Type: "TextBlock", Text: chat.TruncatedNote(v), Wrap: true, IsSubtle: true})
 		}
-		if parts[2] != "" {
-			body = append(body, Element{Type: "TextBlock", Text: parts[2], Wrap: true, IsSubtle: true, Size: "Small"})
+		if ctxt != "" {
+			body = append(body, Element{Type: "TextBlock", Text: ctxt, Wrap: true, IsSubtle: true, Size: "Small"})
 		}
 		env := Envelope{Type: "message", Attachments: []Attachment{{
 			ContentType: cardContentType,
@@ -169,11 +159,7 @@ func (n *Notifier) Notify(ctx context.Context, m *chat.Message) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if _, err := chat.Post(ctx, n.Client, n.URL, "application/json", b, nil); err != nil {
-		var ce *chat.Error
-		return errors.As(err, &ce) && ce.Retry, err
-	}
-	return false, nil
+	return chat.Post(ctx, n.Client, n.URL, "application/json", b, nil)
 }
 
 var elementTypes = map[string]bool{

@@ -98,9 +98,5 @@ func (n *Notifier) Notify(ctx context.Context, m *chat.Message) (bool, error) {
 	if !n.c.HMACKey.IsZero() {
 		h.Set(HeaderSignature, Sign(n.c.HMACKey, b))
 	}
-	if _, err := chat.Post(ctx, n.c.Client, n.c.URL, "application/json", b, h); err != nil {
-		var ce *chat.Error
-		return errors.As(err, &ce) && ce.Retry, err
-	}
-	return false, nil
+	return chat.Post(ctx, n.c.Client, n.c.URL, "application/json", b, h)
 }
