@@ -427,6 +427,11 @@ func (r *timeRange) contains(t time.Time) bool {
 		(r.before.IsZero() || t.Before(r.before))
 }
 
+// empty reports an upper bound below the lower bound: a range no driver can meet.
+func (r *timeRange) empty() bool {
+	return !r.from.IsZero() && ((!r.to.IsZero() && r.to.Before(r.from)) || (!r.before.IsZero() && !r.before.After(r.from)))
+}
+
 func (r *timeRange) String() string {
 	var s []string
 	if !r.from.IsZero() {
@@ -446,6 +451,10 @@ type versionRange struct{ from, to, before version }
 func (r *versionRange) contains(v version) bool {
 	return (r.from == nil || v.compare(r.from) >= 0) && (r.to == nil || v.compare(r.to) <= 0) &&
 		(r.before == nil || v.compare(r.before) < 0)
+}
+
+func (r *versionRange) empty() bool {
+	return r.from != nil && ((r.to != nil && r.to.compare(r.from) < 0) || (r.before != nil && r.before.compare(r.from) <= 0))
 }
 
 func (r *versionRange) String() string {

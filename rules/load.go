@@ -636,7 +636,7 @@ func (l *loader) driver(v *yaml.Node) cond {
 	}
 	if n, present := vals["timestamp"]; present {
 		c.ts = &timeRange{}
-		l.rangeBounds(n, "driver timestamp", func(b string, x *yaml.Node) bool {
+		ok := l.rangeBounds(n, "driver timestamp", func(b string, x *yaml.Node) bool {
 			t, err := parseRuleTime(l.str(x, "driver timestamp"))
 			if err != nil {
 				l.errf(x, "driver timestamp %s: %v", b, err)
@@ -652,10 +652,13 @@ func (l *loader) driver(v *yaml.Node) cond {
 			}
 			return true
 		})
+		if ok && c.ts.empty() {
+			l.errf(n, "driver timestamp range is empty: its upper bound is below its lower bound")
+		}
 	}
 	if n, present := vals["version"]; present {
 		c.version = &versionRange{}
-		l.rangeBounds(n, "driver version", func(b string, x *yaml.Node) bool {
+		ok := l.rangeBounds(n, "driver version", func(b string, x *yaml.Node) bool {
 			s := l.str(x, "driver version")
 			ver, ok := parseVersion(s)
 			if !ok || ver.String() != strings.ReplaceAll(s, ",", ".") {
@@ -672,6 +675,9 @@ func (l *loader) driver(v *yaml.Node) cond {
 			}
 			return true
 		})
+		if ok && c.version.empty() {
+			l.errf(n, "driver version range is empty: its upper bound is below its lower bound")
+		}
 	}
 	if c.ts == nil && c.version == nil {
 		l.errf(v, "driver needs a timestamp or version range (to match a driver's mere presence use loaded_module)")

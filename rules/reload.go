@@ -14,8 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
-
-	"github.com/bsodwatch/bsodwatch/rules/known"
 )
 
 // Reloader keeps the current rule set for the analyzer and replaces it when the directory
@@ -83,13 +81,7 @@ func (r *Reloader) Reload() error {
 }
 
 func (r *Reloader) reloadLocked() error {
-	var s *Set
-	var err error
-	if r.dir == "" {
-		s, err = LoadFS(known.FS, "rules/known")
-	} else {
-		s, err = LoadDir(r.dir)
-	}
+	s, err := Load(r.dir)
 	if err != nil {
 		r.failures.Inc()
 		r.lastOK.Set(0)

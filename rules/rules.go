@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/bsodwatch/bsodwatch/analysis"
+	"github.com/bsodwatch/bsodwatch/rules/known"
 )
 
 // Input is what a rule set is matched against.
@@ -62,6 +63,16 @@ func (r *Rule) Specificity() int { return r.specificity }
 
 // Condition describes the rule's match expression in one line.
 func (r *Rule) Condition() string { return r.match.String() }
+
+// Tested reports whether the rule has both a must-match and a must-not-match case. Loading
+// accepts a rule without them (the analyzer must not drop it); Test and lint refuse it.
+func (r *Rule) Tested() bool {
+	var m, n bool
+	for _, tc := range r.Tests {
+		m, n = m || tc.Want, n || !tc.Want
+	}
+	return m && n
+}
 
 // Match evaluates this one rule.
 func (r *Rule) Match(in Input) (Match, bool) {
@@ -119,6 +130,14 @@ func (s *Set) Match(in Input) []Match {
 		}
 	}
 	return out
+}
+
+// Load loads dir, or the shipped library (rules/known) when dir is empty.
+func Load(dir string) (*Set, error) {
+	if dir == "" {
+		return LoadFS(known.FS, "rules/known")
+	}
+	return LoadDir(dir)
 }
 
 // LoadDir loads every rule file (*.yaml, *.yml) directly in dir. On any mistake it

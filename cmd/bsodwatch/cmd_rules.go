@@ -13,7 +13,6 @@ import (
 	"github.com/bsodwatch/bsodwatch/analysis"
 	"github.com/bsodwatch/bsodwatch/analyzer/native"
 	"github.com/bsodwatch/bsodwatch/rules"
-	"github.com/bsodwatch/bsodwatch/rules/known"
 )
 
 // cmdRules dispatches `bsodwatch rules lint|test`.
@@ -41,13 +40,7 @@ func cmdRules(ctx context.Context, e *env, args []string) int {
 // rulesLoad loads DIR, or the shipped library when dir is empty. It returns the set, the
 // load findings (file:line:column each), or a usage error (unreadable DIR).
 func rulesLoad(dir string) (*rules.Set, rules.Errors, error) {
-	var s *rules.Set
-	var err error
-	if dir == "" {
-		s, err = rules.LoadFS(known.FS, "rules/known")
-	} else {
-		s, err = rules.LoadDir(dir)
-	}
+	s, err := rules.Load(dir)
 	var es rules.Errors
 	if errors.As(err, &es) {
 		return nil, es, nil
@@ -83,11 +76,7 @@ func rulesLint(e *env, args []string) int {
 		// Loading accepts a rule without tests (the analyzer must not drop it), but a
 		// reviewed rule carries both kinds of case.
 		for _, r := range s.Rules() {
-			var m, n bool
-			for _, tc := range r.Tests {
-				m, n = m || tc.Want, n || !tc.Want
-			}
-			if !m || !n {
+			if !r.Tested() {
 				es = append(es, &rules.Error{Pos: r.Pos, Msg: fmt.Sprintf("rule %q needs tests.match and tests.no_match cases", r.ID)})
 			}
 		}
