@@ -5,10 +5,12 @@
 package history
 
 import (
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/bsodwatch/bsodwatch/pipeline"
+	"github.com/bsodwatch/bsodwatch/rules"
 )
 
 // Options configure history. The zero value takes the documented defaults.
@@ -102,17 +104,8 @@ func (f Filter) Match(r *pipeline.Result) bool {
 	if f.Unknown && len(r.Matches) > 0 {
 		return false
 	}
-	if f.Rule != "" {
-		found := false
-		for _, m := range r.Matches {
-			if strings.EqualFold(m.ID, f.Rule) {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
+	if f.Rule != "" && !slices.ContainsFunc(r.Matches, func(m rules.Match) bool { return strings.EqualFold(m.ID, f.Rule) }) {
+		return false
 	}
 	if !f.Since.IsZero() && CrashTime(r).Before(f.Since) {
 		return false

@@ -82,7 +82,7 @@ func cmdReanalyze(ctx context.Context, e *env, args []string) int {
 	return exitOK
 }
 
-// ruleMatcher is what reanalyze needs of a rule set.
+// reanalyzeMatcher is what reanalyze needs of a rule set.
 type reanalyzeMatcher interface {
 	Match(rules.Input) []rules.Match
 	Version() string
@@ -101,7 +101,7 @@ type reanalyzeCounts struct {
 	checked, changed, published, noAnalysis, raced int
 }
 
-// change is one verdict whose matches differ under the current rules.
+// reanalyzeChange is one verdict whose matches differ under the current rules.
 type reanalyzeChange struct {
 	ID     string    `json:"id"`
 	Host   string    `json:"host"`
@@ -211,7 +211,7 @@ func matchRuleIDs(ms []rules.Match) []string {
 	return ids
 }
 
-// sameIDs compares two match lists as sets: the rule order alone is no reason to re-issue.
+// sameRuleIDs compares two match lists as sets: the rule order alone is no reason to re-issue.
 func sameRuleIDs(a, b []string) bool {
 	if len(a) != len(b) {
 		return false

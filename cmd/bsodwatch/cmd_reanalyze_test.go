@@ -81,7 +81,7 @@ func reanalyzeVerdicts(t *testing.T, js jetstream.JetStream, set *rules.Set, n i
 	return rs
 }
 
-// stored returns every stored verdict by job id.
+// histStored returns every stored verdict by job id.
 func histStored(t *testing.T, js jetstream.JetStream) map[string]history.Entry {
 	t.Helper()
 	out := map[string]history.Entry{}
@@ -95,7 +95,7 @@ func histStored(t *testing.T, js jetstream.JetStream) map[string]history.Entry {
 	return out
 }
 
-// changedIDs reads the ids of --json reanalyze output.
+// histChangedIDs reads the ids of --json reanalyze output.
 func histChangedIDs(t *testing.T, out string) []string {
 	t.Helper()
 	var ids []string

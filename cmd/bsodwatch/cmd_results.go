@@ -99,7 +99,7 @@ func cmdResults(ctx context.Context, e *env, args []string) int {
 	return exitOK
 }
 
-// printVerdicts prints verdicts as a table, or as JSON lines (the stored result as is).
+// printVerdictTable prints verdicts as a table, or as JSON lines (the stored result as is).
 func printVerdictTable(w io.Writer, rs []*pipeline.Result, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
@@ -126,11 +126,7 @@ func verdictIssues(r *pipeline.Result) string {
 		}
 		return "-"
 	}
-	ids := make([]string, len(r.Matches))
-	for i, m := range r.Matches {
-		ids[i] = m.ID
-	}
-	return strings.Join(ids, ",")
+	return strings.Join(matchRuleIDs(r.Matches), ",")
 }
 
 func verdictMarks(r *pipeline.Result) string {
@@ -179,7 +175,7 @@ func fmtCrashTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04Z")
 }
 
-// parseSince reads --since: an RFC 3339 time, a date or date and minute (UTC), or an age
+// parseSinceFlag reads --since: an RFC 3339 time, a date or date and minute (UTC), or an age
 // counted back from now (Go durations plus d for days and w for weeks).
 func parseSinceFlag(s string, now time.Time) (time.Time, error) {
 	s = strings.TrimSpace(s)
@@ -206,7 +202,7 @@ func parseSinceFlag(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("--since %q: want an RFC 3339 time, a date (2006-01-02) or an age (36h, 7d, 2w)", s)
 }
 
-// queueFlags say how the history commands reach NATS. The configuration file (issue 8) will
+// histQueueFlags say how the history commands reach NATS. The configuration file (issue 8) will
 // add authentication and TLS; until then a URL is all they take.
 type histQueueFlags struct {
 	url string
@@ -218,7 +214,7 @@ func addHistQueueFlags(fs *flag.FlagSet, e *env) *histQueueFlags {
 	return q
 }
 
-// queueConnect connects to NATS and returns a JetStream context and a close function. Tests
+// histConnect connects to NATS and returns a JetStream context and a close function. Tests
 // replace it to use an in-process server.
 var histConnect = func(ctx context.Context, e *env, q *histQueueFlags) (jetstream.JetStream, func(), error) {
 	if q.url == "" {
@@ -238,7 +234,7 @@ var histConnect = func(ctx context.Context, e *env, q *histQueueFlags) (jetstrea
 	return js, nc.Close, nil
 }
 
-// ensureQueue creates the streams when they are missing. When both exist they are left as
+// histEnsureStreams creates the streams when they are missing. When both exist they are left as
 // the roles configured them (replicas, retention): a command must not resize a cluster.
 func histEnsureStreams(ctx context.Context, js jetstream.JetStream) error {
 	_, errJobs := js.Stream(ctx, pipeline.JobsStream)

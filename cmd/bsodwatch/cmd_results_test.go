@@ -18,7 +18,7 @@ import (
 
 var resultsBase = time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 
-// publishSynthetic publishes n verdicts: host h<i%7>, bucket B<i%5>, rule r<i%3> on every
+// histPublishSynthetic publishes n verdicts: host h<i%7>, bucket B<i%5>, rule r<i%3> on every
 // other verdict, crashes an hour apart.
 func histPublishSynthetic(t testing.TB, js jetstream.JetStream, n int) {
 	t.Helper()

@@ -32,7 +32,7 @@ import (
 func cmdSubmit(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet(e, "submit", "submit [--host NAME] [--share DIR] [--wait [--timeout D]] [--json] FILE|DIR|GLOB...")
 	conn := addHistQueueFlags(fs, e)
-	s := &submitter{e: e}
+	s := &submitter{}
 	shareDir := fs.String("share", envOr(e, "BSODWATCH_SHARE", ""), "dump share directory the analyzers read (env BSODWATCH_SHARE)")
 	fs.StringVar(&s.host, "host", "", "host the dumps came from (default: folder layout, else the dump's computer name, else unknown)")
 	wait := fs.Bool("wait", false, "wait for the verdicts of the submitted dumps and print them")
@@ -62,7 +62,7 @@ func cmdSubmit(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintln(e.Stderr, "bsodwatch submit:", err)
 		return exitError
 	}
-	s.share, s.shareRoot = share, share.Root()
+	s.share = share
 	files, missing := expandSubmitArgs(paths)
 	js, closeConn, err := histConnect(ctx, e, conn)
 	if err != nil {
@@ -131,7 +131,7 @@ func cmdSubmit(ctx context.Context, e *env, args []string) int {
 	return exit
 }
 
-// parseInterspersed parses flags that may come after the file arguments
+// parseSubmitArgs parses flags that may come after the file arguments
 // ("submit DIR --host web01") and returns the arguments that are not flags.
 func parseSubmitArgs(fs *flag.FlagSet, args []string) ([]string, int, bool) {
 	var pos []string
@@ -168,18 +168,18 @@ type submitOutcome struct {
 	job    pipeline.Job
 }
 
-// candidate is a file to submit.
+// submitFile is a file to submit.
 type submitFile struct {
 	path    string
 	size    int64
 	modTime time.Time
 }
 
-// dumpExts are the names a directory walk picks up; files named on the command line are
+// submitDumpExts are the names a directory walk picks up; files named on the command line are
 // always taken.
 var submitDumpExts = []string{".dmp", ".mdmp", ".hdmp"}
 
-// expandArgs turns FILE|DIR|GLOB arguments into files, in a stable order without repeats.
+// expandSubmitArgs turns FILE|DIR|GLOB arguments into files, in a stable order without repeats.
 // Arguments that name nothing come back as failed outcomes.
 func expandSubmitArgs(args []string) ([]submitFile, []submitOutcome) {
 	var files []submitFile
@@ -244,7 +244,7 @@ func expandSubmitArgs(args []string) ([]submitFile, []submitOutcome) {
 	return files, bad
 }
 
-// pathErrReason drops the path from an fs error: the summary prints it already.
+// submitErrReason drops the path from an fs error: the summary prints it already.
 func submitErrReason(err error) string {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
@@ -255,11 +255,9 @@ func submitErrReason(err error) string {
 
 // submitter copies, hashes and queues files.
 type submitter struct {
-	e         *env
-	js        jetstream.JetStream
-	share     dumpshare.Share
-	shareRoot string
-	host      string
+	js    jetstream.JetStream
+	share *dumpshare.Local
+	host  string
 	// want, when set (--wait), is told each job id before its job is published.
 	want func(id string)
 }
@@ -362,10 +360,9 @@ func (s *submitter) one(ctx context.Context, c submitFile, p *submitProgress) su
 
 // place decides the host and, for a file already inside the share, its share path.
 func (s *submitter) place(c submitFile, hdr *pipeline.Header) (host, rel string, inShare bool) {
-	if r, err := filepath.Rel(s.shareRoot, c.path); err == nil && r != "." && !strings.HasPrefix(r, ".."+string(filepath.Separator)) && r != ".." {
-		if slashed := filepath.ToSlash(r); dumpshare.ValidateRel(slashed) == nil {
-			rel, inShare = slashed, true
-		}
+	// ValidateRel refuses "." and ".." elements, so a path outside the share never passes.
+	if r, err := filepath.Rel(s.share.Root(), c.path); err == nil && dumpshare.ValidateRel(filepath.ToSlash(r)) == nil {
+		rel, inShare = filepath.ToSlash(r), true
 	}
 	switch {
 	case s.host != "":
@@ -415,7 +412,7 @@ func (c *submitCountingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// summary counts outcomes for the end of a batch.
+// submitSummary counts outcomes for the end of a batch.
 type submitSummary struct {
 	counts  map[string]int
 	bad     []submitOutcome
@@ -464,7 +461,7 @@ func fmtByteSize(n int64) string {
 	return fmt.Sprintf("%.1f %s", v, suffix)
 }
 
-// progress shows how a batch goes: a bar redrawn on a terminal, else a log line now and
+// submitProgress shows how a batch goes: a bar redrawn on a terminal, else a log line now and
 // then.
 type submitProgress struct {
 	w          io.Writer

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -46,7 +47,7 @@ func histEnv() (*env, *bytes.Buffer, *bytes.Buffer) {
 		Getenv: func(string) string { return "" }, Log: zerolog.Nop()}, &out, &errb
 }
 
-// fakeAnalyzer stands in for the real analyzer (another engineer's): it takes each job,
+// histFakeAnalyzer stands in for the real analyzer (another engineer's): it takes each job,
 // reads the dump back from the share, checks its hash and publishes a verdict whose bucket
 // is the header's bugcheck code and the file's hash, so the test can tell verdicts apart.
 func histFakeAnalyzer(t testing.TB, ctx context.Context, js jetstream.JetStream, shareDir string) {
@@ -237,12 +238,7 @@ func TestSubmitRealDumps(t *testing.T) {
 	if len(got) != len(wantOK) {
 		t.Errorf("%d verdicts, want %d", len(got), len(wantOK))
 	}
-	hostOf := func(name string) string {
-		for _, f := range []string{name} {
-			return got[expected.Files[f].SHA256].Job.Host
-		}
-		return ""
-	}
+	hostOf := func(name string) string { return got[expected.Files[name].SHA256].Job.Host }
 	if h := hostOf(x64); h != "web01" {
 		t.Errorf("fleet/web01/MEMORY.DMP: host %q, want web01", h)
 	}
@@ -260,7 +256,7 @@ func TestSubmitRealDumps(t *testing.T) {
 	if !strings.Contains(summary, "duplicates skipped 1,") {
 		t.Errorf("summary does not count the one duplicate:\n%s", summary)
 	}
-	if !strings.Contains(summary, "submitted "+histItoa(len(wantOK))+",") {
+	if !strings.Contains(summary, "submitted "+strconv.Itoa(len(wantOK))+",") {
 		t.Errorf("summary does not count %d submitted:\n%s", len(wantOK), summary)
 	}
 	for path := range wantBad {
@@ -285,17 +281,12 @@ func TestSubmitRealDumps(t *testing.T) {
 			nUser++
 		}
 	}
-	if !strings.Contains(stderr.String(), "submitted 0, duplicates skipped "+histItoa(nUser+1)+",") {
+	if !strings.Contains(stderr.String(), "submitted 0, duplicates skipped "+strconv.Itoa(nUser+1)+",") {
 		t.Errorf("second submit summary:\n%s", stderr)
 	}
 	if n := len(histReadVerdicts(t, stdout.Bytes())); n != nUser+1 {
 		t.Errorf("second submit printed %d verdicts, want %d", n, nUser+1)
 	}
-}
-
-func histItoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }
 
 // A dump already inside the share is hashed in place, not copied again.
