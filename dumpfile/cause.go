@@ -160,12 +160,19 @@ func ModuleSequence(hits []Hit, n int) []string {
 	return seq
 }
 
+// IsKernelImage reports whether name is a kernel image file (ntoskrnl.exe, ntkrnlmp.exe,
+// ntkrnlpa.exe, ntkrpamp.exe), which the debugger calls "nt".
+func IsKernelImage(name string) bool {
+	n := strings.ToLower(name)
+	return strings.HasPrefix(n, "ntoskrnl") || strings.HasPrefix(n, "ntkrnl") || strings.HasPrefix(n, "ntkrpamp")
+}
+
 // IsCoreModule reports whether a kernel module is the kernel itself or its close companions
 // (hal, kernel debugger transports), which are usually the victim, not the cause.
 func IsCoreModule(name string) bool {
 	n := strings.ToLower(name)
 	switch {
-	case strings.HasPrefix(n, "ntoskrnl"), strings.HasPrefix(n, "ntkrnl"), strings.HasPrefix(n, "ntkrpamp"):
+	case IsKernelImage(n):
 		return true
 	case strings.HasPrefix(n, "hal") && strings.HasSuffix(n, ".dll"):
 		return true

@@ -1,6 +1,8 @@
 package dumpfile_test
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -304,6 +306,9 @@ func TestRealProbableCause(t *testing.T) {
 	}
 }
 
+// u32At is the little-endian uint32 at off, as an int (dump sizes, offsets and counts).
+func u32At(data []byte, off int) int { return int(binary.LittleEndian.Uint32(data[off:])) }
+
 // TestRealKernelCuts cuts each real kernel dump where a half-copied or half-written file
 // ends: every cut must read as truncated, never as a good dump or a panic.
 func TestRealKernelCuts(t *testing.T) {
@@ -317,7 +322,7 @@ func TestRealKernelCuts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, err := dumpfile.Read(strings.NewReader(string(data)), int64(len(data)))
+		d, err := dumpfile.Read(bytes.NewReader(data), int64(len(data)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -325,13 +330,10 @@ func TestRealKernelCuts(t *testing.T) {
 		if !d.Is64() {
 			hs = 0x1000
 		}
-		le := func(off int) int {
-			return int(uint32(data[off]) | uint32(data[off+1])<<8 | uint32(data[off+2])<<16 | uint32(data[off+3])<<24)
-		}
-		sizeOfDump, valid, drivers := le(hs+4), le(hs+8), le(hs+0x30)
+		sizeOfDump, valid, drivers := u32At(data, hs+4), u32At(data, hs+8), u32At(data, hs+0x30)
 		for _, cut := range []int{0, 3, 7, 0x800, hs - 1, hs, hs + 0x40, drivers + 100, valid, valid + 2, sizeOfDump - 1} {
 			t.Run(fmt.Sprintf("%s@0x%x", filepath.Base(f), cut), func(t *testing.T) {
-				_, err := dumpfile.Read(strings.NewReader(string(data[:cut])), int64(cut))
+				_, err := dumpfile.Read(bytes.NewReader(data[:cut]), int64(cut))
 				if !errors.Is(err, dumpfile.ErrTruncated) {
 					t.Fatalf("err = %v, want ErrTruncated", err)
 				}
@@ -353,9 +355,7 @@ func TestRealMinidumpCuts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		u32 := func(off int) int {
-			return int(uint32(data[off]) | uint32(data[off+1])<<8 | uint32(data[off+2])<<16 | uint32(data[off+3])<<24)
-		}
+		u32 := func(off int) int { return u32At(data, off) }
 		n, dirRVA := u32(8), u32(12)
 		end := 0 // the end of the stream that ends last
 		for i := range n {
@@ -365,7 +365,7 @@ func TestRealMinidumpCuts(t *testing.T) {
 		}
 		for _, cut := range []int{16, 31, dirRVA + 6, dirRVA + 12*n - 1, end - 1} {
 			t.Run(fmt.Sprintf("%s@%d", filepath.Base(f), cut), func(t *testing.T) {
-				_, err := dumpfile.Read(strings.NewReader(string(data[:cut])), int64(cut))
+				_, err := dumpfile.Read(bytes.NewReader(data[:cut]), int64(cut))
 				if !errors.Is(err, dumpfile.ErrTruncated) {
 					t.Fatalf("err = %v, want ErrTruncated", err)
 				}

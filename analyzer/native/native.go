@@ -13,9 +13,6 @@ import (
 	"github.com/bsodwatch/bsodwatch/pipeline"
 )
 
-// Engine is the name results of this package carry in pipeline.Result.Engine.
-const Engine = "native"
-
 // maxStackFrames bounds the stack-scan frames put in an analysis.
 const maxStackFrames = 32
 
@@ -122,7 +119,7 @@ func AnalysisOf(d *dumpfile.Dump, c dumpfile.Cause) *analysis.Analysis {
 	case c.Outcome == dumpfile.OutcomeModule && c.Module != "":
 		a.ModuleName, a.ImageName = ModuleName(c.Module), c.Module
 		// Only the probable cause, not the raw stack scan (stale values), names a third party.
-		if !analysis.IsMicrosoftModule(c.Module) {
+		if !a.IsMicrosoft(c.Module) {
 			a.ThirdPartyModule = ModuleName(c.Module)
 		}
 	}
@@ -147,11 +144,8 @@ func module(m dumpfile.Module) analysis.Module {
 // ModuleName is the debugger's module name for an image file name: the name without its
 // extension, "nt" for the kernel image.
 func ModuleName(image string) string {
-	lower := strings.ToLower(image)
-	for _, k := range []string{"ntoskrnl", "ntkrnl", "ntkrpamp"} {
-		if strings.HasPrefix(lower, k) {
-			return "nt"
-		}
+	if dumpfile.IsKernelImage(image) {
+		return "nt"
 	}
 	if i := strings.LastIndexByte(image, '.'); i > 0 {
 		return image[:i]

@@ -15,7 +15,6 @@ import (
 	"github.com/bsodwatch/bsodwatch/history"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/rules"
-	"github.com/bsodwatch/bsodwatch/rules/known"
 )
 
 // cmdReanalyze re-applies the current rules to stored analyses and re-issues the verdicts
@@ -43,12 +42,7 @@ func cmdReanalyze(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintln(e.Stderr, "bsodwatch reanalyze:", err)
 		return exitUsage
 	}
-	var set *rules.Set
-	if *rulesDir == "" {
-		set, err = rules.LoadFS(known.FS, "rules/known")
-	} else {
-		set, err = rules.LoadDir(*rulesDir)
-	}
+	set, err := rules.Load(*rulesDir)
 	if err != nil {
 		fmt.Fprintln(e.Stderr, "bsodwatch reanalyze:", err)
 		return exitUsage

@@ -17,7 +17,8 @@ import (
 
 // cmdTriage reads dump files natively and prints what they hold. Exit status: 0 when every
 // file was read; 2 when any file is not a Windows dump, is truncated, corrupt or a CAB (one
-// line per bad file on stderr, the good files still print); 1 when a file cannot be opened.
+// line per bad file on stderr, the good files still print); 1 when a file cannot be opened;
+// 130 when interrupted between files.
 func cmdTriage(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet(e, "triage", "triage [--json] [--drivers] FILE...\n\n"+
 		"Reads Windows crash dumps (MEMORY.DMP, Minidump\\*.dmp, user-mode .dmp) without a debugger.\n"+
@@ -36,7 +37,7 @@ func cmdTriage(ctx context.Context, e *env, args []string) int {
 	enc.SetIndent("", "  ")
 	for i, path := range fs.Args() {
 		if ctx.Err() != nil {
-			return exitError
+			return exitInterrupted
 		}
 		d, err := dumpfile.Open(path)
 		if err != nil {

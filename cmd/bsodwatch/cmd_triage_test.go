@@ -62,6 +62,10 @@ func x86Dump(t *testing.T, dir string) string {
 }
 
 func TestTriageGolden(t *testing.T) {
+	testdata, err := filepath.Abs("testdata") // before the Chdir below
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	x86Dump(t, dir)
 	t.Chdir(dir)
@@ -77,7 +81,7 @@ func TestTriageGolden(t *testing.T) {
 			if code != exitOK || errOut != "" {
 				t.Fatalf("exit %d, stderr %q", code, errOut)
 			}
-			golden := filepath.Join(testdataDir(t), tt.golden)
+			golden := filepath.Join(testdata, tt.golden)
 			if updateGolden() {
 				if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
 					t.Fatal(err)
@@ -92,14 +96,6 @@ func TestTriageGolden(t *testing.T) {
 			}
 		})
 	}
-}
-
-// testdataDir is this package's testdata folder, found from the test binary's start directory.
-var startDir, _ = os.Getwd()
-
-func testdataDir(t *testing.T) string {
-	t.Helper()
-	return filepath.Join(startDir, "testdata")
 }
 
 func TestTriageExitCodes(t *testing.T) {
@@ -192,5 +188,16 @@ func TestTriageRealJSON(t *testing.T) {
 	}
 	if n != len(files)+len(users) {
 		t.Errorf("%d objects for %d files", n, len(files)+len(users))
+	}
+}
+
+func TestTriageInterrupted(t *testing.T) {
+	good := x86Dump(t, t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out bytes.Buffer
+	e := &env{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }, Log: zerolog.Nop()}
+	if code := cmdTriage(ctx, e, []string{good}); code != exitInterrupted || out.Len() != 0 {
+		t.Errorf("exit %d, output %q; want %d and nothing", code, out.String(), exitInterrupted)
 	}
 }
