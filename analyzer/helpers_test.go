@@ -29,17 +29,7 @@ import (
 
 var replayPath string
 
-func TestMain(m *testing.M) {
-	path, cleanup, err := replaytest.Build()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	replayPath = path
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { replaytest.Main(m, &replayPath) }
 
 // minimalTranscript is a small !analyze -v written for these tests (not real debugger output).
 const minimalTranscript = `Microsoft (R) Windows Debugger Version 10.0.22621.2428 AMD64
@@ -185,25 +175,20 @@ func (e *env) result(id string) *pipeline.Result {
 // last sequence is what tells a duplicate apart).
 func (e *env) stored() uint64 {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := e.js.Stream(ctx, pipeline.ResultsStream)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return info.State.LastSeq
+	return e.streamState(pipeline.ResultsStream).LastSeq
 }
 
 // jobsLeft is the number of jobs still in the work queue.
 func (e *env) jobsLeft() uint64 {
 	e.t.Helper()
+	return e.streamState(pipeline.JobsStream).Msgs
+}
+
+func (e *env) streamState(name string) jetstream.StreamState {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := e.js.Stream(ctx, pipeline.JobsStream)
+	st, err := e.js.Stream(ctx, name)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -211,7 +196,7 @@ func (e *env) jobsLeft() uint64 {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return info.State.Msgs
+	return info.State
 }
 
 func (e *env) options() analyzer.Options {

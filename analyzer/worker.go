@@ -245,7 +245,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 			log.Warn().Err(jerr).Dur("retry_in", delay).Msg("analysis failed; will retry")
 			return
 		}
-		res = w.failedResult(job, jerr, attempt)
+		res = w.FailedResult(job, jerr, attempt)
 	}
 	res.Timings.QueuedMS = queued.Milliseconds()
 	res.Timings.TotalMS = time.Since(start).Milliseconds()
@@ -293,8 +293,13 @@ func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, res *pipeline.Re
 	return nil
 }
 
-// failedResult is the verdict of a job that will not be tried again.
-func (w *Worker) failedResult(job *pipeline.Job, jerr *JobError, attempt int) *pipeline.Result {
+// FailedResult is the verdict of a job that ended in err (a *JobError says which engine failed
+// and how the debugger's output ended) and will not be tried again.
+func (w *Worker) FailedResult(job *pipeline.Job, err error, attempt int) *pipeline.Result {
+	var jerr *JobError
+	if !errors.As(err, &jerr) {
+		jerr = &JobError{Err: err, Engine: w.Engine()}
+	}
 	r := &pipeline.Result{
 		Version:      pipeline.ResultVersion,
 		Job:          *job,

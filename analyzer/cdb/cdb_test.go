@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -21,17 +20,7 @@ import (
 
 var replayPath string
 
-func TestMain(m *testing.M) {
-	path, cleanup, err := replaytest.Build()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	replayPath = path
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { replaytest.Main(m, &replayPath) }
 
 // script writes a replaycdb dump script and returns its path.
 func script(t *testing.T, name string, lines ...string) string {

@@ -261,7 +261,7 @@ func TestCodes(t *testing.T) {
 	}
 }
 
-// TestLinearTime checks that a large input of the nastiest shape (one huge line of
+// TestHugeInput checks that a large input of the nastiest shape (one huge line of
 // markers) is parsed without blowing up; the time itself is measured by the benchmarks.
 func TestHugeInput(t *testing.T) {
 	big := bytes.Repeat([]byte("Arg1: 1 BUGCHECK_STR: x ***************** STACK_TEXT: 8d9efc4c 8287a1e2 nt!Foo+0x1 "), 40000)
@@ -276,6 +276,9 @@ func TestHugeInput(t *testing.T) {
 // input after ParseBytes, or reading it one byte at a time, must not change the result.
 func TestNoAliasing(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "*.txt"))
+	if len(files) == 0 {
+		t.Fatal("no fixtures in testdata")
+	}
 	for _, f := range files {
 		in, err := os.ReadFile(f)
 		if err != nil {

@@ -1,6 +1,7 @@
 package cdbout
 
 import (
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -79,7 +80,7 @@ func (p *parser) finish() *analysis.Analysis {
 	if len(p.kv) > 0 {
 		a.KeyValues = p.kv
 	}
-	if p.hasSess {
+	if !reflect.ValueOf(p.session).IsZero() { // any session line was read
 		s := p.session
 		a.Session = &s
 	}

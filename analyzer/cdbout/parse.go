@@ -40,9 +40,7 @@ type parser struct {
 	fields  map[string]string
 	kv      map[string]string
 	kvKey   []byte // the pending "Key :" of KEY_VALUES_STRING (a copy: the line is gone)
-	hasKV   bool
 	session analysis.Session
-	hasSess bool
 	exr     analysis.ExceptionRecord
 
 	headerCode, headerName string
@@ -292,7 +290,6 @@ func (p *parser) command(cmd string) {
 	p.lastCommand = p.keep(cmd)
 	if cmd != "" && len(p.session.Commands) < maxCommands {
 		p.session.Commands = append(p.session.Commands, p.lastCommand)
-		p.hasSess = true
 	}
 }
 
@@ -402,11 +399,11 @@ func (p *parser) field(key, val string) {
 // keyValue reads the KEY_VALUES_STRING block ("Key  : AV.Fault" / "Value: Write").
 func (p *parser) keyValue(s string) bool {
 	if k, ok := cutLabel(s, "Key"); ok {
-		p.kvKey, p.hasKV = append(p.kvKey[:0], k...), k != ""
+		p.kvKey = append(p.kvKey[:0], k...)
 		return true
 	}
 	if v, ok := cutLabel(s, "Value"); ok {
-		if p.hasKV {
+		if len(p.kvKey) > 0 {
 			if p.kv == nil {
 				p.kv = make(map[string]string, 56) // the block has ~60 pairs
 			}
@@ -419,7 +416,7 @@ func (p *parser) keyValue(s string) bool {
 					p.kv[k] = v
 				}
 			}
-			p.hasKV = false
+			p.kvKey = p.kvKey[:0]
 		}
 		return true
 	}
@@ -484,7 +481,7 @@ func (p *parser) other(s string, afterBanner bool) bool {
 			return true
 		}
 		if v, ok := strings.CutPrefix(s, "Built by:"); ok {
-			p.session.BuiltBy, p.hasSess = p.keep(strings.TrimSpace(v)), true
+			p.session.BuiltBy = p.keep(strings.TrimSpace(v))
 			return true
 		}
 		if strings.HasPrefix(s, "Browse ") {
@@ -504,7 +501,7 @@ func (p *parser) other(s string, afterBanner bool) bool {
 			return true
 		}
 		if v, ok := strings.CutPrefix(s, "Edition build lab:"); ok {
-			p.session.EditionBuildLab, p.hasSess = p.keep(strings.TrimSpace(v)), true
+			p.session.EditionBuildLab = p.keep(strings.TrimSpace(v))
 			return true
 		}
 	case 'S':
@@ -517,7 +514,7 @@ func (p *parser) other(s string, afterBanner bool) bool {
 			return true
 		}
 		if v, ok := strings.CutPrefix(s, "System Uptime:"); ok {
-			p.session.SystemUptime, p.hasSess = p.keep(strings.TrimSpace(v)), true
+			p.session.SystemUptime = p.keep(strings.TrimSpace(v))
 			return true
 		}
 	case 'F':
@@ -535,11 +532,11 @@ func (p *parser) other(s string, afterBanner bool) bool {
 			return true
 		}
 		if v, ok := strings.CutPrefix(s, "Product:"); ok {
-			p.session.Product, p.hasSess = p.keep(strings.TrimSpace(v)), true
+			p.session.Product = p.keep(strings.TrimSpace(v))
 			return true
 		}
 		if v, ok := strings.CutPrefix(s, "Process Uptime:"); ok {
-			p.session.ProcessUptime, p.hasSess = p.keep(strings.TrimSpace(v)), true
+			p.session.ProcessUptime = p.keep(strings.TrimSpace(v))
 			return true
 		}
 	case 'M':
@@ -566,12 +563,11 @@ func (p *parser) other(s string, afterBanner bool) bool {
 				v = v[1 : len(v)-1]
 			}
 			p.session.DumpComments = append(p.session.DumpComments, p.clip(v))
-			p.hasSess = true
 			return true
 		}
 	case 'D':
 		if v, ok := strings.CutPrefix(s, "Debug session time:"); ok {
-			p.session.DebugSessionTime, p.hasSess = p.keep(strings.TrimSpace(v)), true
+			p.session.DebugSessionTime = p.keep(strings.TrimSpace(v))
 			return true
 		}
 	case 'W':
@@ -587,12 +583,12 @@ func (p *parser) other(s string, afterBanner bool) bool {
 		}
 	case 'c':
 		if v, ok := strings.CutPrefix(s, "cdb: Reading initial command '"); ok {
-			p.session.InitialCommand, p.hasSess = p.keep(strings.TrimSuffix(v, "'")), true
+			p.session.InitialCommand = p.keep(strings.TrimSuffix(v, "'"))
 			return true
 		}
 	case 'q':
 		if strings.HasPrefix(s, "quit:") {
-			p.session.Quit, p.hasSess = true, true
+			p.session.Quit = true
 			return true
 		}
 	case '(':
@@ -623,7 +619,7 @@ func (p *parser) other(s string, afterBanner bool) bool {
 		return true
 	}
 	if isDumpType(s) {
-		p.session.DumpType, p.hasSess = p.keep(s), true
+		p.session.DumpType = p.keep(s)
 		return true
 	}
 	return false
@@ -684,7 +680,7 @@ func (p *parser) osLine(s string) bool {
 	if i < 0 || !(strings.Contains(s, " Free") || strings.Contains(s, " Checked") || strings.Contains(s, "procs)")) {
 		return false
 	}
-	p.session.OSLine, p.hasSess = p.keep(s), true
+	p.session.OSLine = p.keep(s)
 	f := strings.Fields(s[i+len(" Version "):])
 	if len(f) > 0 {
 		if n, err := strconv.Atoi(f[0]); err == nil {
@@ -724,7 +720,7 @@ func (p *parser) buildLab(s string) bool {
 	if !(strings.Contains(s, "fre.") || strings.Contains(s, "chk.")) || strings.Count(s, ".") < 3 {
 		return false
 	}
-	p.session.BuildLab, p.hasSess = p.keep(s), true
+	p.session.BuildLab = p.keep(s)
 	return true
 }
 

@@ -168,13 +168,7 @@ func (w *workerFlags) merge(e *env, fs *flag.FlagSet) (*config.Config, error) {
 func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, wf *workerFlags) int {
 	cfg, err := wf.merge(e, fs)
 	if err != nil {
-		var ce config.Errors
-		if errors.As(err, &ce) {
-			printConfigErrors(e, err)
-			return exitUsage
-		}
-		fmt.Fprintln(e.Stderr, "bsodwatch analyze:", err)
-		return exitUsage
+		return mergeFailed(e, "analyze", err)
 	}
 	return exitFor(ctx, e, "analyze", runWorkerErr(ctx, e, wf, cfg))
 }
@@ -218,6 +212,18 @@ func runWorkerErr(ctx context.Context, e *env, wf *workerFlags, cfg *config.Conf
 	return w.Run(ctx)
 }
 
+// mergeFailed prints why the worker's options are unusable (one line per configuration
+// problem) and returns the usage exit code.
+func mergeFailed(e *env, cmd string, err error) int {
+	var ce config.Errors
+	if errors.As(err, &ce) {
+		printConfigErrors(e, err)
+	} else {
+		fmt.Fprintf(e.Stderr, "bsodwatch %s: %v\n", cmd, err)
+	}
+	return exitUsage
+}
+
 // ruleHolder keeps the last good rule set (rules.Reloader): reloaded on SIGHUP and whenever
 // the folder's content changes (checked every RulesReload); a bad edit is logged, counted and
 // refused while the old set stays. No folder means the library shipped in the binary.
@@ -230,8 +236,6 @@ func newRuleHolder(ctx context.Context, o analyzer.Options, log zerolog.Logger, 
 	if err != nil {
 		return nil, fmt.Errorf("rules: %w", err)
 	}
-	s := r.Current()
-	log.Info().Str("rules_version", s.Version()).Int("rules", len(s.Rules())).Msg("rules loaded")
 	go r.Watch(ctx, o.RulesReload)
 	hup := make(chan os.Signal, 1)
 	notifyHangup(hup)
@@ -302,20 +306,13 @@ func analyzeFile(ctx context.Context, e *env, args []string) int {
 		return exitError
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	wf.o.ShareDir = filepath.Dir(abs)
-	if err := fs.Set("share", wf.o.ShareDir); err != nil {
+	if err := fs.Set("share", filepath.Dir(abs)); err != nil {
 		fmt.Fprintln(e.Stderr, "bsodwatch analyze file:", err)
 		return exitUsage
 	}
 	cfg, err := wf.merge(e, fs)
 	if err != nil {
-		var ce config.Errors
-		if errors.As(err, &ce) {
-			printConfigErrors(e, err)
-		} else {
-			fmt.Fprintln(e.Stderr, "bsodwatch analyze file:", err)
-		}
-		return exitUsage
+		return mergeFailed(e, "analyze file", err)
 	}
 	o := cfg.Analyzer
 	rs, err := newRuleHolder(ctx, o, e.Log, nil)
@@ -335,13 +332,7 @@ func analyzeFile(ctx context.Context, e *env, args []string) int {
 		if ctx.Err() != nil {
 			return exitInterrupted
 		}
-		var jerr *analyzer.JobError
-		errors.As(err, &jerr)
-		res = &pipeline.Result{Version: pipeline.ResultVersion, Job: *job, Status: pipeline.StatusFailed, Engine: w.Engine(),
-			Error: err.Error(), Attempts: 1, AnalyzedAt: time.Now().UTC(), Matches: []rules.Match{}}
-		if jerr != nil {
-			res.DebuggerTail = jerr.Tail
-		}
+		res = w.FailedResult(job, err, 1)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(e.Stdout)
@@ -370,11 +361,15 @@ func printVerdict(w io.Writer, r *pipeline.Result) {
 			fmt.Fprintf(w, "  %-12s %s\n", k+":", v)
 		}
 	}
-	conf := r.Confidence
-	if r.Degraded {
-		conf += ", degraded: " + strings.Join(r.DegradedReasons, "; ")
+	engine := r.Engine
+	if r.Confidence != "" { // a failed verdict has none
+		engine += " (confidence " + r.Confidence
+		if r.Degraded {
+			engine += ", degraded: " + strings.Join(r.DegradedReasons, "; ")
+		}
+		engine += ")"
 	}
-	line("engine", r.Engine+" (confidence "+conf+")")
+	line("engine", engine)
 	if a := r.Analysis; a != nil {
 		line("bugcheck", strings.TrimSpace(a.BugcheckCode+" "+a.BugcheckName))
 		line("module", a.ModuleName)
@@ -416,8 +411,7 @@ func analyzeService(ctx context.Context, e *env, args []string) int {
 	switch verb {
 	case "install":
 		if _, err := wf.merge(e, fs); err != nil {
-			fmt.Fprintln(e.Stderr, "bsodwatch analyze service install:", err)
-			return exitUsage
+			return mergeFailed(e, "analyze service install", err)
 		}
 		var exe string
 		if exe, err = os.Executable(); err == nil {

@@ -5,16 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/bsodwatch/bsodwatch/internal/replaycdb/replaytest"
 	"github.com/bsodwatch/bsodwatch/internal/sharedtest"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 )
@@ -29,37 +28,6 @@ func runAnalyze(t *testing.T, args ...string) (code int, stdout, stderr string) 
 	return code, out.String(), errb.String()
 }
 
-var (
-	replayOnce sync.Once
-	replayBin  string
-	replayErr  error
-)
-
-// replaycdb builds the stand-in debugger once per test binary.
-func replaycdb(t *testing.T) string {
-	t.Helper()
-	replayOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "replaycdb")
-		if err != nil {
-			replayErr = err
-			return
-		}
-		replayBin = filepath.Join(dir, "replaycdb")
-		if runtime.GOOS == "windows" {
-			replayBin += ".exe"
-		}
-		out, err := exec.Command("go", "build", "-o", replayBin, "github.com/bsodwatch/bsodwatch/internal/replaycdb").CombinedOutput()
-		if err != nil {
-			replayErr = err
-			t.Logf("%s", out)
-		}
-	})
-	if replayErr != nil {
-		t.Fatalf("build replaycdb: %v", replayErr)
-	}
-	return replayBin
-}
-
 func TestAnalyzeFileWithDebugger(t *testing.T) {
 	corpus := sharedtest.Dir(t, "corpus")
 	dir := t.TempDir()
@@ -67,7 +35,8 @@ func TestAnalyzeFileWithDebugger(t *testing.T) {
 	if err := os.WriteFile(dump, []byte("REPLAYCDB\ntranscript: "+filepath.Join(corpus, "kernel", "014.txt")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errs := runAnalyze(t, "file", "--json", "--engine", "cdb", "--cdb", replaycdb(t), dump)
+	cdbPath := replaytest.BuildT(t)
+	code, out, errs := runAnalyze(t, "file", "--json", "--engine", "cdb", "--cdb", cdbPath, dump)
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %s", code, errs)
 	}
@@ -80,7 +49,7 @@ func TestAnalyzeFileWithDebugger(t *testing.T) {
 	}
 
 	// The same for people.
-	code, out, _ = runAnalyze(t, "file", "--engine", "cdb", "--cdb", replaycdb(t), dump)
+	code, out, _ = runAnalyze(t, "file", "--engine", "cdb", "--cdb", cdbPath, dump)
 	if code != exitOK || !strings.Contains(out, "0xc5") || !strings.Contains(out, "degraded") {
 		t.Errorf("exit %d, text output:\n%s", code, out)
 	}

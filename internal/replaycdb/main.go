@@ -2,8 +2,8 @@
 // accepts cdb's command line (-z DUMP -y SYMPATH -c COMMANDS; other flags are ignored) and
 // behaves as the dump file, or failing that the environment, tells it to.
 //
-// Build it from a test with `go build -o DIR/replaycdb ./internal/replaycdb` and point the
-// runner's debugger path at it.
+// Tests build it with package replaytest (Main, Build or BuildT) and point the runner's
+// debugger path at it.
 //
 // # The dump file as a script
 //
@@ -65,8 +65,7 @@ func main() {
 	dump, symPath, cmds := parseArgs(os.Args[1:])
 	s, err := load(dump)
 	if err != nil {
-		banner(dump, symPath, cmds)
-		fmt.Printf("Could not open dump file [%s], Win32 error 0n2\n    \"The system cannot find the file specified.\"\n", dump)
+		noOpen(dump, symPath, cmds)
 		return
 	}
 	mode := s.mode
@@ -201,8 +200,7 @@ func run(mode string, s *script, dump, symPath, cmds string) error {
 		}
 		return w.Flush()
 	case "noopen":
-		banner(dump, symPath, cmds)
-		fmt.Printf("Could not open dump file [%s], Win32 error 0n2\n    \"The system cannot find the file specified.\"\n", dump)
+		noOpen(dump, symPath, cmds)
 		return nil
 	}
 	return fmt.Errorf("unknown mode %q", mode)
@@ -217,6 +215,12 @@ func banner(dump, symPath, cmds string) {
 	if cmds != "" {
 		fmt.Printf("0: kd> %s\n", cmds)
 	}
+}
+
+// noOpen prints what cdb prints for a dump file it cannot open.
+func noOpen(dump, symPath, cmds string) {
+	banner(dump, symPath, cmds)
+	fmt.Printf("Could not open dump file [%s], Win32 error 0n2\n    \"The system cannot find the file specified.\"\n", dump)
 }
 
 func envOr(k, def string) string {
