@@ -140,6 +140,27 @@ func ValidateRel(rel string) error {
 	return nil
 }
 
+// tempFile is a temporary file of Put, local or on SMB.
+type tempFile interface {
+	Sync() error
+	Close() error
+}
+
+// finishTemp checks that n bytes were the announced size (unless it is negative), then
+// flushes and closes the temporary file, so only complete, durable data is renamed into place.
+func finishTemp(rel string, f tempFile, n, size int64) error {
+	if size >= 0 && n != size {
+		return fmt.Errorf("put %s: %w: wrote %d bytes, want %d", rel, ErrSizeMismatch, n, size)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("put %s: sync: %w", rel, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("put %s: close: %w", rel, err)
+	}
+	return nil
+}
+
 // splitRel returns the directory part ("" at the root) and the base name of a valid rel.
 func splitRel(rel string) (dir, base string) {
 	if i := strings.LastIndexByte(rel, '/'); i >= 0 {

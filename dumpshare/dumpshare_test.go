@@ -227,8 +227,11 @@ func TestLocalKeepsALiveWritersTemporary(t *testing.T) {
 
 func TestSMB(t *testing.T) {
 	addr, user, pass, root := os.Getenv("BSODWATCH_SMB_ADDR"), os.Getenv("BSODWATCH_SMB_USER"), os.Getenv("BSODWATCH_SMB_PASS"), os.Getenv("BSODWATCH_SMB_ROOT")
-	if addr == "" || root == "" {
+	if addr == "" {
 		t.Skip("BSODWATCH_SMB_* not set: run scripts/samba.sh start and source $SMB_ROOT/env.sh (make test does)")
+	}
+	if user == "" || root == "" {
+		t.Fatal("BSODWATCH_SMB_ADDR is set but BSODWATCH_SMB_USER or _ROOT is not: source the env.sh of scripts/samba.sh start")
 	}
 	sub := "dumpshare-test-" + time.Now().Format("150405.000000")
 	t.Cleanup(func() { os.RemoveAll(filepath.Join(root, "dumps", sub)) })

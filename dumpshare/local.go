@@ -89,14 +89,8 @@ func (l *Local) Put(ctx context.Context, rel string, src io.Reader, size int64) 
 	if err != nil {
 		return "", fmt.Errorf("put %s: %w", rel, err)
 	}
-	if size >= 0 && n != size {
-		return "", fmt.Errorf("put %s: %w: wrote %d bytes, want %d", rel, ErrSizeMismatch, n, size)
-	}
-	if err := f.Sync(); err != nil {
-		return "", fmt.Errorf("put %s: sync: %w", rel, err)
-	}
-	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("put %s: close: %w", rel, err)
+	if err := finishTemp(rel, f, n, size); err != nil {
+		return "", err
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		return "", fmt.Errorf("put %s: %w", rel, err)

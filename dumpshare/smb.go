@@ -220,14 +220,8 @@ func (s *SMB) Put(ctx context.Context, rel string, src io.Reader, size int64) (s
 		}
 		return "", fmt.Errorf("put %s: %w", rel, err)
 	}
-	if size >= 0 && n != size {
-		return "", fmt.Errorf("put %s: %w: wrote %d bytes, want %d", rel, ErrSizeMismatch, n, size)
-	}
-	if err := f.Sync(); err != nil {
-		return "", fmt.Errorf("put %s: flush: %w", rel, err)
-	}
-	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("put %s: close: %w", rel, err)
+	if err := finishTemp(rel, f, n, size); err != nil {
+		return "", err
 	}
 	ok = true
 	octx, cancel = s.opCtx(ctx)

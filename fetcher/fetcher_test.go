@@ -72,6 +72,20 @@ func (r *rig) fetcher(t *testing.T, o fetcher.Options, inv fetcher.Inventory, sr
 }
 
 // jobs returns every job in the work queue.
+// checkShare asserts that the share holds each path with the given sha256.
+func (r *rig) checkShare(t *testing.T, want map[string]string) {
+	t.Helper()
+	for rel, sum := range want {
+		p, err := r.share.Path(rel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fileSHA(t, p); got != sum {
+			t.Errorf("%s: sha256 %s, want %s", rel, got, sum)
+		}
+	}
+}
+
 func (r *rig) jobs(t *testing.T) []pipeline.Job {
 	t.Helper()
 	ctx := context.Background()
@@ -185,12 +199,7 @@ func TestLocalFleetLifecycle(t *testing.T) {
 		"srv01/20240501T123456Z-050124-01.dmp": miniSum,
 		"srv02/20240501T123456Z-wd-1.dmp":      extraSum,
 	}
-	for rel, sum := range want {
-		p, _ := r.share.Path(rel)
-		if got := fileSHA(t, p); got != sum {
-			t.Errorf("%s: sha256 %s, want %s", rel, got, sum)
-		}
-	}
+	r.checkShare(t, want)
 	jobs := r.jobs(t)
 	if len(jobs) != 3 {
 		t.Fatalf("%d jobs, want 3", len(jobs))

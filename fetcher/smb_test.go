@@ -26,8 +26,12 @@ func needSamba(t *testing.T) smbEnv {
 	t.Helper()
 	e := smbEnv{os.Getenv("BSODWATCH_SMB_ADDR"), os.Getenv("BSODWATCH_SMB_SIGNED_ADDR"), os.Getenv("BSODWATCH_SMB_USER"),
 		os.Getenv("BSODWATCH_SMB_PASS"), os.Getenv("BSODWATCH_SMB_ROOT"), os.Getenv("BSODWATCH_SMB_PASSDB")}
-	if e.addr == "" || e.user == "" || e.root == "" {
+	if e.addr == "" {
 		t.Skip("BSODWATCH_SMB_* not set: run scripts/samba.sh start and source $SMB_ROOT/env.sh (make test does)")
+	}
+	// Under make test the address is set: a half-written environment is a failure, not a skip.
+	if e.user == "" || e.root == "" || e.passdb == "" {
+		t.Fatal("BSODWATCH_SMB_ADDR is set but BSODWATCH_SMB_USER, _ROOT or _PASSDB is not: source the env.sh of scripts/samba.sh start")
 	}
 	return e
 }
@@ -88,12 +92,7 @@ func TestSMBNewDumps(t *testing.T) {
 			if !rep.OK() || len(rep.Copied) != 2 {
 				t.Fatalf("report %+v", rep)
 			}
-			for rel, sum := range map[string]string{"win-01/20250102T030405Z-MEMORY.DMP": memSum, "win-01/20250102T030405Z-010225-1-01.dmp": miniSum} {
-				p, _ := r.share.Path(rel)
-				if got := fileSHA(t, p); got != sum {
-					t.Errorf("%s: sha256 %s, want %s", rel, got, sum)
-				}
-			}
+			r.checkShare(t, map[string]string{"win-01/20250102T030405Z-MEMORY.DMP": memSum, "win-01/20250102T030405Z-010225-1-01.dmp": miniSum})
 			jobs := r.jobs(t)
 			if len(jobs) != 2 {
 				t.Fatalf("%d jobs", len(jobs))
@@ -193,13 +192,14 @@ func TestSMBFailingHostsAreReportedOnceAndDoNotHoldUpOthers(t *testing.T) {
 // served by a child).
 func startSmbd(t *testing.T, e smbEnv) (addr string, kill func(), pid int) {
 	t.Helper()
-	if os.Getuid() != 0 || e.passdb == "" {
-		t.Skip("a dedicated smbd needs root and BSODWATCH_SMB_PASSDB")
+	// scripts/samba.sh start runs as root and installs smbd, so neither can be missing here.
+	if os.Getuid() != 0 {
+		t.Fatal("a dedicated smbd needs root, as scripts/samba.sh start does")
 	}
 	smbd, err := exec.LookPath("smbd")
 	if err != nil {
 		if smbd, err = exec.LookPath("/usr/sbin/smbd"); err != nil {
-			t.Skip("smbd not installed")
+			t.Fatal("smbd not installed, though BSODWATCH_SMB_ADDR is set")
 		}
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -48,7 +48,7 @@ type Fetcher struct {
 
 	mu         sync.Mutex
 	hostStates map[string]string // host -> Reason of its last sweep
-	looks      map[string]look   // state key -> last observation of a changing dump
+	looks      map[string]look   // lookKey -> last observation of a changing dump
 }
 
 type look struct {
@@ -56,6 +56,9 @@ type look struct {
 	mtime time.Time
 	at    time.Time
 }
+
+// lookKey is the key of Fetcher.looks: the host, then the path folded as Windows compares it.
+func lookKey(host, p string) string { return host + "\x00" + strings.ToLower(p) }
 
 // New checks the options and returns a Fetcher.
 func New(o Options, d Deps) (*Fetcher, error) {
@@ -231,6 +234,11 @@ func (f *Fetcher) forgetHosts(hosts []Host) {
 			continue
 		}
 		counts[st]++
+	}
+	for key := range f.looks {
+		if host, _, _ := strings.Cut(key, "\x00"); !keep[host] {
+			delete(f.looks, key)
+		}
 	}
 	f.m.hosts.Reset()
 	for st, n := range counts {
@@ -468,7 +476,7 @@ func (f *Fetcher) handle(ctx context.Context, sess Session, h Host, c candidate,
 		return fmt.Errorf("record state: %w", err)
 	}
 	f.mu.Lock()
-	delete(f.looks, h.Name+"\x00"+strings.ToLower(c.path))
+	delete(f.looks, lookKey(h.Name, c.path))
 	f.mu.Unlock()
 	rep.Copied = append(rep.Copied, CopiedDump{Host: h.Name, SourcePath: job.SourcePath, SharePath: rel, Size: c.Size, SHA256: job.SHA256})
 	f.log.Info().Str("host", h.Name).Str("path", job.SourcePath).Str("share_path", rel).Int64("size", c.Size).Str("sha256", job.SHA256).Msg("dump queued")
@@ -478,7 +486,7 @@ func (f *Fetcher) handle(ctx context.Context, sess Session, h Host, c candidate,
 // waitStable returns the dump's entry once two looks StableAfter apart agree on size and
 // mtime. A look from an earlier sweep counts, so a daemon does not wait twice.
 func (f *Fetcher) waitStable(ctx context.Context, sess Session, h Host, c candidate) (candidate, error) {
-	key := h.Name + "\x00" + strings.ToLower(c.path)
+	key := lookKey(h.Name, c.path)
 	f.mu.Lock()
 	prev, ok := f.looks[key]
 	f.mu.Unlock()
