@@ -177,11 +177,7 @@ func (w *Worker) runNative(f *os.File, size int64) (*pipeline.Result, *JobError)
 		// The reader is deterministic: trying again reads the same bytes.
 		return nil, permanent(EngineNative, "native engine: %w", err)
 	}
-	res := &pipeline.Result{Engine: EngineNative, Analysis: a, ProbableCause: cause, Confidence: "low"}
-	if cause != nil && cause.Confidence != "" {
-		res.Confidence = cause.Confidence
-	}
-	return res, nil
+	return &pipeline.Result{Engine: EngineNative, Analysis: a, ProbableCause: cause, Confidence: native.Confidence(cause)}, nil
 }
 
 // openFailure returns cdb's "Could not open dump file" line, if it printed one.
