@@ -6,7 +6,8 @@
 #   2. a sweep of $HOSTS hosts with nothing new (Samba answering on 127.0.x.y): wall time and
 #      dump bytes read;
 #   3. peak RSS of the fetcher while it copies a 4 GiB file.
-# Needs root and Samba (scripts/samba.sh start installs/starts it). Leaves nothing behind.
+# Needs root and Samba (scripts/samba.sh start installs/starts it and leaves it running, so
+# repeated runs reuse it; stop it with scripts/samba.sh stop). Its own files are removed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-3}"; HOSTS="${HOSTS:-500}"; SWEEP_PORT="${SWEEP_PORT:-4458}"
