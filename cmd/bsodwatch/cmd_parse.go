@@ -132,7 +132,8 @@ func writeSummary(w io.Writer, out parseOutput) {
 	default:
 		fmt.Fprintln(w, "no analysis found")
 	}
-	if c := a.Culprit(); c != "" {
+	culprit := a.Culprit()
+	if c := culprit; c != "" {
 		v := c
 		if a.ImageName != "" && !strings.EqualFold(a.ImageName, c) && analysisModuleIs(a, c) {
 			v += " (" + a.ImageName + ")"
@@ -182,7 +183,7 @@ func writeSummary(w io.Writer, out parseOutput) {
 		}
 	}
 	for _, m := range a.Modules {
-		if a.Complete && m.Name == a.Culprit() {
+		if a.Complete && m.Name == culprit {
 			continue // shown above
 		}
 		fmt.Fprintf(w, "  module %s %s-%s %s\n", m.Name, m.Start, m.End, m.SymbolStatus)
