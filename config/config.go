@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -263,12 +264,12 @@ func (c *Config) validate() keyedErrors {
 	}
 	add("nats", c.NATS.Resolve())
 	if c.NATS.Embedded.Listen != "" {
-		if _, _, err := splitHostPort(c.NATS.Embedded.Listen); err != nil {
+		if err := checkListen(c.NATS.Embedded.Listen); err != nil {
 			add("nats.embedded.listen", err)
 		}
 	}
 	if c.Metrics.Listen != "" {
-		if _, _, err := splitHostPort(c.Metrics.Listen); err != nil {
+		if err := checkListen(c.Metrics.Listen); err != nil {
 			add("metrics.listen", err)
 		}
 	}
@@ -303,16 +304,16 @@ func (c *Config) validate() keyedErrors {
 	return errs
 }
 
-func splitHostPort(addr string) (string, int, error) {
-	i := strings.LastIndexByte(addr, ':')
-	if i < 0 {
-		return "", 0, fmt.Errorf("address %q: want host:port", addr)
+// checkListen checks a listen address the way net.Listen and the embedded server parse it.
+func checkListen(addr string) error {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("address %q: want host:port", addr)
 	}
-	p, err := strconv.Atoi(addr[i+1:])
-	if err != nil || p < 0 || p > 65535 {
-		return "", 0, fmt.Errorf("address %q: bad port", addr)
+	if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("address %q: bad port", addr)
 	}
-	return addr[:i], p, nil
+	return nil
 }
 
 // lineRE finds "line N: message" in the YAML library's errors.

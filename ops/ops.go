@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"sort"
 	"sync"
 	"time"
 
@@ -190,16 +189,4 @@ func (s *Server) Start(ctx context.Context, addr string) (*Listener, error) {
 	}()
 	s.log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics and /healthz")
 	return l, nil
-}
-
-// CheckNames lists the registered checks, sorted; for start-up messages.
-func (s *Server) CheckNames() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	names := make([]string, 0, len(s.checks))
-	for k := range s.checks {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
 }

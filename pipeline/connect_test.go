@@ -17,12 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bsodwatch/bsodwatch/internal/testlog"
-
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/bsodwatch/bsodwatch/internal/testlog"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 )
 

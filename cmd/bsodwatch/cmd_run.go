@@ -110,17 +110,7 @@ func cmdRun(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 	r := &runner{e: e, cfg: cfg, roles: roles, log: e.Log}
-	if err := r.run(ctx); err != nil {
-		if ctx.Err() != nil {
-			return exitInterrupted
-		}
-		fmt.Fprintln(e.Stderr, "bsodwatch run:", err)
-		return exitError
-	}
-	if ctx.Err() != nil {
-		return exitInterrupted
-	}
-	return exitOK
+	return exitFor(ctx, e, "run", r.run(ctx))
 }
 
 func parseRoles(s string) ([]string, error) {
@@ -190,18 +180,11 @@ func (r *runner) run(ctx context.Context) error {
 		}
 		tasks = append(tasks, t)
 	}
-	if r.cfg.Metrics.Listen != "" {
-		l, err := r.ops.Start(ctx, r.cfg.Metrics.Listen)
-		if err != nil {
-			return err
-		}
-		r.note("metrics", "http://"+l.Addr().String()+"/metrics, /healthz")
-		defer func() {
-			if err := l.Wait(); err != nil {
-				r.log.Warn().Err(err).Msg("metrics server")
-			}
-		}()
+	wait, err := r.serveOps(ctx, r.cfg.Metrics.Listen)
+	if err != nil {
+		return err
 	}
+	defer wait()
 	r.printSummary()
 
 	var wg sync.WaitGroup
@@ -227,6 +210,24 @@ func (r *runner) run(ctx context.Context) error {
 		return cause
 	}
 	return nil
+}
+
+// serveOps starts /metrics and /healthz on addr ("" for none); wait blocks until the server
+// has stopped after ctx ended. A bad address is a usage error.
+func (r *runner) serveOps(ctx context.Context, addr string) (wait func(), err error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	l, err := r.ops.Start(ctx, addr)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	r.note("metrics", "http://"+l.Addr().String()+"/metrics, /healthz")
+	return func() {
+		if err := l.Wait(); err != nil {
+			r.log.Warn().Err(err).Msg("metrics server")
+		}
+	}, nil
 }
 
 type task struct {

@@ -9,30 +9,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bsodwatch/bsodwatch/internal/sharedtest"
+	"github.com/bsodwatch/bsodwatch/internal/testlog"
 )
-
-// lockedBuffer collects a command's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // waitFor polls s until it matches re or the deadline passes.
 func waitFor(t *testing.T, what string, s func() string, re *regexp.Regexp, d time.Duration) []string {
@@ -55,7 +37,7 @@ func waitFor(t *testing.T, what string, s func() string, re *regexp.Regexp, d ti
 func TestRunAllInOne(t *testing.T) {
 	dumps := sharedtest.Dir(t, "dumps")
 	data := t.TempDir()
-	var out, errOut lockedBuffer
+	var out, errOut testlog.Buffer
 	e := &env{Stdout: &out, Stderr: &errOut, Stdin: strings.NewReader(""), Getenv: func(string) string { return "" }}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

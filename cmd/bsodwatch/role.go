@@ -47,7 +47,7 @@ func overrideNATS(e *env, cfg *config.Config, flagValue string, given bool) {
 // roleProc is what a single-role process holds: its connection, JetStream with the streams
 // created, and its ops server (/metrics, /healthz) with the NATS health check.
 type roleProc struct {
-	r   *runner // reuses run's connection, stream and shutdown code
+	r   *runner // reuses run's connection, stream, ops and shutdown code
 	ops *ops.Server
 }
 
@@ -60,17 +60,16 @@ func startRole(ctx context.Context, e *env, cfg *config.Config, role string, log
 	if cfg.NATS.Name == "" {
 		cfg.NATS.Name = "bsodwatch-" + role
 	}
-	r := &runner{e: e, cfg: cfg, roles: []string{role}, log: log}
+	r := &runner{e: e, cfg: cfg, roles: []string{role}, log: log, ops: ops.New(role, log)}
 	if err := r.connect(ctx); err != nil {
 		return nil, err
 	}
-	p := &roleProc{r: r, ops: ops.New(role, log)}
-	p.ops.AddCheck("nats", ops.NATSCheck(r.nc))
+	r.ops.AddCheck("nats", ops.NATSCheck(r.nc))
 	if err := r.ensureStreams(ctx); err != nil {
 		r.close()
 		return nil, err
 	}
-	return p, nil
+	return &roleProc{r: r, ops: r.ops}, nil
 }
 
 func (p *roleProc) js() jetstream.JetStream { return p.r.js }
@@ -78,18 +77,7 @@ func (p *roleProc) js() jetstream.JetStream { return p.r.js }
 // serveOps starts /metrics and /healthz on addr ("" for none); wait blocks until the server
 // has stopped after ctx ended.
 func (p *roleProc) serveOps(ctx context.Context, addr string) (wait func(), err error) {
-	if addr == "" {
-		return func() {}, nil
-	}
-	l, err := p.ops.Start(ctx, addr)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	return func() {
-		if err := l.Wait(); err != nil {
-			p.r.log.Warn().Err(err).Msg("metrics server")
-		}
-	}, nil
+	return p.r.serveOps(ctx, addr)
 }
 
 // close drains the connection: pending acks and publishes go out.
