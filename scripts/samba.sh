@@ -10,12 +10,13 @@
 # `start` writes $SMB_ROOT/env.sh with the BSODWATCH_SMB_* variables the Go tests read.
 #
 #   SMB_ROOT         default /tmp/bsodwatch-smb
-#   SMB_PORT         default 4455      SMB_SIGNED_PORT  default 4456
+#   SMB_PORT         default: a free port (the one of a running instance under SMB_ROOT is kept)
+#   SMB_SIGNED_PORT  default: a free port
 #   SMB_USER         default smbtest   SMB_PASS         default Bsod-Test-Pass-1
+# Ports are never assumed free: other processes on a shared machine may hold any fixed port, so
+# start picks unused ones and then checks that the process answering on each is our own smbd.
 set -euo pipefail
 SMB_ROOT="${SMB_ROOT:-/tmp/bsodwatch-smb}"
-SMB_PORT="${SMB_PORT:-4455}"
-SMB_SIGNED_PORT="${SMB_SIGNED_PORT:-4456}"
 SMB_USER="${SMB_USER:-smbtest}"
 SMB_PASS="${SMB_PASS:-Bsod-Test-Pass-1}"
 SHARES="$SMB_ROOT/shares"
@@ -98,15 +99,42 @@ CONF
 
 running() { local p="$SMB_ROOT/$1/run/smbd.pid"; [ -f "$p" ] && kill -0 "$(cat "$p")" 2>/dev/null; }
 
+# listening PORT: true when something accepts TCP connections on 127.0.0.1:PORT.
+listening() { (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
+
+# free_port [EXCEPT]: a loopback port nothing listens on (and not EXCEPT), from a range well
+# away from the usual fixed test ports.
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$(( 20000 + RANDOM % 20000 ))
+    [ "$p" = "${1:-}" ] && continue
+    listening "$p" || { echo "$p"; return 0; }
+  done
+  die "no free loopback port found"
+}
+
+# port_of NAME: the port a running instance was configured with.
+port_of() { sed -n 's/^  smb ports = //p' "$SMB_ROOT/$1/smb.conf" 2>/dev/null; }
+
+# owner_ok NAME PORT: the process listening on PORT is this instance's smbd.
+owner_ok() {
+  local pid; pid="$(cat "$SMB_ROOT/$1/run/smbd.pid" 2>/dev/null)" || return 1
+  ss -ltnpH "src 127.0.0.1 and sport = :$2" 2>/dev/null | grep -q "pid=$pid,"
+}
+
 start_instance() {
   local name=$1 port=$2
-  if running "$name"; then return 0; fi
   smbd -D -s "$SMB_ROOT/$name/smb.conf" -l "$SMB_ROOT/$name/log"
   for _ in $(seq 1 100); do
-    if (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then return 0; fi
+    if running "$name" && owner_ok "$name" "$port"; then return 0; fi
     sleep 0.1
   done
   tail -n 20 "$SMB_ROOT/$name/log/log.smbd" >&2 || true
+  stop_instance "$name"
+  if listening "$port"; then
+    die "127.0.0.1:$port answers, but not from our smbd ($name): another process holds the port"
+  fi
   die "smbd ($name) did not open 127.0.0.1:$port"
 }
 
@@ -143,11 +171,18 @@ cmd_start() {
   [ "$(id -u)" = 0 ] || die "start needs root (useradd, smbpasswd)"
   id -u "$SMB_USER" >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin "$SMB_USER"
   mkdir -p "$SMB_ROOT"
-  conf plain "$SMB_PORT" default
-  conf signed "$SMB_SIGNED_PORT" mandatory
+  # An instance already running under SMB_ROOT (and really answering) is kept with its port.
+  local plain_port signed_port
+  if running plain && owner_ok plain "$(port_of plain)"; then plain_port=$(port_of plain); else
+    stop_instance plain; plain_port="${SMB_PORT:-$(free_port)}"; fi
+  if running signed && owner_ok signed "$(port_of signed)"; then signed_port=$(port_of signed); else
+    stop_instance signed; signed_port="${SMB_SIGNED_PORT:-$(free_port "$plain_port")}"; fi
+  SMB_PORT=$plain_port SMB_SIGNED_PORT=$signed_port
+  running plain || conf plain "$SMB_PORT" default
+  running signed || conf signed "$SMB_SIGNED_PORT" mandatory
   fixtures
-  start_instance plain "$SMB_PORT"
-  start_instance signed "$SMB_SIGNED_PORT"
+  running plain || start_instance plain "$SMB_PORT"
+  running signed || start_instance signed "$SMB_SIGNED_PORT"
   cat > "$SMB_ROOT/env.sh" <<ENV
 # written by scripts/samba.sh start; source it before go test
 export BSODWATCH_SMB_ADDR=127.0.0.1:$SMB_PORT
