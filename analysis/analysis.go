@@ -23,11 +23,14 @@ type Analysis struct {
 	FollowupName        string   `json:"followup_name,omitempty"`
 	Stack               []Frame  `json:"stack,omitempty"`
 	ThirdPartyModule    string   `json:"third_party_module,omitempty"`
-	Modules             []Module `json:"modules,omitempty"`
-	DebuggerVersion     string   `json:"debugger_version,omitempty"`
-	SymbolPath          string   `json:"symbol_path,omitempty"`
-	DumpFile            string   `json:"dump_file,omitempty"`
-	DebuggerErrors      []string `json:"debugger_errors,omitempty"`
+	// Culprit is the module blamed for the crash with its vendor and product (from the
+	// module's version resource or the shipped driver reference), when one is named.
+	Culprit         *Culprit `json:"culprit,omitempty"`
+	Modules         []Module `json:"modules,omitempty"`
+	DebuggerVersion string   `json:"debugger_version,omitempty"`
+	SymbolPath      string   `json:"symbol_path,omitempty"`
+	DumpFile        string   `json:"dump_file,omitempty"`
+	DebuggerErrors  []string `json:"debugger_errors,omitempty"`
 	// OSBuild is the Windows build number (e.g. 19041) when the source states it.
 	OSBuild int `json:"os_build,omitempty"`
 	// Arch is x86, x64, arm or arm64 when known.

@@ -128,9 +128,9 @@ func (a *Analysis) Module(name string) *Module {
 	return nil
 }
 
-// Culprit is the module a person would blame first: the innermost third-party stack frame's
+// CulpritName is the module a person would blame first: the innermost third-party stack frame's
 // module, else the analyzer's MODULE_NAME unless it is a placeholder, else the IMAGE_NAME.
-func (a *Analysis) Culprit() string {
+func (a *Analysis) CulpritName() string {
 	if a.ThirdPartyModule != "" {
 		return a.ThirdPartyModule
 	}

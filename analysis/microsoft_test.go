@@ -13,7 +13,7 @@ func TestCulpritAndMicrosoft(t *testing.T) {
 		{"placeholder skipped", Analysis{ModuleName: "Unknown_Module", ImageName: "Unknown_Image"}, ""},
 	}
 	for _, tt := range tests {
-		if got := tt.a.Culprit(); got != tt.want {
+		if got := tt.a.CulpritName(); got != tt.want {
 			t.Errorf("%s: Culprit() = %q, want %q", tt.name, got, tt.want)
 		}
 	}

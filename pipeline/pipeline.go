@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/bsodwatch/bsodwatch/analysis"
-	"github.com/bsodwatch/bsodwatch/rules"
 )
 
 // Names of the JetStream objects. Changing one is a breaking change for running clusters.
@@ -87,7 +86,7 @@ type Result struct {
 	DegradedReasons []string           `json:"degraded_reasons,omitempty"`
 	Analysis        *analysis.Analysis `json:"analysis,omitempty"`
 	ProbableCause   *Cause             `json:"probable_cause,omitempty"`
-	Matches         []rules.Match      `json:"matches"`
+	Matches         []analysis.Match   `json:"matches"`
 	RulesVersion    string             `json:"rules_version,omitempty"`
 	// Error and Attempts describe a failed result; DebuggerTail is the end of the output.
 	Error        string    `json:"error,omitempty"`

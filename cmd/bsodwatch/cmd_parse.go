@@ -132,7 +132,7 @@ func writeSummary(w io.Writer, out parseOutput) {
 	default:
 		fmt.Fprintln(w, "no analysis found")
 	}
-	culprit := a.Culprit()
+	culprit := a.CulpritName()
 	if c := culprit; c != "" {
 		v := c
 		if a.ImageName != "" && !strings.EqualFold(a.ImageName, c) && analysisModuleIs(a, c) {
