@@ -17,6 +17,9 @@ type Match struct {
 	Why []string `json:"why"`
 }
 
+// Severities a known issue can have, most severe first.
+var Severities = []string{"critical", "high", "medium", "low", "info"}
+
 // Culprit is the module blamed for a crash and what is known about who makes it: from the
 // module's own version resource (lmvm CompanyName, ProductName) or from the shipped driver
 // reference. Its JSON form is a contract (DESIGN.md: `culprit`).

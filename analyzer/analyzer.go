@@ -8,10 +8,10 @@ package analyzer
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/bsodwatch/bsodwatch/analyzer/cdb"
+	"github.com/bsodwatch/bsodwatch/internal/optcheck"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/rules"
 )
@@ -112,25 +112,62 @@ func (o Options) WithDefaults() Options {
 	return o
 }
 
-// Validate checks options that have been through WithDefaults.
+// Validate checks options that have been through WithDefaults and reports every problem
+// at once (optcheck.Problems keyed like the YAML): a bad engine, a missing share, a rules
+// folder that is missing or does not load (each rule mistake at its own file:line:column),
+// a cdb_path that is not there.
 func (o Options) Validate() error {
+	ps := o.problems()
+	ps.File("cdb_path", o.CDBPath)
+	if o.RulesDir != "" {
+		before := len(ps)
+		ps.Dir("rules_dir", o.RulesDir)
+		if len(ps) == before {
+			if _, err := rules.Load(o.RulesDir); err != nil {
+				ps.Add("rules_dir", rulesProblems(err))
+			}
+		}
+	}
+	return ps.Err()
+}
+
+// problems are the mistakes that need no file read; New checks them (the rules are loaded
+// by their reloader anyway).
+func (o Options) problems() optcheck.Problems {
+	var ps optcheck.Problems
 	switch o.Engine {
 	case EngineAuto, EngineCDB, EngineNative:
 	default:
-		return fmt.Errorf("analyzer: engine %q: want auto, cdb or native", o.Engine)
+		ps.Addf("engine", "%q: want auto, cdb or native", o.Engine)
 	}
 	if o.ShareDir == "" {
-		return errors.New("analyzer: share_dir is required (the dump share that jobs name files on)")
+		ps.Addf("share_dir", "required: the dump share that jobs name files on")
 	}
 	if o.AckWait < time.Second {
-		return fmt.Errorf("analyzer: ack_wait %s is too short (at least 1s)", o.AckWait)
+		ps.Addf("ack_wait", "%s is too short (at least 1s)", o.AckWait)
 	}
-	for _, d := range o.Backoff {
+	for i, d := range o.Backoff {
 		if d < 0 {
-			return fmt.Errorf("analyzer: negative backoff %s", d)
+			ps.Addf(optcheck.Index("backoff", i), "%s: must not be negative", d)
 		}
 	}
-	return nil
+	if o.Slots > 256 {
+		ps.Addf("slots", "%d: at most 256", o.Slots)
+	}
+	return ps
+}
+
+// rulesProblems places each rule-file mistake at its own file:line:column.
+func rulesProblems(err error) error {
+	var es rules.Errors
+	if !errors.As(err, &es) {
+		return err
+	}
+	ps := make(optcheck.Problems, len(es))
+	for i, e := range es {
+		ps[i] = optcheck.Problem{File: e.File, Line: e.Line, Column: e.Column, Msg: e.Msg}
+	}
+	return ps
 }
 
 // RuleSet is what the worker needs of a rule set; *rules.Set has it.

@@ -53,7 +53,7 @@ func New(o Options, d Deps) (*Worker, error) {
 	if o.Name == "" {
 		o.Name, _ = os.Hostname()
 	}
-	if err := o.Validate(); err != nil {
+	if err := o.problems().Err(); err != nil {
 		return nil, err
 	}
 	m, err := newMetrics(d.Registerer)
@@ -68,7 +68,7 @@ func New(o Options, d Deps) (*Worker, error) {
 	default:
 		path, err := cdb.Locate(o.CDBPath, nil)
 		if err != nil && o.Engine == EngineCDB {
-			return nil, fmt.Errorf("analyzer: %w", err)
+			return nil, err
 		}
 		if err != nil {
 			w.log.Warn().Err(err).Msg("using the native engine")
@@ -126,11 +126,11 @@ func (w *Worker) ConsumerConfig() jetstream.ConsumerConfig {
 // are killed and their jobs handed back to the queue at once.
 func (w *Worker) Run(ctx context.Context) error {
 	if w.deps.JS == nil {
-		return errors.New("analyzer: no JetStream connection")
+		return errors.New("no JetStream connection")
 	}
 	cons, err := w.deps.JS.CreateOrUpdateConsumer(ctx, pipeline.JobsStream, w.ConsumerConfig())
 	if err != nil {
-		return fmt.Errorf("analyzer: consumer %s on %s: %w", pipeline.AnalyzerDurable, pipeline.JobsStream, err)
+		return fmt.Errorf("consumer %s on %s: %w", pipeline.AnalyzerDurable, pipeline.JobsStream, err)
 	}
 	w.log.Info().Str("engine", w.Engine()).Int("slots", w.opts.Slots).Str("worker", w.opts.Name).Msg("analyzer started")
 	var wg sync.WaitGroup

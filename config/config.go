@@ -6,15 +6,16 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,10 +25,10 @@ import (
 	"github.com/bsodwatch/bsodwatch/dumpshare"
 	"github.com/bsodwatch/bsodwatch/fetcher"
 	"github.com/bsodwatch/bsodwatch/history"
+	"github.com/bsodwatch/bsodwatch/internal/optcheck"
 	"github.com/bsodwatch/bsodwatch/notifier"
 	"github.com/bsodwatch/bsodwatch/ops"
 	"github.com/bsodwatch/bsodwatch/pipeline"
-	"github.com/bsodwatch/bsodwatch/secret"
 )
 
 // Config is the whole file. Each role reads its own section; `bsodwatch run` reads them all.
@@ -54,6 +55,8 @@ type Config struct {
 
 	// Path is the file the configuration came from ("" for built-in defaults).
 	Path string `yaml:"-"`
+	// root is the file's YAML, to place problems at their lines.
+	root *yaml.Node
 }
 
 // NATS is the queue section: how separate roles connect, and how `run` serves.
@@ -65,9 +68,12 @@ type NATS struct {
 
 // Embedded configures the all-in-one mode's in-process NATS server.
 type Embedded struct {
-	// Listen also serves NATS on this TCP address (e.g. 127.0.0.1:4222) so that separate
-	// fetch/analyze/notify processes can join; clients must then present nats.user/password
-	// or nats.token when set. Default: "" (in-process only).
+	// Listen serves NATS on this TCP address (e.g. 0.0.0.0:4222) so that separate
+	// fetch/analyze/notify processes on other machines can join; clients must then present
+	// nats.user/password or nats.token when set. Default: "": a free loopback port, with a
+	// token made up at each start unless nats.user or nats.token is set, both written to
+	// <store_dir>/client.json (readable by its owner only) so that results, submit and
+	// reanalyze on this machine reach the server with no flags.
 	Listen string `yaml:"listen"`
 	// StoreDir is where JetStream keeps its files. Default: <data_dir>/nats.
 	StoreDir string `yaml:"store_dir"`
@@ -115,22 +121,9 @@ func (c *Config) RoleDefaults() *Config {
 	return &d
 }
 
-// Error is one problem in a configuration file, with the line it is on when known.
-type Error struct {
-	File string
-	Line int
-	Msg  string
-}
-
-func (e Error) Error() string {
-	switch {
-	case e.File != "" && e.Line > 0:
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-	case e.File != "":
-		return e.File + ": " + e.Msg
-	}
-	return e.Msg
-}
+// Error is one problem in a configuration file, with the line (and column) it is on when
+// known: a keyed problem placed at its file:line (Place), printed as file:line: message.
+type Error = optcheck.Problem
 
 // Errors are all the problems found in one file.
 type Errors []Error
@@ -177,13 +170,23 @@ func DefaultDataDir(getenv func(string) string) string {
 	return filepath.Join(os.TempDir(), "bsodwatch")
 }
 
-// Load reads and checks the file at path. Errors are of type Errors, each naming a line.
+// Load reads and checks the file at path (Parse). Errors are of type Errors, each naming a
+// line.
 func Load(path string, getenv func(string) string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, Errors{{File: path, Msg: errMsg(err)}}
 	}
 	return Parse(path, b, getenv)
+}
+
+// Read reads the file at path without the sections' checks (Decode).
+func Read(path string, getenv func(string) string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Errors{{File: path, Msg: errMsg(err)}}
+	}
+	return Decode(path, b, getenv)
 }
 
 // errMsg drops the path that *fs.PathError repeats.
@@ -195,17 +198,59 @@ func errMsg(err error) string {
 	return err.Error()
 }
 
-// Parse decodes b, which came from path (used for messages and to resolve relative paths).
+// Parse decodes b, which came from path (used for messages and to resolve relative paths),
+// and runs every section's checks (Check). Every mistake is reported at once: unknown keys
+// and wrong types found while decoding, and whatever the checks find, each at the line of
+// the key it is about. Only a YAML syntax error stops before the checks. This is
+// `bsodwatch config check`.
 func Parse(path string, b []byte, getenv func(string) string) (*Config, error) {
+	c, errs := decode(path, b, getenv)
+	if c == nil {
+		return nil, errs
+	}
+	if err := c.Check(); err != nil {
+		errs = append(errs, err.(Errors)...)
+	}
+	if len(errs) > 0 {
+		errs.sort(path)
+		return nil, errs
+	}
+	return c, nil
+}
+
+// Decode reads the file like Parse but runs none of the sections' checks: commands decode,
+// lay their flags over the file, and then the roles check what they will run with (the
+// same checks, placed at the file's lines by Place), so a flag can replace a value the file
+// gets wrong.
+func Decode(path string, b []byte, getenv func(string) string) (*Config, error) {
+	c, errs := decode(path, b, getenv)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return c, nil
+}
+
+// decode returns the configuration (nil after a syntax error) and the decoding errors.
+func decode(path string, b []byte, getenv func(string) string) (*Config, Errors) {
 	c := preset(path)
-	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err != nil {
-		return nil, yamlErrors(path, err)
+	c.root = &yaml.Node{}
+	if err := yaml.Unmarshal(b, c.root); err != nil {
+		es := yamlErrors(path, err)
+		if len(es) == 1 {
+			es[0].Line = syntaxLine(b, es[0])
+		}
+		return nil, es
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
+	var errs Errors
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlErrors(path, err)
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, yamlErrors(path, err)
+		}
+		// A type error leaves the rest decoded: carry on, so the checks' findings come too.
+		errs = yamlErrors(path, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -213,16 +258,39 @@ func Parse(path string, b []byte, getenv func(string) string) (*Config, error) {
 	}
 	c.applyDefaults(getenv)
 	c.resolvePaths(filepath.Dir(path))
-	if errs := c.validate(); len(errs) > 0 {
-		for i := range errs {
-			errs[i].File = path
-			if errs[i].Line == 0 {
-				errs[i].Line = lineOf(&root, errs[i].key)
-			}
-		}
-		return nil, errs.plain()
+	return c, errs
+}
+
+// Check runs every section's own checks (the same ones the roles run at start) and returns
+// what they found as Errors at the lines of their keys, or nil.
+func (c *Config) Check() error {
+	if err := c.problems().Err(); err != nil {
+		return c.Place(err)
 	}
-	return c, nil
+	return nil
+}
+
+// Place turns keyed problems (optcheck.Problems, keyed from the top of the file) into Errors
+// at the file's lines, so that a role's refusal reads like `config check`'s. Without a file
+// (built-in defaults) it returns err as it is.
+func (c *Config) Place(err error) error {
+	ps := optcheck.Of(err)
+	if c.Path == "" || len(ps) == 0 {
+		return err
+	}
+	var errs Errors
+	for _, p := range ps {
+		e := Error{File: c.Path, Msg: p.Error()}
+		if p.File != "" {
+			// a mistake inside another file the config names (inventory, rules): there
+			e = Error{File: p.File, Line: p.Line, Column: p.Column, Msg: p.Msg}
+		} else if c.root != nil {
+			e.Line = lineOf(c.root, p.Key)
+		}
+		errs = append(errs, e)
+	}
+	errs.sort(c.Path)
+	return errs
 }
 
 // applyDefaults fills what the file left out.
@@ -239,82 +307,41 @@ func (c *Config) applyDefaults(getenv func(string) string) {
 	}
 }
 
-// keyedError is a validation problem with the dotted key it is about.
-type keyedError struct {
-	Error
-	key string
-}
-
-type keyedErrors []keyedError
-
-func (ks keyedErrors) plain() Errors {
-	es := make(Errors, len(ks))
-	for i, k := range ks {
-		es[i] = k.Error
-	}
-	return es
-}
-
-func (c *Config) validate() keyedErrors {
-	var errs keyedErrors
-	add := func(key string, err error) {
-		if err != nil {
-			errs = append(errs, keyedError{Error: Error{Msg: key + ": " + err.Error()}, key: key})
-		}
-	}
-	add("nats", c.NATS.Resolve())
+// problems runs every section's own checks (the same ones the roles run at start) and
+// returns what they found, keyed from the top of the file.
+func (c *Config) problems() optcheck.Problems {
+	var ps optcheck.Problems
+	ps.Add("nats", c.NATS.Resolve())
 	if c.NATS.Embedded.Listen != "" {
-		if err := checkListen(c.NATS.Embedded.Listen); err != nil {
-			add("nats.embedded.listen", err)
+		if err := ops.CheckListen(c.NATS.Embedded.Listen); err != nil {
+			ps.Addf("nats.embedded.listen", "%s", err)
 		}
 	}
-	if c.Metrics.Listen != "" {
-		if err := checkListen(c.Metrics.Listen); err != nil {
-			add("metrics.listen", err)
-		}
-	}
-	if smb := c.Share.SMB; smb != nil {
-		if c.Share.Dir != "" {
-			add("share", errors.New("set dir or smb, not both"))
-		}
-		if smb.Addr == "" || smb.Share == "" {
-			add("share.smb", errors.New("addr and share are required"))
-		}
-		if _, err := secret.Load("", smb.PasswordFile, smb.PasswordEnv); err != nil {
-			add("share.smb", err)
-		}
-	}
-	if c.Fetcher.Inventory != "" && c.Fetcher.FleetDir != "" {
-		add("fetcher", errors.New("set inventory or fleet_dir, not both"))
-	}
+	ps.Add("metrics", c.Metrics.Validate())
+	ps.Add("share", c.Share.Validate())
+	ps.Add("fetcher", c.Fetcher.Validate())
 	d := c.RoleDefaults()
-	for _, s := range []struct {
-		key string
-		v   any
-	}{{"analyzer", d.Analyzer}, {"notifier", d.Notifier}, {"history", d.History}} {
-		if v, ok := s.v.(interface{ Validate() error }); ok {
-			add(s.key, v.Validate())
-		}
-	}
-	for name, cr := range c.Fetcher.Credentials {
-		if _, err := cr.Resolve(); err != nil {
-			add("fetcher.credentials."+name, err)
-		}
-	}
-	return errs
+	ps.Add("analyzer", d.Analyzer.Validate())
+	ps.Add("notifier", d.Notifier.Validate())
+	ps.Add("history", c.History.Validate())
+	return ps
 }
 
-// checkListen checks a listen address the way net.Listen and the embedded server parse it.
-func checkListen(addr string) error {
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("address %q: want host:port", addr)
-	}
-	if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
-		return fmt.Errorf("address %q: bad port", addr)
-	}
-	return nil
+// sort orders the problems by file (this one first) and line, so they read top to bottom.
+func (es Errors) sort(path string) {
+	slices.SortStableFunc(es, func(a, b Error) int {
+		if (a.File == path) != (b.File == path) {
+			if a.File == path {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(strings.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+	})
 }
+
+// checkListen checks a listen address.
+var checkListen = ops.CheckListen
 
 // lineRE finds "line N: message" in the YAML library's errors.
 var lineRE = regexp.MustCompile(`^\s*(?:yaml: )?line (\d+): (.*)$`)
@@ -340,6 +367,28 @@ func yamlErrors(path string, err error) Errors {
 		es = append(es, e)
 	}
 	return es
+}
+
+// syntaxLine finds the line a YAML syntax error is really on. The YAML library reports the
+// line where the enclosing construct began (a key whose value holds the mistake, a flow list
+// that is never closed), which sends a person to the line above. The first prefix of the
+// file that fails with the same message ends at the line at fault.
+func syntaxLine(b []byte, e Error) int {
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	if len(lines) > 2000 {
+		return e.Line // not worth the quadratic search
+	}
+	for k := max(e.Line, 1); k <= len(lines); k++ {
+		var n yaml.Node
+		err := yaml.Unmarshal(bytes.Join(lines[:k], nil), &n)
+		if err == nil {
+			continue
+		}
+		if es := yamlErrors("", err); len(es) == 1 && es[0].Msg == e.Msg {
+			return k
+		}
+	}
+	return e.Line
 }
 
 var (
@@ -370,22 +419,28 @@ func friendlier(msg string) string {
 	return msg
 }
 
-// lineOf finds the line of a dotted key ("nats.tls.ca_file") in the document, or of its
-// nearest ancestor present.
+// lineOf finds the line of a dotted key ("nats.tls.ca_file", "notifier.targets[1].url_file")
+// in the document: the key's own line, or its nearest ancestor's when the key is absent.
 func lineOf(root *yaml.Node, key string) int {
 	n := root
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}
 	line := 0
-	for _, part := range strings.Split(key, ".") {
-		if n.Kind != yaml.MappingNode {
-			break
-		}
+	for _, part := range keyParts(key) {
 		var next *yaml.Node
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == part {
-				line, next = n.Content[i].Line, n.Content[i+1]
+		switch {
+		case strings.HasPrefix(part, "["):
+			i, err := strconv.Atoi(strings.Trim(part, "[]"))
+			if n.Kind == yaml.SequenceNode && err == nil && i >= 0 && i < len(n.Content) {
+				next = n.Content[i]
+				line = next.Line
+			}
+		case n.Kind == yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == part {
+					line, next = n.Content[i].Line, n.Content[i+1]
+				}
 			}
 		}
 		if next == nil {
@@ -394,6 +449,33 @@ func lineOf(root *yaml.Node, key string) int {
 		n = next
 	}
 	return line
+}
+
+// keyParts splits "a.b[2].c" into "a", "b", "[2]", "c". Map keys with dots in them (the
+// credential names of fetcher.credentials) cannot be told apart, which only costs a line.
+func keyParts(key string) []string {
+	var parts []string
+	for _, p := range strings.Split(key, ".") {
+		for {
+			i := strings.IndexByte(p, '[')
+			if i < 0 {
+				break
+			}
+			if i > 0 {
+				parts = append(parts, p[:i])
+			}
+			j := strings.IndexByte(p[i:], ']')
+			if j < 0 {
+				break
+			}
+			parts = append(parts, p[i:i+j+1])
+			p = p[i+j+1:]
+		}
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	return parts
 }
 
 // resolvePaths makes relative file and directory options relative to the config file's

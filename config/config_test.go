@@ -29,10 +29,10 @@ func TestParseErrors(t *testing.T) {
 		{"bad integer", "nats:\n  replicas: three\n", []string{`cfg.yaml:2: cannot use str "three" here: want a whole number`}},
 		{"list expected", "nats:\n  urls: nats://a\n", []string{`cfg.yaml:2: cannot use str "nats://a" here: want a list`}},
 		{"syntax", "nats:\n  urls: [a\n", []string{"cfg.yaml:"}},
-		{"missing secret env", "nats:\n  urls: [nats://a:4222]\n  user: u\n  password_env: BSW_TEST_UNSET\n", []string{"cfg.yaml:1: nats: nats password: secret environment variable BSW_TEST_UNSET is not set"}},
-		{"two auth methods", "\n\nnats:\n  token: t\n  creds_file: /etc/hostname\n", []string{"cfg.yaml:3: nats: nats: choose one authentication method"}},
+		{"missing secret env", "nats:\n  urls: [nats://a:4222]\n  user: u\n  password_env: BSW_TEST_UNSET\n", []string{"cfg.yaml:4: nats.password_env: secret environment variable BSW_TEST_UNSET is not set"}},
+		{"two auth methods", "\n\nnats:\n  token: t\n  creds_file: /etc/hostname\n", []string{"cfg.yaml:5: nats.creds_file: choose one authentication method: user/password, token, nkey_seed_file or creds_file (token is set too)"}},
 		{"bad metrics address", "metrics:\n  listen: nonsense\n", []string{`cfg.yaml:2: metrics.listen: address "nonsense"`}},
-		{"notifier validation", "notifier:\n  targets:\n    - name: x\n      type: pager\n", []string{`cfg.yaml:1: notifier: notifier target 1 (x): unknown type "pager"`}},
+		{"notifier validation", "notifier:\n  targets:\n    - name: x\n      type: pager\n", []string{`cfg.yaml:4: notifier.targets[0].type: "pager": want slack, teams, mattermost, webhook or console`}},
 		{"two documents", "data_dir: /a\n---\ndata_dir: /b\n", []string{"cfg.yaml:2: only one YAML document is allowed"}},
 	}
 	for _, tc := range tests {
@@ -66,8 +66,10 @@ func TestParseDefaultsAndPaths(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "etc"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "etc", "lab.pw"), []byte("pw"), 0o600); err != nil {
-		t.Fatal(err)
+	for name, content := range map[string]string{"lab.pw": "pw", "hosts.yaml": "hosts: [srv01]\n", "slack.url": "https://hooks.slack.example/x\n"} {
+		if err := os.WriteFile(filepath.Join(dir, "etc", name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	src := `
 nats:
@@ -177,5 +179,75 @@ func TestSecretsNotInErrors(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), pw) {
 		t.Errorf("error shows the secret: %v", err)
+	}
+}
+
+// TestParseReportsEverything is the issue's trial: six mistakes of different kinds, each
+// of which a role would refuse at start, all reported in one run at the line of the key
+// itself (or at the inventory's own line).
+func TestParseReportsEverything(t *testing.T) {
+	dir := t.TempDir()
+	inv := filepath.Join(dir, "hosts.yaml")
+	if err := os.WriteFile(inv, []byte("hosts:\n  - name: web01\n  - name: ../../etc\n  - {name: db01, credentials: lab}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pw := filepath.Join(dir, "smb.pw")
+	if err := os.WriteFile(pw, []byte("pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := `fetcher:
+  inventory: hosts.yaml
+  globs: ["LiveKernelReports/**/*.dmp", "../x/*.dmp"]
+  chunk_size: 99999999
+  interval: often
+  credentials:
+    default: {user: 'CORP\svc', password_file: smb.pw}
+notifier:
+  targets:
+    - {name: ops, type: console}
+    - name: teams
+      type: teams
+      url_file: teams.url
+metrics:
+  listen: nonsense
+`
+	file := filepath.Join(dir, "bsodwatch.yaml")
+	_, err := Parse(file, []byte(src), getenvMap(nil))
+	want := []string{
+		file + `:3: fetcher.globs[1]: pattern "../x/*.dmp": empty, '.' or '..' element`,
+		file + ":4: fetcher.chunk_size: 99999999: want 4 KiB (4096) to 8 MiB (8388608)",
+		file + `:5: cannot use str "often" here: want a duration such as 30s or 5m`,
+		file + ":13: notifier.targets[1].url_file: read secret file: open " + filepath.Join(dir, "teams.url") + ": no such file or directory",
+		file + `:15: metrics.listen: address "nonsense": want host:port`,
+		inv + ":3: host name \"../../etc\": invalid path: character '/' not allowed",
+		inv + `:4: host "db01": no credentials named "lab" in fetcher.credentials (give it user and password_file, password_env or password)`,
+	}
+	var es Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("error %v (%T), want config.Errors", err, err)
+	}
+	if len(es) != len(want) {
+		t.Fatalf("got %d errors:\n%v\nwant %d:\n%s", len(es), err, len(want), strings.Join(want, "\n"))
+	}
+	for i, w := range want {
+		if es[i].Error() != w {
+			t.Errorf("error %d:\n got %s\nwant %s", i, es[i], w)
+		}
+	}
+}
+
+func TestSyntaxErrorLine(t *testing.T) {
+	for _, tt := range []struct {
+		src  string
+		want string
+	}{
+		{"a: 1\nb: 2\nc:\n  d: [x\n", "c.yaml:4: did not find expected ',' or ']'"},
+		{"a: 1\nb:\n  - x\n  y: 2\n", "c.yaml:4: did not find expected '-' indicator"},
+		{"a: 1\nb: 2\nc: 3\n d: 4\n", "c.yaml:4: mapping values are not allowed in this context"},
+	} {
+		_, err := Parse("c.yaml", []byte(tt.src), getenvMap(nil))
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("%q: got %v, want %s", tt.src, err, tt.want)
+		}
 	}
 }

@@ -59,6 +59,7 @@ func TestDocsExample(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("BSODWATCH_NATS_PASSWORD", "example")
 	t.Setenv("BSODWATCH_SMB_PASSWORD", "example")
+	t.Setenv("BSODWATCH_SLACK_URL", "https://hooks.slack.example/services/T0/B0/x")
 	for _, f := range []string{"inventory.yaml"} {
 		if err := os.WriteFile(filepath.Join(dir, f), []byte("hosts: []\n"), 0o600); err != nil {
 			t.Fatal(err)

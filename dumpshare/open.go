@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 
+	"github.com/bsodwatch/bsodwatch/internal/optcheck"
 	"github.com/bsodwatch/bsodwatch/secret"
 )
 
@@ -43,4 +46,44 @@ func Open(ctx context.Context, o Options) (Share, func() error, error) {
 		return s, s.Close, nil
 	}
 	return nil, nil, errors.New("dump share: set dir or smb")
+}
+
+// Validate reports every problem with o at once (optcheck.Problems keyed like the YAML).
+// It reads the SMB password from its file or variable (never printing it) and checks that
+// an existing dir is a directory; a missing one is created when the share is opened.
+func (o Options) Validate() error {
+	var ps optcheck.Problems
+	switch {
+	case o.Dir != "" && o.SMB != nil:
+		ps.Addf("smb", "set dir or smb, not both")
+	case o.Dir != "":
+		if fi, err := os.Stat(o.Dir); err == nil && !fi.IsDir() {
+			ps.Addf("dir", "%s is not a directory", o.Dir)
+		}
+	}
+	if s := o.SMB; s != nil {
+		if s.Addr == "" {
+			ps.Addf("smb.addr", "required (host or host:port)")
+		}
+		if s.Share == "" {
+			ps.Addf("smb.share", "required (the share name, e.g. dumps)")
+		} else if strings.ContainsAny(s.Share, `/\:`) {
+			ps.Addf("smb.share", "%q: a share name, without slashes", s.Share)
+		}
+		if s.Dir != "" {
+			if err := ValidateRel(s.Dir); err != nil {
+				ps.Addf("smb.dir", "%s", err)
+			}
+		}
+		if s.User == "" {
+			ps.Addf("smb.user", "required")
+		}
+		if s.Password.IsZero() {
+			ps.Secret("smb.password", "", s.PasswordFile, s.PasswordEnv)
+		}
+		if s.OpTimeout < 0 {
+			ps.Addf("smb.op_timeout", "%s: must not be negative", s.OpTimeout)
+		}
+	}
+	return ps.Err()
 }

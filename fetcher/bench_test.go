@@ -39,7 +39,7 @@ func (s *memState) Put(_ context.Context, h, p string, v fetcher.Seen) error {
 
 type nopPublisher struct{}
 
-func (nopPublisher) Publish(context.Context, *pipeline.Job) error { return nil }
+func (nopPublisher) Publish(context.Context, *pipeline.Job) (bool, error) { return false, nil }
 
 func benchEnv(b *testing.B, key string) string {
 	v := os.Getenv(key)

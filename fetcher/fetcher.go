@@ -10,8 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/bsodwatch/bsodwatch/internal/optcheck"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/secret"
 )
@@ -232,20 +238,125 @@ type State interface {
 	Put(ctx context.Context, host, path string, s Seen) error
 }
 
-// Publisher queues a job and returns once the queue has acknowledged it.
+// Publisher queues a job and returns once the queue has acknowledged it; duplicate says the
+// queue already had it (intake.Publisher has it).
 type Publisher interface {
-	Publish(ctx context.Context, job *pipeline.Job) error
+	Publish(ctx context.Context, job *pipeline.Job) (duplicate bool, err error)
 }
 
-// checkOptions reports configuration errors early, with the field name.
-func checkOptions(o Options) error {
-	for _, g := range o.Globs {
-		if err := checkGlob(g); err != nil {
-			return fmt.Errorf("globs: %w", err)
+// Limits of the copy options.
+const (
+	minChunkSize    = 4 << 10
+	maxChunkSize    = 8 << 20
+	maxCopyWorkers  = 64
+	maxSessions     = 16
+	maxConcurrency  = 4096
+	credentialsHelp = "password_file, password_env or password"
+)
+
+// Validate reports every problem with o at once (optcheck.Problems keyed like the YAML):
+// contradictory sources, bad values, credentials whose secret cannot be read, and the
+// inventory file itself (each of its mistakes at its own file:line, hosts naming unknown
+// credentials included). Roles call it at start, `bsodwatch config check` too.
+func (o Options) Validate() error { return o.validate(true) }
+
+// validate checks o; readInventory also reads and checks the inventory file.
+func (o Options) validate(readInventory bool) error {
+	var ps optcheck.Problems
+	if o.Inventory != "" && o.FleetDir != "" {
+		ps.Addf("fleet_dir", "set inventory or fleet_dir, not both")
+	}
+	ps.Dir("fleet_dir", o.FleetDir)
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"interval", o.Interval}, {"stable_after", o.StableAfter}, {"stable_timeout", o.StableTimeout},
+		{"op_timeout", o.OpTimeout}, {"progress_every", o.ProgressEvery}} {
+		if d.v < 0 {
+			ps.Addf(d.key, "%s: must not be negative", d.v)
 		}
 	}
-	if o.ChunkSize > 8<<20 {
-		return fmt.Errorf("chunk_size %d: at most 8 MiB", o.ChunkSize)
+	for _, n := range []struct {
+		key    string
+		v, max int64
+	}{{"concurrency", int64(o.Concurrency), maxConcurrency}, {"copy_workers", int64(o.CopyWorkers), maxCopyWorkers},
+		{"parallel_sessions", int64(o.ParallelSessions), maxSessions}, {"parallel_min_bytes", o.ParallelMinBytes, -1},
+		{"sessions_min_bytes", o.SessionsMinBytes, -1}, {"max_rate_bytes", o.MaxRateBytes, -1}} {
+		switch {
+		case n.v < 0:
+			ps.Addf(n.key, "%d: must not be negative", n.v)
+		case n.max > 0 && n.v > n.max:
+			ps.Addf(n.key, "%d: at most %d", n.v, n.max)
+		}
 	}
-	return nil
+	if o.ChunkSize != 0 && (o.ChunkSize < minChunkSize || o.ChunkSize > maxChunkSize) {
+		ps.Addf("chunk_size", "%d: want 4 KiB (4096) to 8 MiB (8388608)", o.ChunkSize)
+	}
+	for i, g := range o.Globs {
+		if err := checkGlob(g); err != nil {
+			ps.Addf(optcheck.Index("globs", i), "%s", err)
+		}
+	}
+	if o.AdminShare != "" && strings.ContainsAny(o.AdminShare, `/\:`) {
+		ps.Addf("admin_share", "%q: a share name, without slashes", o.AdminShare)
+	}
+	for _, name := range slices.Sorted(maps.Keys(o.Credentials)) {
+		c := o.Credentials[name]
+		key := "credentials." + name
+		if c.User == "" {
+			ps.Addf(key+".user", "required")
+		}
+		if _, err := c.Resolve(); err != nil {
+			var k string
+			switch {
+			case c.PasswordFile != "":
+				k = ".password_file"
+			case c.PasswordEnv != "":
+				k = ".password_env"
+			default:
+				k = ".password"
+			}
+			ps.Addf(key+k, "%s", err)
+		}
+	}
+	if o.Inventory != "" && readInventory {
+		ps.Add("inventory", o.checkInventory())
+	}
+	return ps.Err()
+}
+
+// checkInventory reads the inventory file and checks each host, and that the credentials
+// the hosts name exist.
+func (o Options) checkInventory() error {
+	b, err := os.ReadFile(o.Inventory)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("%s: %w", o.Inventory, err)
+	}
+	hosts, lines, err := parseInventory(b)
+	var ps optcheck.Problems
+	if err != nil {
+		for _, p := range optcheck.Of(err) {
+			p.File = o.Inventory
+			ps = append(ps, p)
+		}
+	}
+	def := o.DefaultCredentials
+	if def == "" {
+		def = "default"
+	}
+	for i, h := range hosts {
+		cn := h.Credentials
+		if cn == "" {
+			cn = def
+		}
+		if _, ok := o.Credentials[cn]; !ok {
+			msg := fmt.Sprintf("host %q: no credentials named %q in fetcher.credentials (give it user and %s)", h.Name, cn, credentialsHelp)
+			ps = append(ps, optcheck.Problem{File: o.Inventory, Line: lines[i], Msg: msg})
+		}
+	}
+	return ps.Err()
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/bsodwatch/bsodwatch/dumpshare"
 	"github.com/bsodwatch/bsodwatch/fetcher"
 	"github.com/bsodwatch/bsodwatch/fetcher/dirsource"
+	"github.com/bsodwatch/bsodwatch/intake"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 )
 
@@ -33,7 +34,7 @@ type rig struct {
 	js    jetstream.JetStream
 	share *dumpshare.Local
 	state *fetcher.KVState
-	pub   *fetcher.JetStreamPublisher
+	pub   *intake.Publisher
 	logs  *testlog.Buffer
 	reg   *prometheus.Registry
 }
@@ -50,7 +51,7 @@ func newRig(t *testing.T, storeDir string) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rig{js: js, share: share, state: st, pub: fetcher.NewJetStreamPublisher(js), logs: &testlog.Buffer{}, reg: prometheus.NewRegistry()}
+	return &rig{js: js, share: share, state: st, pub: intake.NewPublisher(js), logs: &testlog.Buffer{}, reg: prometheus.NewRegistry()}
 }
 
 func (r *rig) fetcher(t *testing.T, o fetcher.Options, inv fetcher.Inventory, src fetcher.Source) *fetcher.Fetcher {
@@ -107,8 +108,8 @@ func (r *rig) jobs(t *testing.T) []pipeline.Job {
 		if err := json.Unmarshal(m.Data, &j); err != nil {
 			t.Fatalf("job %d: %v", seq, err)
 		}
-		if got := m.Header.Get("Nats-Msg-Id"); got != j.SHA256 {
-			t.Errorf("job %d: Nats-Msg-Id %q, want the sha256 %q", seq, got, j.SHA256)
+		if got, want := m.Header.Get("Nats-Msg-Id"), intake.JobID(j.Host, j.SHA256); got != want || j.ID != want {
+			t.Errorf("job %d: Nats-Msg-Id %q, ID %q, want the job identity of host %s and sha256 %s, %q", seq, got, j.ID, j.Host, j.SHA256, want)
 		}
 		out = append(out, j)
 	}
@@ -205,7 +206,7 @@ func TestLocalFleetLifecycle(t *testing.T) {
 		t.Fatalf("%d jobs, want 3", len(jobs))
 	}
 	for _, j := range jobs {
-		if want[j.SharePath] != j.SHA256 || j.ID != j.SHA256 || j.Version != pipeline.JobVersion || j.Submitter != "fetcher" || j.Header == nil {
+		if want[j.SharePath] != j.SHA256 || j.ID != intake.JobID(j.Host, j.SHA256) || j.Version != pipeline.JobVersion || j.Submitter != "fetcher" || j.Header == nil {
 			t.Errorf("bad job %+v", j)
 		}
 		if !strings.HasPrefix(j.SourcePath, `ADMIN$\`) {

@@ -18,6 +18,7 @@ import (
 	"github.com/bsodwatch/bsodwatch/dumpshare"
 	"github.com/bsodwatch/bsodwatch/fetcher"
 	"github.com/bsodwatch/bsodwatch/fetcher/dirsource"
+	"github.com/bsodwatch/bsodwatch/intake"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/pipeline/embedded"
 )
@@ -65,7 +66,7 @@ func helperFetcher() error {
 	}
 	rate, _ := strconv.ParseInt(os.Getenv("HELPER_RATE"), 10, 64)
 	f, err := fetcher.New(fetcher.Options{StableAfter: 50 * time.Millisecond, MaxRateBytes: rate},
-		fetcher.Deps{Inventory: src, Source: src, Share: share, State: st, Publisher: fetcher.NewJetStreamPublisher(js), Log: zerolog.New(os.Stderr)})
+		fetcher.Deps{Inventory: src, Source: src, Share: share, State: st, Publisher: intake.NewPublisher(js), Log: zerolog.New(os.Stderr)})
 	if err != nil {
 		return err
 	}

@@ -60,26 +60,3 @@ func (s *KVState) Put(ctx context.Context, host, p string, v Seen) error {
 	_, err = s.kv.Put(ctx, stateKey(host, p), b)
 	return err
 }
-
-// JetStreamPublisher publishes jobs on pipeline.JobsSubject with Nats-Msg-Id = sha256, so a
-// retried publish is never a second job.
-type JetStreamPublisher struct{ js jetstream.JetStream }
-
-var _ Publisher = (*JetStreamPublisher)(nil)
-
-// NewJetStreamPublisher returns a publisher on js.
-func NewJetStreamPublisher(js jetstream.JetStream) *JetStreamPublisher {
-	return &JetStreamPublisher{js: js}
-}
-
-// Publish implements Publisher; it returns once JetStream has stored the job.
-func (p *JetStreamPublisher) Publish(ctx context.Context, job *pipeline.Job) error {
-	b, err := json.Marshal(job)
-	if err != nil {
-		return err
-	}
-	if _, err := p.js.Publish(ctx, pipeline.JobsSubject, b, jetstream.WithMsgID(job.ID)); err != nil {
-		return err
-	}
-	return nil
-}

@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/bsodwatch/bsodwatch/analyzer/native"
 	"github.com/bsodwatch/bsodwatch/dumpshare"
+	"github.com/bsodwatch/bsodwatch/intake"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 )
 
@@ -62,10 +62,12 @@ func lookKey(host, p string) string { return host + "\x00" + strings.ToLower(p) 
 
 // New checks the options and returns a Fetcher.
 func New(o Options, d Deps) (*Fetcher, error) {
-	o = o.WithDefaults()
-	if err := checkOptions(o); err != nil {
+	// The inventory is read by d.Inventory; Validate (run by config check and the roles'
+	// builder) checks the file too.
+	if err := o.validate(false); err != nil {
 		return nil, err
 	}
+	o = o.WithDefaults()
 	if d.Inventory == nil || d.Source == nil {
 		return nil, errors.New("fetcher: inventory and source are required")
 	}
@@ -467,7 +469,7 @@ func (f *Fetcher) handle(ctx context.Context, sess Session, h Host, c candidate,
 	if err != nil {
 		return err
 	}
-	if err := f.d.Publisher.Publish(ctx, job); err != nil {
+	if _, err := f.d.Publisher.Publish(ctx, job); err != nil {
 		return fmt.Errorf("publish job: %w", err)
 	}
 	f.m.jobsPublished.Inc()
@@ -598,36 +600,17 @@ func (f *Fetcher) copy(ctx context.Context, sess Session, h Host, c candidate, r
 	if dur > 0 {
 		f.m.copyRate.Set(float64(c.Size) / dur.Seconds())
 	}
-	hdr := f.header(fctx, cancelFile, ra, c.Size)
-	return &pipeline.Job{
-		Version:    pipeline.JobVersion,
-		ID:         sum,
-		Host:       h.Name,
-		HostTags:   h.Tags,
-		SourcePath: f.sourcePath(h, c.path),
-		SharePath:  rel,
-		Size:       c.Size,
-		SHA256:     sum,
-		ModTime:    c.ModTime.UTC(),
-		DetectedAt: f.d.Now().UTC(),
-		Submitter:  "fetcher",
-		Header:     hdr,
-	}, nil
+	hdr := f.header(cancelFile, ra, c.Size)
+	return intake.NewJob(intake.Dump{
+		Host: h.Name, HostTags: h.Tags, SourcePath: f.sourcePath(h, c.path), SharePath: rel,
+		Size: c.Size, SHA256: sum, ModTime: c.ModTime, Header: hdr, Submitter: "fetcher",
+	}, f.d.Now()), nil
 }
 
-// header reads the dump header natively, bounded by the op timeout; a failure (even a
-// panic in the reader) is reported in the header, never fatal.
-func (f *Fetcher) header(ctx context.Context, cancelFile context.CancelCauseFunc, ra countingReaderAt, size int64) (hdr *pipeline.Header) {
+// header reads the dump header natively (intake.Header: never fatal), bounded by the op
+// timeout.
+func (f *Fetcher) header(cancelFile context.CancelCauseFunc, ra countingReaderAt, size int64) *pipeline.Header {
 	t := time.AfterFunc(f.o.OpTimeout, func() { cancelFile(errStalled) })
 	defer t.Stop()
-	defer func() {
-		if r := recover(); r != nil {
-			hdr = &pipeline.Header{Error: fmt.Sprintf("header reader failed: %v", r)}
-		}
-	}()
-	hdr = native.Header(ra, size)
-	if hdr == nil {
-		hdr = &pipeline.Header{Error: "no header"}
-	}
-	return hdr
+	return intake.Header(ra, size)
 }

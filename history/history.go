@@ -5,12 +5,14 @@
 package history
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/bsodwatch/bsodwatch/analysis"
+	"github.com/bsodwatch/bsodwatch/internal/optcheck"
 	"github.com/bsodwatch/bsodwatch/pipeline"
-	"github.com/bsodwatch/bsodwatch/rules"
 )
 
 // Options configure history. The zero value takes the documented defaults.
@@ -104,7 +106,7 @@ func (f Filter) Match(r *pipeline.Result) bool {
 	if f.Unknown && len(r.Matches) > 0 {
 		return false
 	}
-	if f.Rule != "" && !slices.ContainsFunc(r.Matches, func(m rules.Match) bool { return strings.EqualFold(m.ID, f.Rule) }) {
+	if f.Rule != "" && !slices.ContainsFunc(r.Matches, func(m analysis.Match) bool { return strings.EqualFold(m.ID, f.Rule) }) {
 		return false
 	}
 	if !f.Since.IsZero() && CrashTime(r).Before(f.Since) {
@@ -112,3 +114,29 @@ func (f Filter) Match(r *pipeline.Result) bool {
 	}
 	return true
 }
+
+// Validate reports every problem with o at once (optcheck.Problems keyed like the YAML).
+func (o Options) Validate() error {
+	var ps optcheck.Problems
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"regression_quiet", o.RegressionQuiet}, {"crash_loop_window", o.CrashLoopWindow}, {"retention", o.Retention}} {
+		if d.v < 0 {
+			ps.Addf(d.key, "%s: must not be negative", d.v)
+		}
+	}
+	if o.Retention > 0 && o.Retention < time.Hour {
+		ps.Addf("retention", "%s: at least 1h", o.Retention)
+	}
+	if o.CrashLoopCount < 0 || o.CrashLoopCount == 1 {
+		ps.Addf("crash_loop_count", "%d: want 2 or more", o.CrashLoopCount)
+	}
+	if o.Bucket != "" && !bucketRE.MatchString(o.Bucket) {
+		ps.Addf("bucket", "%q: letters, digits, - and _ only", o.Bucket)
+	}
+	return ps.Err()
+}
+
+// bucketRE is what JetStream accepts as a KV bucket name.
+var bucketRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)

@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/bsodwatch/bsodwatch/internal/optcheck"
 	"github.com/bsodwatch/bsodwatch/notifier/chat"
 	"github.com/bsodwatch/bsodwatch/notifier/console"
 	"github.com/bsodwatch/bsodwatch/notifier/mattermost"
@@ -92,38 +93,64 @@ func New(o Options, out io.Writer, log zerolog.Logger, reg prometheus.Registerer
 	for _, to := range o.Targets {
 		t, err := newTarget(to, client, out)
 		if err != nil {
-			return nil, fmt.Errorf("notifier target %s: %w", to.Name, err)
+			return nil, fmt.Errorf("target %s: %w", to.Name, err)
 		}
 		n.targets = append(n.targets, t)
 	}
 	return n, nil
 }
 
+// resolved is what a target's options name, read and checked.
+type resolved struct {
+	url, key secret.Value
+	tmpl     *template.Template
+}
+
+// resolve reads the target's URL and HMAC key (from file, environment or inline) and loads
+// its templates, reporting every problem keyed like the YAML. A URL is never quoted.
+func (to TargetOptions) resolve() (resolved, optcheck.Problems) {
+	var r resolved
+	var ps optcheck.Problems
+	if to.Type != TypeConsole {
+		before := len(ps)
+		r.url = ps.Secret("url", to.URL.Reveal(), to.URLFile, to.URLEnv)
+		if len(ps) == before {
+			if r.url.IsZero() {
+				ps.Addf(urlKey(to), "empty: %s needs a webhook URL (url_file, url_env or url)", to.Type)
+			} else if pu, err := url.Parse(r.url.Reveal()); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+				ps.Addf(urlKey(to), "not an http(s) URL")
+			}
+		}
+		r.key = ps.Secret("hmac_key", to.HMACKey.Reveal(), to.HMACKeyFile, to.HMACKeyEnv)
+	}
+	if to.Type != TypeWebhook && knownType(to.Type) {
+		var err error
+		if r.tmpl, err = templates.Load(to.Type, to.Template); err != nil {
+			ps.Addf("template", "%s", err)
+		}
+	}
+	return r, ps
+}
+
+func urlKey(to TargetOptions) string {
+	switch {
+	case to.URLFile != "":
+		return "url_file"
+	case to.URLEnv != "":
+		return "url_env"
+	}
+	return "url"
+}
+
 func newTarget(to TargetOptions, client *http.Client, out io.Writer) (*target, error) {
 	t := &target{name: to.Name, kind: to.Type, route: to.Route, window: to.GroupWindow, grouping: !to.NoGrouping}
-	var u, key secret.Value
-	if to.Type != TypeConsole {
-		var err error
-		if u, err = secret.Load(to.URL.Reveal(), to.URLFile, to.URLEnv); err != nil {
-			return nil, fmt.Errorf("url: %w", err)
-		}
-		if u.IsZero() {
-			return nil, errors.New("url is empty")
-		}
-		if pu, err := url.Parse(u.Reveal()); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-			return nil, errors.New("url is not an http(s) URL") // never quote it
-		}
-		if key, err = secret.Load(to.HMACKey.Reveal(), to.HMACKeyFile, to.HMACKeyEnv); err != nil {
-			return nil, fmt.Errorf("hmac key: %w", err)
-		}
-		t.secrets = append(chat.URLSecrets(u), key)
+	r, ps := to.resolve()
+	if err := ps.Err(); err != nil {
+		return nil, err
 	}
-	var tmpl *template.Template
-	if to.Type != TypeWebhook {
-		var err error
-		if tmpl, err = templates.Load(to.Type, to.Template); err != nil {
-			return nil, err
-		}
+	u, key, tmpl := r.url, r.key, r.tmpl
+	if to.Type != TypeConsole {
+		t.secrets = append(chat.URLSecrets(u), key)
 	}
 	var err error
 	switch to.Type {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/bsodwatch/bsodwatch/notifier/notifytest"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/rules"
+	"github.com/bsodwatch/bsodwatch/secret"
 )
 
 // recorder is an Integration that records what it was given and fails as told.
@@ -333,23 +335,35 @@ func TestSecretURLNeverLogged(t *testing.T) {
 }
 
 func TestOptionsValidate(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "teams.url")
 	tests := []struct {
 		name string
 		o    Options
-		want string
+		want string // the whole error: every problem, keyed
 	}{
-		{"no targets", Options{}, "no targets"},
-		{"bad name", Options{Targets: []TargetOptions{{Name: "Ops Chat", Type: TypeConsole}}}, "name must be"},
-		{"dup", Options{Targets: []TargetOptions{{Name: "a", Type: TypeConsole}, {Name: "a", Type: TypeConsole}}}, "duplicate"},
-		{"type", Options{Targets: []TargetOptions{{Name: "a", Type: "discord"}}}, "unknown type"},
-		{"no url", Options{Targets: []TargetOptions{{Name: "a", Type: TypeSlack}}}, "needs url_file"},
-		{"verdict", Options{Targets: []TargetOptions{{Name: "a", Type: TypeConsole, Route: Route{Verdicts: []string{"bad"}}}}}, "route verdict"},
+		{"no targets", Options{}, "targets: no targets configured"},
+		{"bad name", Options{Targets: []TargetOptions{{Name: "Ops Chat", Type: TypeConsole}}},
+			`targets[0].name: "Ops Chat": lower-case letters, digits, - or _ (at most 64)`},
+		{"dup", Options{Targets: []TargetOptions{{Name: "a", Type: TypeConsole}, {Name: "a", Type: TypeConsole}}},
+			`targets[1].name: "a" is also the name of targets[0]`},
+		{"type", Options{Targets: []TargetOptions{{Name: "a", Type: "discord"}}},
+			`targets[0].type: "discord": want slack, teams, mattermost, webhook or console`},
+		{"no url", Options{Targets: []TargetOptions{{Name: "a", Type: TypeSlack}}},
+			"targets[0].url: empty: slack needs a webhook URL (url_file, url_env or url)"},
+		{"verdict", Options{Targets: []TargetOptions{{Name: "a", Type: TypeConsole, Route: Route{Verdicts: []string{"bad"}}}}},
+			`targets[0].route.verdicts[0]: "bad": want known, unknown or failed`},
+		{"missing url file", Options{Targets: []TargetOptions{{Name: "t", Type: TypeTeams, URLFile: missing}}},
+			"targets[0].url_file: read secret file: open " + missing + ": no such file or directory"},
+		{"all at once", Options{DeliveredTTL: time.Millisecond, Targets: []TargetOptions{
+			{Name: "A", Type: TypeConsole}, {Name: "b", Type: "pager"}, {Name: "c", Type: TypeWebhook, URL: secret.New("ftp://x")}}},
+			`delivered_ttl: 1ms: want at least 1s; targets[0].name: "A": lower-case letters, digits, - or _ (at most 64); ` +
+				`targets[1].type: "pager": want slack, teams, mattermost, webhook or console; targets[2].url: not an http(s) URL`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.o.Validate()
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v, want %q", err, tt.want)
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("err:\n got %v\nwant %s", err, tt.want)
 			}
 		})
 	}

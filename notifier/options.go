@@ -1,12 +1,14 @@
 package notifier
 
 import (
-	"errors"
-	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/bsodwatch/bsodwatch/analysis"
+	"github.com/bsodwatch/bsodwatch/internal/optcheck"
 	"github.com/bsodwatch/bsodwatch/secret"
 )
 
@@ -139,38 +141,70 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
 var verdictKinds = map[string]bool{"known": true, "unknown": true, "failed": true}
 
-// Validate reports the first problem with o, naming the target.
+// Validate reports every problem with o at once (optcheck.Problems keyed like the YAML:
+// targets[2].url_file, ...). It reads each target's URL and key from their files or
+// variables (never printing them) and loads its templates, so a target that would fail at
+// start fails here.
 func (o Options) Validate() error {
+	var ps optcheck.Problems
 	if len(o.Targets) == 0 {
-		return errors.New("notifier: no targets configured")
+		ps.Addf("targets", "no targets configured")
 	}
 	if o.DeliveredTTL != 0 && o.DeliveredTTL < time.Second {
-		return fmt.Errorf("notifier: delivered_ttl %s: want at least 1s", o.DeliveredTTL)
+		ps.Addf("delivered_ttl", "%s: want at least 1s", o.DeliveredTTL)
 	}
-	seen := map[string]bool{}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"group_window", o.GroupWindow}, {"backlog", o.Backlog}, {"flush_interval", o.FlushInterval}, {"ack_wait", o.AckWait},
+		{"retry.initial", o.Retry.Initial}, {"retry.max", o.Retry.Max}, {"retry.max_retry_after", o.Retry.MaxRetryAfter}, {"retry.timeout", o.Retry.Timeout}} {
+		if d.v < 0 {
+			ps.Addf(d.key, "%s: must not be negative", d.v)
+		}
+	}
+	if o.ResultURL != "" {
+		if u, err := url.Parse(strings.ReplaceAll(o.ResultURL, "{id}", "x")); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			ps.Addf("result_url", "%q: want an http(s) URL, {id} standing for the verdict", o.ResultURL)
+		}
+	}
+	seen := map[string]int{}
 	for i, t := range o.Targets {
-		where := fmt.Sprintf("notifier target %d (%s)", i+1, t.Name)
+		key := optcheck.Index("targets", i)
 		if !nameRE.MatchString(t.Name) {
-			return fmt.Errorf("%s: name must be lower-case letters, digits, - or _", where)
+			ps.Addf(key+".name", "%q: lower-case letters, digits, - or _ (at most 64)", t.Name)
+		} else if first, dup := seen[t.Name]; dup {
+			ps.Addf(key+".name", "%q is also the name of targets[%d]", t.Name, first)
+		} else {
+			seen[t.Name] = i
 		}
-		if seen[t.Name] {
-			return fmt.Errorf("%s: duplicate name", where)
+		if !knownType(t.Type) {
+			ps.Addf(key+".type", "%q: want slack, teams, mattermost, webhook or console", t.Type)
 		}
-		seen[t.Name] = true
-		switch t.Type {
-		case TypeSlack, TypeTeams, TypeMattermost, TypeWebhook:
-			if t.URL.IsZero() && t.URLFile == "" && t.URLEnv == "" {
-				return fmt.Errorf("%s: %s needs url_file, url_env or url", where, t.Type)
-			}
-		case TypeConsole:
-		default:
-			return fmt.Errorf("%s: unknown type %q (want slack, teams, mattermost, webhook or console)", where, t.Type)
+		if t.GroupWindow < 0 {
+			ps.Addf(key+".group_window", "%s: must not be negative", t.GroupWindow)
 		}
-		for _, v := range t.Route.Verdicts {
+		for j, v := range t.Route.Verdicts {
 			if !verdictKinds[v] {
-				return fmt.Errorf("%s: route verdict %q: want known, unknown or failed", where, v)
+				ps.Addf(optcheck.Index(key+".route.verdicts", j), "%q: want known, unknown or failed", v)
 			}
+		}
+		for j, v := range t.Route.Severities {
+			if !slices.Contains(analysis.Severities, strings.ToLower(v)) {
+				ps.Addf(optcheck.Index(key+".route.severities", j), "%q: want one of %s", v, strings.Join(analysis.Severities, ", "))
+			}
+		}
+		if knownType(t.Type) {
+			_, tp := t.resolve()
+			ps.Add(key, tp.Err())
 		}
 	}
-	return nil
+	return ps.Err()
+}
+
+func knownType(t string) bool {
+	switch t {
+	case TypeSlack, TypeTeams, TypeMattermost, TypeWebhook, TypeConsole:
+		return true
+	}
+	return false
 }

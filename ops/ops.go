@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
+
+	"github.com/bsodwatch/bsodwatch/internal/optcheck"
 )
 
 // Options configure the HTTP server.
@@ -189,4 +192,28 @@ func (s *Server) Start(ctx context.Context, addr string) (*Listener, error) {
 	}()
 	s.log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics and /healthz")
 	return l, nil
+}
+
+// Validate reports a listen address that net.Listen would refuse.
+func (o Options) Validate() error {
+	var ps optcheck.Problems
+	if o.Listen != "" {
+		if err := CheckListen(o.Listen); err != nil {
+			ps.Addf("listen", "%s", err)
+		}
+	}
+	return ps.Err()
+}
+
+// CheckListen checks a listen address the way net.Listen and the embedded NATS server parse
+// it: host:port, the host may be empty (every address), the port 0 to 65535.
+func CheckListen(addr string) error {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("address %q: want host:port", addr)
+	}
+	if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("address %q: bad port", addr)
+	}
+	return nil
 }

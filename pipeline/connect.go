@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/bsodwatch/bsodwatch/internal/optcheck"
 	"github.com/bsodwatch/bsodwatch/secret"
 )
 
@@ -77,50 +79,83 @@ func (o *NATSOptions) StreamOptions() StreamOptions {
 }
 
 // Resolve reads the password and token from their files or environment variables, checks
-// that the other files exist and that the options do not contradict each other. It clears
-// the inline secrets so that only secret.Values hold them. Connect calls it when needed.
+// that the other files can be read and that the options do not contradict each other, and
+// clears the inline secrets so that only secret.Values hold them. It returns every problem
+// at once (optcheck.Problems, keyed like the YAML: password_env, tls.ca_file, ...). Connect
+// calls it when needed.
 func (o *NATSOptions) Resolve() error {
 	if o.resolved {
 		return nil
 	}
-	var err error
-	if o.password, err = secret.Load(o.Password, o.PasswordFile, o.PasswordEnv); err != nil {
-		return fmt.Errorf("nats password: %w", err)
-	}
-	if o.token, err = secret.Load(o.Token, o.TokenFile, o.TokenEnv); err != nil {
-		return fmt.Errorf("nats token: %w", err)
-	}
+	var ps optcheck.Problems
+	o.password = ps.Secret("password", o.Password, o.PasswordFile, o.PasswordEnv)
+	pwFailed := len(ps) > 0
+	o.token = ps.Secret("token", o.Token, o.TokenFile, o.TokenEnv)
 	o.Password, o.Token = "", ""
-	methods := 0
+	var methods []string
 	if o.User != "" || !o.password.IsZero() {
-		if o.User == "" || o.password.IsZero() {
-			return errors.New("nats: user and password must be given together")
+		switch {
+		case o.User == "":
+			ps.Addf("user", "a password needs a user")
+		case o.password.IsZero() && !pwFailed:
+			ps.Addf("user", "%q needs a password (password_file, password_env or password)", o.User)
 		}
-		methods++
+		methods = append(methods, "user")
 	}
-	for _, set := range []bool{!o.token.IsZero(), o.NKeySeedFile != "", o.CredsFile != ""} {
-		if set {
-			methods++
-		}
-	}
-	if methods > 1 {
-		return errors.New("nats: choose one authentication method: user/password, token, nkey_seed_file or creds_file")
-	}
-	for _, f := range []struct{ key, path string }{
-		{"nkey_seed_file", o.NKeySeedFile}, {"creds_file", o.CredsFile},
-		{"tls.ca_file", o.TLS.CAFile}, {"tls.cert_file", o.TLS.CertFile}, {"tls.key_file", o.TLS.KeyFile},
-	} {
-		if f.path == "" {
-			continue
-		}
-		if _, err := os.Stat(f.path); err != nil {
-			return fmt.Errorf("nats %s: %w", f.key, err)
+	for _, m := range []struct {
+		key string
+		set bool
+	}{{"token", !o.token.IsZero() || o.TokenFile != "" || o.TokenEnv != ""}, {"nkey_seed_file", o.NKeySeedFile != ""}, {"creds_file", o.CredsFile != ""}} {
+		if m.set {
+			methods = append(methods, m.key)
 		}
 	}
-	if (o.TLS.CertFile == "") != (o.TLS.KeyFile == "") {
-		return errors.New("nats: tls.cert_file and tls.key_file must be given together")
+	if len(methods) > 1 {
+		ps.Addf(methods[1], "choose one authentication method: user/password, token, nkey_seed_file or creds_file (%s is set too)", methods[0])
+	}
+	ps.File("nkey_seed_file", o.NKeySeedFile)
+	ps.File("creds_file", o.CredsFile)
+	ps.File("tls.ca_file", o.TLS.CAFile)
+	ps.File("tls.cert_file", o.TLS.CertFile)
+	ps.File("tls.key_file", o.TLS.KeyFile)
+	switch {
+	case o.TLS.CertFile != "" && o.TLS.KeyFile == "":
+		ps.Addf("tls.cert_file", "needs tls.key_file too")
+	case o.TLS.CertFile == "" && o.TLS.KeyFile != "":
+		ps.Addf("tls.key_file", "needs tls.cert_file too")
+	}
+	for i, u := range o.URLs {
+		if err := checkURL(u); err != nil {
+			ps.Addf(optcheck.Index("urls", i), "%s", err)
+		}
+	}
+	if o.Replicas < 0 || o.Replicas > 5 {
+		ps.Addf("replicas", "%d: want 1 to 5", o.Replicas)
+	}
+	if err := ps.Err(); err != nil {
+		return err
 	}
 	o.resolved = true
+	return nil
+}
+
+// checkURL accepts what nats.go dials: host:port, or nats://, tls://, ws:// and wss:// URLs.
+func checkURL(s string) error {
+	if !strings.Contains(s, "://") {
+		s = "nats://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL", s)
+	}
+	switch u.Scheme {
+	case "nats", "tls", "ws", "wss":
+	default:
+		return fmt.Errorf("%q: want a nats://, tls://, ws:// or wss:// URL", s)
+	}
+	if u.Hostname() == "" {
+		return fmt.Errorf("%q has no host", s)
+	}
 	return nil
 }
 
@@ -132,6 +167,9 @@ func (o *NATSOptions) natsOptions(log zerolog.Logger) ([]nats.Option, error) {
 		nats.ReconnectWait(time.Second),
 		nats.ReconnectJitter(500*time.Millisecond, time.Second),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if nc.IsClosed() || nc.IsDraining() {
+				return // our own Close or Drain: nothing to reconnect to
+			}
 			ev := log.Warn().Str("server", nc.ConnectedUrlRedacted())
 			if err != nil {
 				ev = ev.Str("error", o.redact(err.Error()))
@@ -197,12 +235,27 @@ func (t TLSOptions) config() (*tls.Config, error) {
 
 func (o *NATSOptions) redact(s string) string { return secret.Redact(s, o.password, o.token) }
 
+// NoServerError says that no server of the URLs answered (Dial).
+type NoServerError struct{ URLs string }
+
+func (e *NoServerError) Error() string { return "no NATS at " + e.URLs }
+
 // Connect connects to the servers in o.URLs and keeps reconnecting for as long as the
 // connection lives. When no server answers at first it retries until ctx ends, so a role
 // may start before its NATS server; an authentication or TLS error fails at once.
 func Connect(ctx context.Context, o NATSOptions, log zerolog.Logger) (*nats.Conn, error) {
+	return connect(ctx, o, log, true)
+}
+
+// Dial connects like Connect but tries once: for commands a person runs, who wants to hear
+// at once that nothing listens (a *NoServerError) rather than wait.
+func Dial(ctx context.Context, o NATSOptions, log zerolog.Logger) (*nats.Conn, error) {
+	return connect(ctx, o, log, false)
+}
+
+func connect(ctx context.Context, o NATSOptions, log zerolog.Logger, retry bool) (*nats.Conn, error) {
 	if len(o.URLs) == 0 {
-		return nil, errors.New("nats: no server URLs configured (nats.urls)")
+		return nil, errors.New("no NATS server URLs configured (nats.urls)")
 	}
 	if err := o.Resolve(); err != nil {
 		return nil, err
@@ -214,26 +267,45 @@ func Connect(ctx context.Context, o NATSOptions, log zerolog.Logger) (*nats.Conn
 	if err != nil {
 		return nil, err
 	}
+	if !retry {
+		opts = append(opts, nats.Timeout(5*time.Second))
+	}
 	urls := strings.Join(o.URLs, ",")
 	wait := 500 * time.Millisecond
 	for {
 		nc, err := nats.Connect(urls, opts...)
 		if err == nil {
-			log.Info().Str("server", nc.ConnectedUrlRedacted()).Msg("nats connected")
+			log.Debug().Str("server", nc.ConnectedUrlRedacted()).Msg("nats connected")
 			return nc, nil
 		}
 		msg := o.redact(err.Error())
 		if !retryable(err) {
-			return nil, fmt.Errorf("nats connect: %s", msg)
+			return nil, fmt.Errorf("nats %s: %s", redactURLs(o.URLs), msg)
+		}
+		if !retry {
+			return nil, &NoServerError{URLs: redactURLs(o.URLs)}
 		}
 		log.Warn().Str("error", msg).Dur("retry_in", wait).Msg("nats not reachable yet")
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("nats connect: %s: %w", msg, ctx.Err())
+			return nil, fmt.Errorf("no NATS at %s (%s): %w", redactURLs(o.URLs), msg, ctx.Err())
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, 10*time.Second)
 	}
+}
+
+// redactURLs lists the server URLs without any user:password they hold.
+func redactURLs(us []string) string {
+	out := make([]string, len(us))
+	for i, s := range us {
+		if u, err := url.Parse(s); err == nil && u.User != nil {
+			u.User = nil
+			s = u.String()
+		}
+		out[i] = s
+	}
+	return strings.Join(out, ", ")
 }
 
 // retryable tells a server that is not up yet from a configuration the server refuses.
@@ -255,3 +327,11 @@ func retryable(err error) bool {
 // Secrets returns the resolved password and token (after Resolve), for the all-in-one
 // mode's embedded server, which must demand what its clients present.
 func (o *NATSOptions) Secrets() (password, token secret.Value) { return o.password, o.token }
+
+// WithToken returns o (resolved) authenticating with token instead of whatever o says: for a
+// server whose token was made up when it started (the all-in-one mode's client file).
+func (o NATSOptions) WithToken(token secret.Value) NATSOptions {
+	o.User, o.password, o.NKeySeedFile, o.CredsFile = "", secret.Value{}, "", ""
+	o.token, o.resolved = token, true
+	return o
+}

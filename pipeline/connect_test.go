@@ -67,9 +67,9 @@ func TestConnectAuth(t *testing.T) {
 		{"no credentials", pipeline.NATSOptions{URLs: []string{userSrv.ClientURL()}}, "authorization"},
 		{"token env", pipeline.NATSOptions{URLs: []string{tokenSrv.ClientURL()}, TokenEnv: "BSW_TEST_TOKEN"}, ""},
 		{"token missing env", pipeline.NATSOptions{URLs: []string{tokenSrv.ClientURL()}, TokenEnv: "BSW_TEST_NOPE"}, "not set"},
-		{"user without password", pipeline.NATSOptions{URLs: []string{userSrv.ClientURL()}, User: "bsw"}, "together"},
+		{"user without password", pipeline.NATSOptions{URLs: []string{userSrv.ClientURL()}, User: "bsw"}, "user: \"bsw\" needs a password"},
 		{"missing creds file", pipeline.NATSOptions{URLs: []string{userSrv.ClientURL()}, CredsFile: filepath.Join(dir, "none.creds")}, "creds_file"},
-		{"no urls", pipeline.NATSOptions{}, "no server urls"},
+		{"no urls", pipeline.NATSOptions{}, "no nats server urls"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -16,6 +17,9 @@ type StreamOptions struct {
 	ResultsMaxAge time.Duration
 	// DuplicateWindow is how long a repeated Nats-Msg-Id is recognised (default 24h).
 	DuplicateWindow time.Duration
+	// CreateOnly leaves streams and buckets that exist as they are (the commands people run
+	// use it: a CLI must not resize a cluster's streams); missing ones are created.
+	CreateOnly bool
 }
 
 func (o StreamOptions) withDefaults() StreamOptions {
@@ -35,7 +39,25 @@ func (o StreamOptions) withDefaults() StreamOptions {
 // bucket. Every role calls it at start, so whichever starts first sets them up.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
 	o = o.withDefaults()
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	stream := js.CreateOrUpdateStream
+	kv := js.CreateOrUpdateKeyValue
+	if o.CreateOnly {
+		stream = func(ctx context.Context, c jetstream.StreamConfig) (jetstream.Stream, error) {
+			s, err := js.CreateStream(ctx, c)
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				return s, nil
+			}
+			return s, err
+		}
+		kv = func(ctx context.Context, c jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+			b, err := js.CreateKeyValue(ctx, c)
+			if errors.Is(err, jetstream.ErrBucketExists) {
+				return b, nil
+			}
+			return b, err
+		}
+	}
+	if _, err := stream(ctx, jetstream.StreamConfig{
 		Name:        JobsStream,
 		Description: "dumps waiting for analysis",
 		Subjects:    []string{JobsSubject},
@@ -46,7 +68,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions)
 	}); err != nil {
 		return fmt.Errorf("create stream %s: %w", JobsStream, err)
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	if _, err := stream(ctx, jetstream.StreamConfig{
 		Name:              ResultsStream,
 		Description:       "verdicts, one per dump (newest kept)",
 		Subjects:          []string{ResultsPrefix + ">"},
@@ -59,7 +81,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions)
 	}); err != nil {
 		return fmt.Errorf("create stream %s: %w", ResultsStream, err)
 	}
-	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	if _, err := kv(ctx, jetstream.KeyValueConfig{
 		Bucket:      SeenBucket,
 		Description: "fetcher: dumps already queued (host/path -> size, mtime, sha256)",
 		Storage:     jetstream.FileStorage,

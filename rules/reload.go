@@ -22,7 +22,9 @@ type Reloader struct {
 	dir string
 	log zerolog.Logger
 
-	cur atomic.Pointer[Set]
+	cur      atomic.Pointer[Set]
+	lastErr  atomic.Pointer[error]
+	lastLoad atomic.Pointer[time.Time]
 
 	mu      sync.Mutex // serialises reloads
 	lastSum string     // checksum of the files last tried, good or bad
@@ -56,7 +58,7 @@ func NewReloader(dir string, log zerolog.Logger, reg prometheus.Registerer) (*Re
 	if reg != nil {
 		for _, c := range []prometheus.Collector{r.failures, r.lastOK, r.loaded} {
 			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("rules: register metrics: %w", err)
+				return nil, fmt.Errorf("register rule metrics: %w", err)
 			}
 		}
 	}
@@ -70,8 +72,9 @@ func NewReloader(dir string, log zerolog.Logger, reg prometheus.Registerer) (*Re
 // NewReloader succeeded.
 func (r *Reloader) Current() *Set { return r.cur.Load() }
 
-// Reload loads the directory again (the analyzer calls it on SIGHUP). On failure it
-// returns the errors (file:line:column each), logs and counts them, and keeps the current set.
+// Reload loads the directory again (on SIGHUP). On failure it counts the failure, keeps the
+// current set and returns the errors (file:line:column each) without logging them: the
+// caller decides (LogRefused).
 func (r *Reloader) Reload() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -85,31 +88,66 @@ func (r *Reloader) reloadLocked() error {
 	if err != nil {
 		r.failures.Inc()
 		r.lastOK.Set(0)
-		ev := r.log.Error().Str("dir", r.dir)
-		var es Errors
-		if errors.As(err, &es) {
-			lines := make([]string, len(es))
-			for i, e := range es {
-				lines[i] = e.Error()
-			}
-			ev = ev.Strs("errors", lines)
-		} else {
-			ev = ev.Err(err)
-		}
-		if old := r.cur.Load(); old != nil {
-			ev.Str("keeping", old.Version()).Msg("rule reload refused; the last good rules stay in use")
-		} else {
-			ev.Msg("rules failed to load")
-		}
-		return fmt.Errorf("rules: load %s: %w", r.displayDir(), err)
+		r.lastErr.Store(&err)
+		return fmt.Errorf("rules %s: %w", r.displayDir(), err)
 	}
 	old := r.cur.Swap(s)
 	r.lastOK.Set(1)
 	r.loaded.Set(float64(len(s.rules)))
+	r.lastErr.Store(nil)
+	r.lastLoad.Store(ptr(time.Now()))
 	if old == nil || old.Version() != s.Version() {
 		r.log.Info().Str("dir", r.displayDir()).Int("rules", len(s.rules)).Str("version", s.Version()).Msg("rules loaded")
 	}
 	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// LogRefused logs a reload that Reload or Watch refused: every mistake, and which rules stay
+// in use. Callers that act on a reload (SIGHUP) call it with Reload's error.
+func (r *Reloader) LogRefused(err error) {
+	ev := r.log.Error().Str("dir", r.displayDir())
+	var es Errors
+	if errors.As(err, &es) {
+		lines := make([]string, len(es))
+		for i, e := range es {
+			lines[i] = e.Error()
+		}
+		ev = ev.Strs("errors", lines)
+	} else {
+		ev = ev.Err(err)
+	}
+	if cur := r.cur.Load(); cur != nil {
+		ev.Str("keeping", cur.Version()).Msg("rule reload refused; the last good rules stay in use")
+	} else {
+		ev.Msg("rules failed to load")
+	}
+}
+
+// Status is what a person (the web console, /healthz) wants to know about the rules in use.
+type Status struct {
+	Dir      string    // the folder, or "shipped library"
+	Version  string    // of the set in use
+	Rules    int       // in the set in use
+	LoadedAt time.Time // when the set in use was loaded
+	// LastError is why the last reload was refused (nil when it succeeded).
+	LastError error
+}
+
+// Status reports the set in use and the outcome of the last reload.
+func (r *Reloader) Status() Status {
+	st := Status{Dir: r.displayDir()}
+	if s := r.cur.Load(); s != nil {
+		st.Version, st.Rules = s.Version(), len(s.rules)
+	}
+	if t := r.lastLoad.Load(); t != nil {
+		st.LoadedAt = *t
+	}
+	if e := r.lastErr.Load(); e != nil {
+		st.LastError = *e
+	}
+	return st
 }
 
 func (r *Reloader) displayDir() string {
@@ -144,7 +182,9 @@ func (r *Reloader) Watch(ctx context.Context, interval time.Duration) {
 		} else if sum != r.lastSum {
 			if sum == r.pending {
 				r.lastSum, r.pending = sum, ""
-				_ = r.reloadLocked() // logged and counted inside
+				if err := r.reloadLocked(); err != nil {
+					r.LogRefused(err)
+				}
 			} else {
 				r.pending = sum
 			}

@@ -76,6 +76,14 @@ func TestReloader(t *testing.T) {
 		t.Errorf("metrics after bad edit: failures %v lastOK %v loaded %v",
 			value(r.failures), value(r.lastOK), value(r.loaded))
 	}
+	// Reload returns the error and leaves logging to its caller, once.
+	if strings.Contains(logs.String(), "refused") {
+		t.Errorf("Reload logged the error it returned: %s", logs.String())
+	}
+	if st := r.Status(); st.LastError == nil || st.Version != good.Version() || st.Rules != 2 {
+		t.Errorf("status after bad edit: %+v", st)
+	}
+	r.LogRefused(err)
 	if !strings.Contains(logs.String(), "rule reload refused") || !strings.Contains(logs.String(), `b.yaml:3:5`) {
 		t.Errorf("log: %s", logs.String())
 	}

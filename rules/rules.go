@@ -25,7 +25,7 @@ type Input struct {
 }
 
 // Severities, most severe first; a rule's severity must be one of them.
-var Severities = []string{"critical", "high", "medium", "low", "info"}
+var Severities = analysis.Severities
 
 func severityRank(s string) int {
 	for i, x := range Severities {

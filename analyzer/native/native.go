@@ -16,42 +16,11 @@ import (
 // maxStackFrames bounds the stack-scan frames put in an analysis.
 const maxStackFrames = 32
 
-// Header reads the dump's header for a job. It never fails: a problem is reported in Error,
-// with whatever the header still told (a truncated kernel dump keeps its bugcheck).
-func Header(ra io.ReaderAt, size int64) *pipeline.Header {
-	d, err := dumpfile.Read(ra, size)
-	h := &pipeline.Header{}
-	if d != nil {
-		h = HeaderOf(d)
-	}
-	if err != nil {
-		h.Error = err.Error()
-	}
-	return h
-}
-
-// HeaderOf summarises a dump that was already read.
-func HeaderOf(d *dumpfile.Dump) *pipeline.Header {
-	h := &pipeline.Header{
-		Format:     d.Format,
-		DumpType:   d.DumpType,
-		Arch:       d.Arch,
-		Build:      d.Build,
-		SystemTime: d.SystemTime,
-	}
-	if d.Kernel() {
-		h.BugcheckCode = hex(uint64(d.BugcheckCode))
-		h.BugcheckName = dumpfile.BugcheckName(d.BugcheckCode)
-		h.Args = args(d)
-	}
-	return h
-}
-
 // Analyze reads the dump and returns an analysis and the probable cause.
 func Analyze(ra io.ReaderAt, size int64) (*analysis.Analysis, *pipeline.Cause, error) {
 	d, err := dumpfile.Read(ra, size)
 	if err != nil {
-		return nil, nil, fmt.Errorf("native: %w", err)
+		return nil, nil, err
 	}
 	c := d.ProbableCause()
 	return AnalysisOf(d, c), CauseOf(c), nil

@@ -1,30 +1,15 @@
 package native_test
 
 import (
-	"bytes"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/bsodwatch/bsodwatch/analyzer/native"
-	"github.com/bsodwatch/bsodwatch/dumpfile/dumpfiletest"
 	"github.com/bsodwatch/bsodwatch/internal/sharedtest"
 )
 
-func open(t *testing.T, rel string) (*os.File, int64) {
-	t.Helper()
-	f, err := os.Open(filepath.Join(sharedtest.Dir(t, "dumps"), rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f, st.Size()
-}
+func open(t *testing.T, rel string) (*os.File, int64) { return sharedtest.Open(t, "dumps", rel) }
 
 func TestAnalyzeRealKernel(t *testing.T) {
 	tests := []struct {
@@ -89,44 +74,6 @@ func TestAnalyzeRealUser(t *testing.T) {
 	}
 	if withVersion == 0 {
 		t.Error("no module has a file version")
-	}
-}
-
-func TestHeader(t *testing.T) {
-	f, size := open(t, "kernel/triage-x64-win10-19041-bc1000007e.dmp")
-	h := native.Header(f, size)
-	if h.Error != "" || h.Format != "PAGEDU64" || h.DumpType != "triage" || h.Arch != "x64" || h.Build != 19041 ||
-		h.BugcheckCode != "0x1000007e" || h.BugcheckName != "SYSTEM_THREAD_EXCEPTION_NOT_HANDLED_M" ||
-		strings.Join(h.Args, " ") != "0xffffffffc0000005 0xfffff8048b58334c 0xffff850429891ee8 0xffff850429891720" ||
-		h.SystemTime.Format("2006-01-02T15:04:05") != "2021-02-21T01:38:22" {
-		t.Errorf("header = %+v", h)
-	}
-}
-
-func TestHeaderErrors(t *testing.T) {
-	cut := dumpfiletest.Kernel{Is64: true, Machine: dumpfiletest.MachineX64, DumpType: 5, BugcheckCode: 0x50,
-		Params: [4]uint64{0xffffd00000000000, 0, 0xfffff80000001000, 2}, BitmapSig: "SDMP", FirstPage: 0x3000, Pages: 100, BitmapBits: 128}
-	data := cut.Bytes()
-	tests := []struct {
-		name     string
-		data     []byte
-		code     string
-		errorHas string
-	}{
-		{"truncated MEMORY.DMP keeps its bugcheck", data, "0x50", "truncated"},
-		{"text", []byte("01-25 09:00:00.000 not a dump at all"), "", "not a Windows crash dump"},
-		{"cab", []byte("MSCF\x00\x00\x00\x00"), "", "extract it first"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := native.Header(bytes.NewReader(tt.data), int64(len(tt.data)))
-			if h.BugcheckCode != tt.code || !strings.Contains(h.Error, tt.errorHas) {
-				t.Errorf("header = %+v", h)
-			}
-			if _, _, err := native.Analyze(bytes.NewReader(tt.data), int64(len(tt.data))); err == nil {
-				t.Error("Analyze accepted a bad dump")
-			}
-		})
 	}
 }
 

@@ -10,19 +10,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/bsodwatch/bsodwatch/analyzer"
 	"github.com/bsodwatch/bsodwatch/analyzer/winsvc"
+	"github.com/bsodwatch/bsodwatch/app"
 	"github.com/bsodwatch/bsodwatch/config"
-	"github.com/bsodwatch/bsodwatch/history"
 	"github.com/bsodwatch/bsodwatch/ops"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/rules"
@@ -156,122 +153,22 @@ func (w *workerFlags) merge(e *env, fs *flag.FlagSet) (*config.Config, error) {
 			}
 			d, err := time.ParseDuration(s)
 			if err != nil {
-				return nil, fmt.Errorf("--backoff: %w", err)
+				return nil, app.UsageError{Err: fmt.Errorf("--backoff: %w", err)}
 			}
 			o.Backoff = append(o.Backoff, d)
 		}
 	}
 	*o = o.WithDefaults()
-	return cfg, o.Validate()
+	return cfg, nil
 }
 
 func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, wf *workerFlags) int {
 	cfg, err := wf.merge(e, fs)
 	if err != nil {
-		return mergeFailed(e, "analyze", err)
+		return exitFor(ctx, e, "analyze", err)
 	}
-	return exitFor(ctx, e, "analyze", runWorkerErr(ctx, e, wf, cfg))
-}
-
-func runWorkerErr(ctx context.Context, e *env, wf *workerFlags, cfg *config.Config) error {
-	log := e.Log
-	o := cfg.Analyzer
-	p, err := startRole(ctx, e, cfg, roleAnalyzer, log)
-	if err != nil {
-		return err
-	}
-	defer p.close()
-	reg := p.ops.Registry()
-	rs, err := newRuleHolder(ctx, o, log, reg)
-	if err != nil {
-		return usageError{err}
-	}
-	p.ops.AddCheck("rules", func(context.Context) error {
-		if rs.current() == nil {
-			return errors.New("no rules loaded")
-		}
-		return nil
-	})
-	deps := analyzer.Deps{JS: p.js(), Log: log, Registerer: reg, Rules: rs.current}
-	if wf.history {
-		m, err := history.NewMarker(ctx, p.js(), cfg.History, reg)
-		if err != nil {
-			return err
-		}
-		deps.Marker = m
-	}
-	w, err := analyzer.New(o, deps)
-	if err != nil {
-		return usageError{err}
-	}
-	wait, err := p.serveOps(ctx, cfg.Metrics.Listen)
-	if err != nil {
-		return err
-	}
-	defer wait()
-	return w.Run(ctx)
-}
-
-// mergeFailed prints why the worker's options are unusable (one line per configuration
-// problem) and returns the usage exit code.
-func mergeFailed(e *env, cmd string, err error) int {
-	var ce config.Errors
-	if errors.As(err, &ce) {
-		printConfigErrors(e, err)
-	} else {
-		fmt.Fprintf(e.Stderr, "bsodwatch %s: %v\n", cmd, err)
-	}
-	return exitUsage
-}
-
-// ruleHolder keeps the last good rule set (rules.Reloader): reloaded on SIGHUP and whenever
-// the folder's content changes (checked every RulesReload); a bad edit is logged, counted and
-// refused while the old set stays. No folder means the library shipped in the binary.
-type ruleHolder struct {
-	r *rules.Reloader
-}
-
-func newRuleHolder(ctx context.Context, o analyzer.Options, log zerolog.Logger, reg prometheus.Registerer) (*ruleHolder, error) {
-	r, err := rules.NewReloader(o.RulesDir, log, reg)
-	if err != nil {
-		return nil, fmt.Errorf("rules: %w", err)
-	}
-	go r.Watch(ctx, o.RulesReload)
-	hup := make(chan os.Signal, 1)
-	notifyHangup(hup)
-	go func() {
-		defer signal.Stop(hup)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				// Reload logs and counts a refused edit itself.
-				_ = r.Reload()
-			}
-		}
-	}()
-	return &ruleHolder{r: r}, nil
-}
-
-// current returns the rule set, or nil (not a nil *rules.Set in an interface) when none.
-func (h *ruleHolder) current() analyzer.RuleSet {
-	if s := h.r.Current(); s != nil {
-		return s
-	}
-	return nil
-}
-
-func notifyHangup(c chan os.Signal) { signal.Notify(c, syscall.SIGHUP) }
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
+	o := app.Options{Config: cfg, Roles: []string{app.RoleAnalyzer}, Name: app.RoleAnalyzer, NoHistory: !wf.history}
+	return exitFor(ctx, e, "analyze", runProcess(ctx, e, o, false))
 }
 
 // analyzeFile analyzes one dump on disk with the worker's engine and prints its verdict,
@@ -312,18 +209,19 @@ func analyzeFile(ctx context.Context, e *env, args []string) int {
 	}
 	cfg, err := wf.merge(e, fs)
 	if err != nil {
-		return mergeFailed(e, "analyze file", err)
+		return exitFor(ctx, e, "analyze file", err)
 	}
-	o := cfg.Analyzer
-	rs, err := newRuleHolder(ctx, o, e.Log, nil)
+	o, err := app.AnalyzerOptions(cfg, false)
 	if err != nil {
-		fmt.Fprintln(e.Stderr, "bsodwatch analyze file:", err)
-		return exitUsage
+		return exitFor(ctx, e, "analyze file", err)
 	}
-	w, err := analyzer.New(o, analyzer.Deps{Log: e.Log, Rules: rs.current})
+	set, err := rules.Load(o.RulesDir)
 	if err != nil {
-		fmt.Fprintln(e.Stderr, "bsodwatch analyze file:", err)
-		return exitUsage
+		return exitFor(ctx, e, "analyze file", app.UsageError{Err: err})
+	}
+	w, err := analyzer.New(o, analyzer.Deps{Log: e.Log, Rules: func() analyzer.RuleSet { return set }})
+	if err != nil {
+		return exitFor(ctx, e, "analyze file", app.UsageError{Err: err})
 	}
 	job := &pipeline.Job{Version: pipeline.JobVersion, ID: sum, SHA256: sum, Size: size, SharePath: filepath.Base(abs),
 		SourcePath: abs, Host: "local", DetectedAt: time.Now().UTC(), Submitter: "cli"}
@@ -410,8 +308,12 @@ func analyzeService(ctx context.Context, e *env, args []string) int {
 	var err error
 	switch verb {
 	case "install":
-		if _, err := wf.merge(e, fs); err != nil {
-			return mergeFailed(e, "analyze service install", err)
+		cfg, merr := wf.merge(e, fs)
+		if merr == nil {
+			_, merr = app.AnalyzerOptions(cfg, false)
+		}
+		if merr != nil {
+			return exitFor(ctx, e, "analyze service install", merr)
 		}
 		var exe string
 		if exe, err = os.Executable(); err == nil {

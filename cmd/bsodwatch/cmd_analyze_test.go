@@ -77,13 +77,13 @@ func TestAnalyzeUsageErrors(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{"no share", []string{"--nats", "nats://127.0.0.1:1"}, exitUsage, "share_dir is required"},
-		{"bad engine", []string{"--share", "x", "--engine", "windbg"}, exitUsage, `engine "windbg"`},
+		{"no share", []string{"--nats", "nats://127.0.0.1:1"}, exitUsage, "bsodwatch analyze: analyzer: share_dir: required: the dump share that jobs name files on"},
+		{"bad engine", []string{"--share", "x", "--engine", "windbg"}, exitUsage, `bsodwatch analyze: analyzer: engine: "windbg": want auto, cdb or native`},
 		{"bad backoff", []string{"--share", "x", "--backoff", "soon"}, exitUsage, "--backoff"},
 		{"stray argument", []string{"x.dmp"}, exitUsage, "unexpected argument"},
 		{"file without dump", []string{"file"}, exitUsage, "exactly one DUMP"},
 		{"file missing", []string{"file", filepath.Join(os.TempDir(), "no-such-dump.dmp")}, exitUsage, "no-such-dump.dmp"},
-		{"cdb required but absent", []string{"file", "--engine", "cdb", "--cdb", "/no/cdb.exe", "cmd_analyze_test.go"}, exitUsage, "cdb.exe not found"},
+		{"cdb required but absent", []string{"file", "--engine", "cdb", "--cdb", "/no/cdb.exe", "cmd_analyze_test.go"}, exitUsage, "bsodwatch analyze file: cdb_path: /no/cdb.exe: no such file or directory"},
 		{"service without action", []string{"service"}, exitUsage, "usage"},
 		{"service unknown action", []string{"service", "restart"}, exitUsage, "unknown action"},
 	}

@@ -4,28 +4,38 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/bsodwatch/bsodwatch/config"
+	"github.com/bsodwatch/bsodwatch/internal/optcheck"
 )
 
 // configEnv is the environment variable that names the config file when --config is not given.
 const configEnv = "BSODWATCH_CONFIG"
 
 // loadConfig reads the file named by --config (flagValue) or $BSODWATCH_CONFIG, or returns
-// the built-in defaults when neither is set. Every role command calls it.
+// the built-in defaults when neither is set. Every command that takes --config calls it. It
+// decodes the file strictly (unknown keys, wrong types) but leaves the sections' checks to
+// the roles, which run them after the flags are laid over the file (app.Start); `config
+// check` runs them at once (checkConfig).
 func loadConfig(e *env, flagValue string) (*config.Config, error) {
-	path := flagValue
-	if path == "" {
-		path = e.Getenv(configEnv)
-	}
+	path := configPath(e, flagValue)
 	if path == "" {
 		return config.Default(e.Getenv), nil
 	}
-	return config.Load(path, e.Getenv)
+	return config.Read(path, e.Getenv)
 }
 
-// printConfigErrors prints one line per problem.
-func printConfigErrors(e *env, err error) {
+func configPath(e *env, flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	return e.Getenv(configEnv)
+}
+
+// printProblems prints err for people, one line per problem: a configuration's file:line
+// messages as they are, a role's keyed problems after prefix, anything else as one line.
+func printProblems(e *env, prefix string, err error) {
 	var es config.Errors
 	if errors.As(err, &es) {
 		for _, x := range es {
@@ -33,7 +43,20 @@ func printConfigErrors(e *env, err error) {
 		}
 		return
 	}
-	fmt.Fprintln(e.Stderr, "bsodwatch:", err)
+	var ps optcheck.Problems
+	if errors.As(err, &ps) {
+		// the context the problems were wrapped in, once, before the first
+		lead := strings.TrimSuffix(strings.TrimSuffix(err.Error(), ps.Error()), ": ")
+		for _, p := range ps {
+			line := prefix + ": "
+			if lead != "" {
+				line += lead + ": "
+			}
+			fmt.Fprintln(e.Stderr, line+p.Error())
+		}
+		return
+	}
+	fmt.Fprintf(e.Stderr, "%s: %s\n", prefix, strings.TrimSpace(err.Error()))
 }
 
 func cmdConfig(ctx context.Context, e *env, args []string) int {
@@ -57,14 +80,14 @@ func cmdConfig(ctx context.Context, e *env, args []string) int {
 		cfs.Usage()
 		return exitUsage
 	}
-	c, err := loadConfig(e, *file)
-	if err != nil {
-		printConfigErrors(e, err)
-		return exitUsage
-	}
-	if c.Path == "" {
+	path := configPath(e, *file)
+	if path == "" {
 		fmt.Fprintln(e.Stdout, "OK (no file: built-in defaults)")
 		return exitOK
+	}
+	if _, err := config.Load(path, e.Getenv); err != nil {
+		printProblems(e, "bsodwatch config check", err)
+		return exitUsage
 	}
 	fmt.Fprintln(e.Stdout, "OK")
 	return exitOK

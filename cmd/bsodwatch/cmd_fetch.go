@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bsodwatch/bsodwatch/app"
 	"github.com/bsodwatch/bsodwatch/dumpshare"
 	"github.com/bsodwatch/bsodwatch/fetcher"
-	"github.com/bsodwatch/bsodwatch/fetcher/dirsource"
-	"github.com/bsodwatch/bsodwatch/fetcher/smbsource"
 	"github.com/bsodwatch/bsodwatch/ops"
 )
 
@@ -47,8 +46,7 @@ func cmdFetch(ctx context.Context, e *env, args []string) int {
 	}
 	cfg, err := loadConfig(e, *file)
 	if err != nil {
-		printConfigErrors(e, err)
-		return exitUsage
+		return exitFor(ctx, e, "fetch", err)
 	}
 	set := flagsSet(fs)
 	o := &cfg.Fetcher
@@ -84,78 +82,18 @@ func cmdFetch(ctx context.Context, e *env, args []string) int {
 		}
 		o.Credentials["default"] = fetcher.Credential{User: *user, PasswordEnv: *passEnv, PasswordFile: *passFile}
 	}
-	usage := func(msg string) int {
-		fmt.Fprintln(e.Stderr, "bsodwatch fetch:", msg)
-		return exitUsage
+	ao := app.Options{Config: cfg, Roles: []string{app.RoleFetcher}, Name: app.RoleFetcher, DryRun: *dryRun}
+	if !*once && !*dryRun {
+		return exitFor(ctx, e, "fetch", runProcess(ctx, e, ao, false))
 	}
-	switch {
-	case (o.Inventory == "") == (o.FleetDir == ""):
-		return usage("give exactly one of --inventory (SMB hosts) or --fleet (local directory), or fetcher.inventory or fetcher.fleet_dir in --config")
-	case !*dryRun && cfg.Share.Dir == "" && cfg.Share.SMB == nil:
-		return usage("--share DIR (or share: in --config) is required")
-	case !*dryRun && len(cfg.NATS.URLs) == 0:
-		return usage("--nats URL (or nats.urls in --config, or $" + natsURLEnv + ") is required")
-	}
-	log := e.Log.With().Str("role", "fetcher").Logger()
-	var d fetcher.Deps
-	d.Log, d.DryRun = log, *dryRun
-	if o.FleetDir != "" {
-		src, err := dirsource.New(o.FleetDir)
-		if err != nil {
-			return usage(err.Error())
-		}
-		d.Inventory, d.Source = src, src
-	} else {
-		inv, err := fetcher.NewFileInventory(o.Inventory)
-		if err != nil {
-			return usage(err.Error())
-		}
-		src, err := smbsource.New(*o)
-		if err != nil {
-			return usage(err.Error())
-		}
-		d.Inventory, d.Source = inv, src
-	}
-	daemon := !*once && !*dryRun
-	if len(cfg.NATS.URLs) > 0 && !*dryRun {
-		p, err := startRole(ctx, e, cfg, roleFetcher, log)
-		if err != nil {
-			return exitFor(ctx, e, "fetch", err)
-		}
-		defer p.close()
-		if daemon {
-			d.Registerer = p.ops.Registry()
-			wait, err := p.serveOps(ctx, cfg.Metrics.Listen)
-			if err != nil {
-				return exitFor(ctx, e, "fetch", err)
-			}
-			defer wait()
-		}
-		if d.State, err = fetcher.NewKVState(ctx, p.js()); err != nil {
-			return exitFor(ctx, e, "fetch", err)
-		}
-		d.Publisher = fetcher.NewJetStreamPublisher(p.js())
-	}
-	if !*dryRun {
-		sh, closeShare, err := dumpshare.Open(ctx, cfg.Share)
-		if err != nil {
-			return exitFor(ctx, e, "fetch", err)
-		}
-		defer closeShare()
-		d.Share = sh
-	}
-	f, err := fetcher.New(*o, d)
+	cfg.Metrics.Listen = "" // one sweep: nothing to scrape
+	ao.Out, ao.Log = e.Stdout, e.Log
+	p, err := app.Start(ctx, ao)
 	if err != nil {
-		return usage(err.Error())
-	}
-	if daemon {
-		err := f.Run(ctx)
-		if ctx.Err() != nil {
-			return exitInterrupted
-		}
 		return exitFor(ctx, e, "fetch", err)
 	}
-	rep, err := f.Sweep(ctx)
+	defer p.Close()
+	rep, err := p.Fetcher().Sweep(ctx)
 	if err != nil {
 		return exitFor(ctx, e, "fetch", err)
 	}

@@ -49,11 +49,11 @@ func TestFetchUsageErrors(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{[]string{"--once"}, "exactly one of --inventory"},
-		{[]string{"--fleet", "x", "--inventory", "y"}, "exactly one of --inventory"},
-		{[]string{"--fleet", t.TempDir(), "--once"}, "--share DIR"},
-		{[]string{"--fleet", t.TempDir(), "--share", t.TempDir(), "--once"}, "--nats URL"},
-		{[]string{"--fleet", "/does/not/exist", "--dry-run"}, "fleet directory"},
+		{[]string{"--once"}, "bsodwatch fetch: fetcher.inventory: set exactly one of fetcher.inventory (SMB hosts) or fetcher.fleet_dir (a local folder); flags --inventory or --fleet\n"},
+		{[]string{"--fleet", "x", "--inventory", "y"}, "bsodwatch fetch: fetcher.fleet_dir: set inventory or fleet_dir, not both\n"},
+		{[]string{"--fleet", t.TempDir(), "--once"}, "bsodwatch fetch: share: no dump share: set share.dir or share.smb, or --share DIR\n"},
+		{[]string{"--fleet", t.TempDir(), "--share", t.TempDir(), "--once"}, "bsodwatch fetch: nats.urls: no NATS server: set nats.urls in the config, --nats URL or $BSODWATCH_NATS_URL\n"},
+		{[]string{"--fleet", "/does/not/exist", "--dry-run"}, "bsodwatch fetch: fetcher.fleet_dir: /does/not/exist: no such file or directory\n"},
 		{[]string{"--config", "/does/not/exist"}, "no such file"},
 		{[]string{"extra"}, "unexpected argument"},
 		{[]string{"--bogus"}, "flag provided but not defined"},

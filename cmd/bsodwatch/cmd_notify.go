@@ -11,7 +11,7 @@ import (
 	"slices"
 
 	"github.com/bsodwatch/bsodwatch/analysis"
-	"github.com/bsodwatch/bsodwatch/config"
+	"github.com/bsodwatch/bsodwatch/app"
 	"github.com/bsodwatch/bsodwatch/notifier"
 	"github.com/bsodwatch/bsodwatch/ops"
 	"github.com/bsodwatch/bsodwatch/pipeline"
@@ -41,8 +41,7 @@ func cmdNotify(ctx context.Context, e *env, args []string) int {
 	}
 	cfg, err := loadConfig(e, *cfgPath)
 	if err != nil {
-		printConfigErrors(e, err)
-		return exitUsage
+		return exitFor(ctx, e, "notify", err)
 	}
 	if *dry {
 		if fs.NArg() != 1 {
@@ -68,30 +67,8 @@ func cmdNotify(ctx context.Context, e *env, args []string) int {
 	if metricsAddr.set {
 		cfg.Metrics.Listen = metricsAddr.v
 	}
-	return exitFor(ctx, e, "notify", runNotifier(ctx, e, cfg))
-}
-
-func runNotifier(ctx context.Context, e *env, cfg *config.Config) error {
-	log := e.Log.With().Str("role", "notifier").Logger()
-	// Checked before connecting: a bad target is a configuration error, not a wait.
-	if err := cfg.Notifier.Validate(); err != nil {
-		return usageError{err}
-	}
-	p, err := startRole(ctx, e, cfg, roleNotifier, log)
-	if err != nil {
-		return err
-	}
-	defer p.close()
-	n, err := notifier.New(cfg.Notifier, e.Stdout, log, p.ops.Registry())
-	if err != nil {
-		return usageError{err}
-	}
-	wait, err := p.serveOps(ctx, cfg.Metrics.Listen)
-	if err != nil {
-		return err
-	}
-	defer wait()
-	return n.Run(ctx, p.js(), cfg.NATS.Replicas)
+	o := app.Options{Config: cfg, Roles: []string{app.RoleNotifier}, Name: app.RoleNotifier}
+	return exitFor(ctx, e, "notify", runProcess(ctx, e, o, false))
 }
 
 // dryRunURL stands in for webhook URLs in --dry-run, which sends nothing and so needs no

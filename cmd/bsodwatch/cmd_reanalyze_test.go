@@ -100,7 +100,7 @@ func histChangedIDs(t *testing.T, out string) []string {
 	t.Helper()
 	var ids []string
 	for line := range strings.Lines(out) {
-		var c reanalyzeChange
+		var c history.Change
 		if err := json.Unmarshal([]byte(line), &c); err != nil {
 			t.Fatalf("bad output line %q: %v", line, err)
 		}
@@ -128,8 +128,8 @@ func TestReanalyze(t *testing.T) {
 	expect := func(before, after *rules.Set, only string) []string {
 		var ids []string
 		for _, r := range rs {
-			o := matchRuleIDs(before.Match(rules.Input{Analysis: r.Analysis, Engine: "cdb"}))
-			n := matchRuleIDs(after.Match(rules.Input{Analysis: r.Analysis, Engine: "cdb"}))
+			o := history.RuleIDs(before.Match(rules.Input{Analysis: r.Analysis, Engine: "cdb"}))
+			n := history.RuleIDs(after.Match(rules.Input{Analysis: r.Analysis, Engine: "cdb"}))
 			if !slices.Equal(o, n) && (only == "" || slices.Contains(o, only) || slices.Contains(n, only)) {
 				ids = append(ids, r.Job.ID)
 			}
@@ -191,11 +191,11 @@ func TestReanalyze(t *testing.T) {
 					continue
 				}
 				r := a.Result
-				wantNow := matchRuleIDs(next.Match(rules.Input{Analysis: r.Analysis, Engine: "cdb"}))
-				if !r.Reprocessed || !slices.Equal(matchRuleIDs(r.Matches), wantNow) ||
-					!slices.Equal(r.PreviousMatches, matchRuleIDs(b.Result.Matches)) || r.RulesVersion != next.Version() {
+				wantNow := history.RuleIDs(next.Match(rules.Input{Analysis: r.Analysis, Engine: "cdb"}))
+				if !r.Reprocessed || !slices.Equal(history.RuleIDs(r.Matches), wantNow) ||
+					!slices.Equal(r.PreviousMatches, history.RuleIDs(b.Result.Matches)) || r.RulesVersion != next.Version() {
 					t.Errorf("%s: re-issued verdict matches %v (want %v), previous %v, reprocessed %v, rules %s",
-						id, matchRuleIDs(r.Matches), wantNow, r.PreviousMatches, r.Reprocessed, r.RulesVersion)
+						id, history.RuleIDs(r.Matches), wantNow, r.PreviousMatches, r.Reprocessed, r.RulesVersion)
 				}
 			}
 			// Idempotent: a second run finds nothing left to change.
@@ -268,13 +268,13 @@ func TestReanalyzeRace(t *testing.T) {
 	v1 := histWriteRules(t, dir, fmt.Sprintf(histRuleA, "0x7e"))
 	rs := reanalyzeVerdicts(t, js, v1, 1)
 	v2 := histWriteRules(t, dir, fmt.Sprintf(histRuleA, "0x50"))
-	ra := &reanalyzer{js: js, set: racingMatcher{t: t, js: js, r: rs[0], set: v2}}
+	ra := &history.Reanalysis{JS: js, Rules: racingMatcher{t: t, js: js, r: rs[0], set: v2}}
 	rd := &history.Reader{JS: js, Log: zerolog.Nop()}
-	st, err := ra.run(context.Background(), rd, func(reanalyzeChange) error { return nil })
+	st, err := ra.Run(context.Background(), rd, func(history.Change) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.raced != 1 || st.published != 0 {
+	if st.Raced != 1 || st.Published != 0 {
 		t.Fatalf("counts %+v, want one race and nothing published", st)
 	}
 	if got := histStored(t, js)[rs[0].Job.ID].Result; got.Worker != "another-analyzer" || got.Reprocessed {

@@ -3,17 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
+	"github.com/bsodwatch/bsodwatch/app"
 	"github.com/bsodwatch/bsodwatch/history"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 )
@@ -21,7 +20,7 @@ import (
 // cmdResults lists or counts stored verdicts.
 func cmdResults(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet(e, "results", "results [--host H] [--bucket B] [--rule ID] [--since T] [--unknown] [--by host|bucket|rule] [--json]")
-	conn := addHistQueueFlags(fs, e)
+	conn := addNATSFlags(fs)
 	var f history.Filter
 	var since string
 	fs.StringVar(&f.Host, "host", "", "only verdicts of this host")
@@ -50,13 +49,12 @@ func cmdResults(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.Stderr, "bsodwatch results: --by %q: want host, bucket or rule\n", *by)
 		return exitUsage
 	}
-	js, closeConn, err := histConnect(ctx, e, conn)
+	nc, err := dialNATS(ctx, e, fs, conn, "results")
 	if err != nil {
-		fmt.Fprintln(e.Stderr, "bsodwatch results:", err)
-		return exitError
+		return exitFor(ctx, e, "results", err)
 	}
-	defer closeConn()
-	rd := &history.Reader{JS: js, Log: e.Log}
+	defer nc.Close()
+	rd := &history.Reader{JS: nc.JS, Log: e.Log}
 	if *by != "" {
 		counts, err := rd.Count(ctx, f, *by)
 		if err != nil {
@@ -126,7 +124,7 @@ func verdictIssues(r *pipeline.Result) string {
 		}
 		return "-"
 	}
-	return strings.Join(matchRuleIDs(r.Matches), ",")
+	return strings.Join(history.RuleIDs(r.Matches), ",")
 }
 
 func verdictMarks(r *pipeline.Result) string {
@@ -202,45 +200,35 @@ func parseSinceFlag(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("--since %q: want an RFC 3339 time, a date (2006-01-02) or an age (36h, 7d, 2w)", s)
 }
 
-// histQueueFlags say how the history commands reach NATS. The configuration file (issue 8) will
-// add authentication and TLS; until then a URL is all they take.
-type histQueueFlags struct {
-	url string
+// natsFlags say how the commands a person runs (results, submit, reanalyze) reach NATS: the
+// same configuration file as the roles (nats.urls with authentication and TLS), --nats or
+// $BSODWATCH_NATS_URL over it, else the embedded server of a `bsodwatch run` on this machine
+// (found through data_dir, --data).
+type natsFlags struct {
+	config, url, data string
 }
 
-func addHistQueueFlags(fs *flag.FlagSet, e *env) *histQueueFlags {
-	q := &histQueueFlags{}
-	fs.StringVar(&q.url, "nats", envOr(e, "BSODWATCH_NATS_URL", "nats://127.0.0.1:4222"), "NATS server URL (env BSODWATCH_NATS_URL)")
+func addNATSFlags(fs *flag.FlagSet) *natsFlags {
+	q := &natsFlags{}
+	fs.StringVar(&q.config, "config", "", "configuration file (default $"+configEnv+"): nats.urls, credentials, TLS")
+	fs.StringVar(&q.url, "nats", "", "NATS server URLs, comma-separated (nats.urls; env "+natsURLEnv+"; default: the `bsodwatch run` of --data)")
+	fs.StringVar(&q.data, "data", "", "data directory of the `bsodwatch run` to reach when no NATS URL is given (data_dir)")
 	return q
 }
 
-// histConnect connects to NATS and returns a JetStream context and a close function. Tests
-// replace it to use an in-process server.
-var histConnect = func(ctx context.Context, e *env, q *histQueueFlags) (jetstream.JetStream, func(), error) {
-	if q.url == "" {
-		return nil, nil, errors.New("no NATS server: set --nats or BSODWATCH_NATS_URL")
-	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	nc, err := pipeline.Connect(cctx, pipeline.NATSOptions{URLs: strings.Split(q.url, ","), Name: "bsodwatch-cli"}, e.Log)
+// dialNATS connects a command: configuration, then flags over it (app.Dial).
+func dialNATS(ctx context.Context, e *env, fs *flag.FlagSet, q *natsFlags, name string) (*app.Conn, error) {
+	cfg, err := loadConfig(e, q.config)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	overrideNATS(e, cfg, q.url, flagsSet(fs)["nats"])
+	if q.data != "" {
+		abs, err := filepath.Abs(q.data)
+		if err != nil {
+			return nil, app.UsageError{Err: err}
+		}
+		cfg.DataDir = abs
 	}
-	return js, nc.Close, nil
-}
-
-// histEnsureStreams creates the streams when they are missing. When both exist they are left as
-// the roles configured them (replicas, retention): a command must not resize a cluster.
-func histEnsureStreams(ctx context.Context, js jetstream.JetStream) error {
-	_, errJobs := js.Stream(ctx, pipeline.JobsStream)
-	_, errResults := js.Stream(ctx, pipeline.ResultsStream)
-	if errJobs == nil && errResults == nil {
-		return nil
-	}
-	return pipeline.EnsureStreams(ctx, js, history.Options{}.StreamOptions())
+	return app.Dial(ctx, cfg, name, e.Log)
 }

@@ -47,7 +47,7 @@ func TestRunAllInOne(t *testing.T) {
 	}()
 	m := waitFor(t, "start-up summary", out.String, regexp.MustCompile(`metrics +http://(\S+)/metrics`), 60*time.Second)
 	base := "http://" + m[1]
-	for _, want := range []string{"data     " + data, "fleet    " + filepath.Join(data, "fleet"), "share    " + filepath.Join(data, "share"), "embedded, in-process only", "engine   native", "console"} {
+	for _, want := range []string{"data     " + data, "fleet    " + filepath.Join(data, "fleet"), "share    " + filepath.Join(data, "share"), "embedded, on loopback nats://127.0.0.1:", "engine   native", "console"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
 		}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,19 +18,19 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"golang.org/x/term"
 
-	"github.com/bsodwatch/bsodwatch/analyzer/native"
 	"github.com/bsodwatch/bsodwatch/dumpshare"
+	"github.com/bsodwatch/bsodwatch/history"
+	"github.com/bsodwatch/bsodwatch/intake"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 )
 
 // cmdSubmit queues dumps that are already on disk: the same jobs the fetcher publishes.
 func cmdSubmit(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet(e, "submit", "submit [--host NAME] [--share DIR] [--wait [--timeout D]] [--json] FILE|DIR|GLOB...")
-	conn := addHistQueueFlags(fs, e)
+	conn := addNATSFlags(fs)
 	s := &submitter{}
 	shareDir := fs.String("share", envOr(e, "BSODWATCH_SHARE", ""), "dump share directory the analyzers read (env BSODWATCH_SHARE)")
 	fs.StringVar(&s.host, "host", "", "host the dumps came from (default: folder layout, else the dump's computer name, else unknown)")
@@ -64,25 +63,20 @@ func cmdSubmit(ctx context.Context, e *env, args []string) int {
 	}
 	s.share = share
 	files, missing := expandSubmitArgs(paths)
-	js, closeConn, err := histConnect(ctx, e, conn)
+	nc, err := dialNATS(ctx, e, fs, conn, "submit")
 	if err != nil {
-		fmt.Fprintln(e.Stderr, "bsodwatch submit:", err)
-		return exitError
+		return exitFor(ctx, e, "submit", err)
 	}
-	defer closeConn()
-	s.js = js
-	if err := histEnsureStreams(ctx, js); err != nil {
-		fmt.Fprintln(e.Stderr, "bsodwatch submit:", err)
-		return exitError
-	}
-	var w *verdictWaiter
+	defer nc.Close()
+	s.pub = intake.NewPublisher(nc.JS)
+	var w *history.Waiter
 	if *wait {
-		if w, err = startVerdictWaiter(ctx, js, e.Log); err != nil {
+		if w, err = history.StartWaiter(ctx, nc.JS, e.Log); err != nil {
 			fmt.Fprintln(e.Stderr, "bsodwatch submit:", err)
 			return exitError
 		}
-		defer w.stop()
-		s.want = w.want
+		defer w.Stop()
+		s.want = w.Want
 	}
 
 	start := time.Now()
@@ -106,17 +100,20 @@ func cmdSubmit(ctx context.Context, e *env, args []string) int {
 	if w == nil {
 		return exit
 	}
-	var ids []string
+	var ids, repeated []string
 	seen := map[string]bool{}
 	for _, o := range outcomes {
 		if (o.status == subSubmitted || o.status == subDuplicate) && !seen[o.job.ID] {
 			seen[o.job.ID] = true
 			ids = append(ids, o.job.ID)
+			if o.status == subDuplicate {
+				repeated = append(repeated, o.job.ID)
+			}
 		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	verdicts, err := w.wait(wctx, ids, outcomes)
+	verdicts, err := w.Wait(wctx, ids, repeated)
 	if err := printVerdictTable(e.Stdout, verdicts, *asJSON); err != nil {
 		fmt.Fprintln(e.Stderr, "bsodwatch submit:", err)
 		return exitError
@@ -255,7 +252,7 @@ func submitErrReason(err error) string {
 
 // submitter copies, hashes and queues files.
 type submitter struct {
-	js    jetstream.JetStream
+	pub   *intake.Publisher
 	share *dumpshare.Local
 	host  string
 	// want, when set (--wait), is told each job id before its job is published.
@@ -296,10 +293,7 @@ func (s *submitter) one(ctx context.Context, c submitFile, p *submitProgress) su
 		return o
 	}
 	defer f.Close()
-	hdr := native.Header(f, c.size)
-	if hdr == nil {
-		hdr = &pipeline.Header{Error: "no header"}
-	}
+	hdr := intake.Header(f, c.size)
 	if hdr.Error != "" {
 		o.status, o.reason = subUnreadable, firstLineOf(hdr.Error)
 		p.addBytes(c.size)
@@ -325,34 +319,19 @@ func (s *submitter) one(ctx context.Context, c submitFile, p *submitProgress) su
 			return o
 		}
 	}
-	o.job = pipeline.Job{
-		Version:    pipeline.JobVersion,
-		ID:         sum,
-		Host:       host,
-		SourcePath: c.path,
-		SharePath:  rel,
-		Size:       c.size,
-		SHA256:     sum,
-		ModTime:    c.modTime.UTC(),
-		DetectedAt: time.Now().UTC(),
-		Submitter:  "submit",
-		Header:     hdr,
-	}
-	data, err := json.Marshal(o.job)
-	if err != nil {
-		o.status, o.reason = subFailed, err.Error()
-		return o
-	}
+	job := intake.NewJob(intake.Dump{Host: host, SourcePath: c.path, SharePath: rel, Size: c.size, SHA256: sum,
+		ModTime: c.modTime, Header: hdr, Submitter: "submit"}, time.Now())
+	o.job = *job
 	if s.want != nil {
-		s.want(sum)
+		s.want(job.ID)
 	}
-	ack, err := s.js.Publish(ctx, pipeline.JobsSubject, data, jetstream.WithMsgID(sum))
+	dup, err := s.pub.Publish(ctx, job)
 	if err != nil {
 		o.status, o.reason = subFailed, "queue: "+err.Error()
 		return o
 	}
 	o.status = subSubmitted
-	if ack.Duplicate {
+	if dup {
 		o.status = subDuplicate
 	}
 	return o
@@ -547,119 +526,4 @@ func (p *submitProgress) finish() {
 		p.report()
 		fmt.Fprintln(p.w)
 	}
-}
-
-// verdictWaiter collects the verdicts of submitted jobs from the results stream.
-type verdictWaiter struct {
-	js     jetstream.JetStream
-	log    zerolog.Logger
-	mu     sync.Mutex
-	wanted map[string]bool
-	got    map[string]*pipeline.Result
-	notify chan struct{}
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-// startVerdictWaiter starts reading new verdicts before any job is published, so none is
-// missed.
-func startVerdictWaiter(ctx context.Context, js jetstream.JetStream, log zerolog.Logger) (*verdictWaiter, error) {
-	stream, err := js.Stream(ctx, pipeline.ResultsStream)
-	if err != nil {
-		return nil, fmt.Errorf("open results stream: %w", err)
-	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{pipeline.ResultsPrefix + ">"},
-		DeliverPolicy:  jetstream.DeliverNewPolicy,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("watch results: %w", err)
-	}
-	it, err := cons.Messages()
-	if err != nil {
-		return nil, fmt.Errorf("watch results: %w", err)
-	}
-	wctx, cancel := context.WithCancel(ctx)
-	w := &verdictWaiter{js: js, log: log, wanted: map[string]bool{}, got: map[string]*pipeline.Result{},
-		notify: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		defer it.Stop()
-		for {
-			msg, err := it.Next(jetstream.NextContext(wctx))
-			if err != nil {
-				if wctx.Err() == nil {
-					log.Warn().Err(err).Msg("watching verdicts stopped")
-				}
-				return
-			}
-			w.take(msg.Data())
-		}
-	}()
-	return w, nil
-}
-
-func (w *verdictWaiter) want(id string) {
-	w.mu.Lock()
-	w.wanted[id] = true
-	w.mu.Unlock()
-}
-
-func (w *verdictWaiter) take(data []byte) {
-	var r pipeline.Result
-	if err := json.Unmarshal(data, &r); err != nil {
-		w.log.Warn().Err(err).Msg("skipping a verdict that does not decode")
-		return
-	}
-	w.mu.Lock()
-	if w.wanted[r.Job.ID] {
-		w.got[r.Job.ID] = &r
-	}
-	w.mu.Unlock()
-	select {
-	case w.notify <- struct{}{}:
-	default:
-	}
-}
-
-// wait returns the verdicts of ids in that order, waiting until all are in or ctx ends.
-// Duplicates may have been analyzed long ago: their stored verdict is read directly.
-func (w *verdictWaiter) wait(ctx context.Context, ids []string, outcomes []submitOutcome) ([]*pipeline.Result, error) {
-	stream, err := w.js.Stream(ctx, pipeline.ResultsStream)
-	if err != nil {
-		return nil, fmt.Errorf("open results stream: %w", err)
-	}
-	for _, o := range outcomes {
-		if o.status != subDuplicate {
-			continue
-		}
-		msg, err := stream.GetLastMsgForSubject(ctx, pipeline.ResultSubject(o.job.ID))
-		if err != nil {
-			continue // not analyzed yet: it will come through the watch
-		}
-		w.take(msg.Data)
-	}
-	for {
-		w.mu.Lock()
-		var out []*pipeline.Result
-		for _, id := range ids {
-			if r := w.got[id]; r != nil {
-				out = append(out, r)
-			}
-		}
-		w.mu.Unlock()
-		if len(out) == len(ids) {
-			return out, nil
-		}
-		select {
-		case <-w.notify:
-		case <-ctx.Done():
-			return out, fmt.Errorf("waiting for verdicts: %w", ctx.Err())
-		}
-	}
-}
-
-func (w *verdictWaiter) stop() {
-	w.cancel()
-	<-w.done
 }

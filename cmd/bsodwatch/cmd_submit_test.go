@@ -28,23 +28,30 @@ import (
 	"github.com/bsodwatch/bsodwatch/pipeline/embedded/embeddedtest"
 )
 
-// startHistQueue runs an in-process NATS server with the streams and points the history
-// commands at it. Tests that use it must not run in parallel (it swaps histConnect).
+// histNATSURL is the NATS server of the running test, which histEnv's commands reach
+// through $BSODWATCH_NATS_URL as a person's would.
+var histNATSURL string
+
+// startHistQueue runs a NATS server on a loopback port with the streams and points the
+// history commands at it. Tests that use it must not run in parallel (it sets histNATSURL).
 func startHistQueue(t testing.TB) jetstream.JetStream {
 	t.Helper()
-	js := embeddedtest.Start(t, "").JS
-	old := histConnect
-	histConnect = func(context.Context, *env, *histQueueFlags) (jetstream.JetStream, func(), error) {
-		return js, func() {}, nil
-	}
-	t.Cleanup(func() { histConnect = old })
-	return js
+	srv := embeddedtest.Listen(t)
+	histNATSURL = srv.URL
+	t.Cleanup(func() { histNATSURL = "" })
+	return srv.JS
 }
 
 func histEnv() (*env, *bytes.Buffer, *bytes.Buffer) {
 	var out, errb bytes.Buffer
-	return &env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
-		Getenv: func(string) string { return "" }, Log: zerolog.Nop()}, &out, &errb
+	url := histNATSURL
+	getenv := func(k string) string {
+		if k == natsURLEnv {
+			return url
+		}
+		return ""
+	}
+	return &env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: getenv, Log: zerolog.Nop()}, &out, &errb
 }
 
 // histFakeAnalyzer stands in for the real analyzer (another engineer's): it takes each job,
@@ -218,12 +225,12 @@ func TestSubmitRealDumps(t *testing.T) {
 		t.Errorf("exit %d, want %d (some files are unreadable)\nstderr:\n%s", code, exitError, stderr)
 	}
 	verdicts := histReadVerdicts(t, stdout.Bytes())
-	got := map[string]pipeline.Result{}
+	got := map[string]pipeline.Result{} // by content hash: each file is on one host here
 	for _, r := range verdicts {
-		if _, dup := got[r.Job.ID]; dup {
+		if _, dup := got[r.Job.SHA256]; dup {
 			t.Errorf("verdict for %s printed twice", r.Job.ID)
 		}
-		got[r.Job.ID] = r
+		got[r.Job.SHA256] = r
 	}
 	for sha, name := range wantOK {
 		r, ok := got[sha]

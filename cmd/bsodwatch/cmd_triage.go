@@ -12,6 +12,7 @@ import (
 
 	"github.com/bsodwatch/bsodwatch/analyzer/native"
 	"github.com/bsodwatch/bsodwatch/dumpfile"
+	"github.com/bsodwatch/bsodwatch/intake"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 )
 
@@ -164,7 +165,7 @@ func newTriageReport(path string, d *dumpfile.Dump) *triageReport {
 		ProbableCause: native.CauseOf(c), Warnings: d.Warnings,
 	}
 	if d.Kernel() {
-		h := native.HeaderOf(d)
+		h := intake.HeaderOf(d)
 		r.BugcheckCode, r.BugcheckName, r.Args = h.BugcheckCode, h.BugcheckName, h.Args
 		if d.HasAttributes {
 			for _, a := range attributeNames {

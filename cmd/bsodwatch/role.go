@@ -7,25 +7,19 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
-
+	"github.com/bsodwatch/bsodwatch/app"
 	"github.com/bsodwatch/bsodwatch/config"
-	"github.com/bsodwatch/bsodwatch/ops"
 )
 
-// The single-role commands (fetch, analyze, notify) read the same configuration file as
-// `run` and take flags as overrides for quick use. Precedence, highest first: flags given on
-// the command line, environment variables (BSODWATCH_NATS_URL, and the command's own), the
-// file (--config or $BSODWATCH_CONFIG), the defaults of docs/config.md.
+// The single-role commands (fetch, analyze, notify) and run read the same configuration file
+// and take flags as overrides for quick use. Precedence, highest first: flags given on the
+// command line, environment variables (BSODWATCH_NATS_URL, and the command's own), the file
+// (--config or $BSODWATCH_CONFIG), the defaults of docs/config.md.
 const precedenceHelp = `Settings come from, highest first: flags, environment variables, the configuration file
 (--config FILE or $BSODWATCH_CONFIG; see docs/config.md), built-in defaults.`
 
-// natsURLEnv overrides nats.urls for the single-role commands.
+// natsURLEnv overrides nats.urls for every command that talks to NATS.
 const natsURLEnv = "BSODWATCH_NATS_URL"
-
-// usageError marks a configuration problem (exit 2) among runtime ones.
-type usageError struct{ error }
 
 // flagsSet returns the names of the flags given on the command line.
 func flagsSet(fs *flag.FlagSet) map[string]bool {
@@ -44,47 +38,45 @@ func overrideNATS(e *env, cfg *config.Config, flagValue string, given bool) {
 	}
 }
 
-// roleProc is what a single-role process holds: its connection, JetStream with the streams
-// created, and its ops server (/metrics, /healthz) with the NATS health check.
-type roleProc struct {
-	r   *runner // reuses run's connection, stream, ops and shutdown code
-	ops *ops.Server
+// runProcess starts the roles o asks for, prints what is where (for run and the daemons),
+// runs them until ctx ends and stops them.
+func runProcess(ctx context.Context, e *env, o app.Options, printSummary bool) error {
+	o.Out, o.Log = e.Stdout, e.Log
+	p, err := app.Start(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if printSummary {
+		printStartSummary(e, o.Roles, p.Summary())
+	}
+	return p.Run(ctx)
 }
 
-// startRole connects to cfg's NATS servers (waiting for them as `run --roles` does),
-// creates the streams with nats.replicas and prepares the ops server. Call close when done.
-func startRole(ctx context.Context, e *env, cfg *config.Config, role string, log zerolog.Logger) (*roleProc, error) {
-	if len(cfg.NATS.URLs) == 0 {
-		return nil, usageError{errors.New("no NATS server: set nats.urls in the config, --nats URL or $" + natsURLEnv)}
+func printStartSummary(e *env, roles []string, summary [][2]string) {
+	w := e.Stdout
+	fmt.Fprintf(w, "bsodwatch run: %s\n", rolesText(roles))
+	for _, kv := range summary {
+		fmt.Fprintf(w, "  %-8s %s\n", kv[0], kv[1])
 	}
-	if cfg.NATS.Name == "" {
-		cfg.NATS.Name = "bsodwatch-" + role
+	fmt.Fprintln(w, "Stop with Ctrl-C.")
+	if f, ok := w.(interface{ Sync() error }); ok {
+		_ = f.Sync()
 	}
-	r := &runner{e: e, cfg: cfg, roles: []string{role}, log: log, ops: ops.New(role, log)}
-	if err := r.connect(ctx); err != nil {
-		return nil, err
-	}
-	r.ops.AddCheck("nats", ops.NATSCheck(r.nc))
-	if err := r.ensureStreams(ctx); err != nil {
-		r.close()
-		return nil, err
-	}
-	return &roleProc{r: r, ops: r.ops}, nil
 }
 
-func (p *roleProc) js() jetstream.JetStream { return p.r.js }
-
-// serveOps starts /metrics and /healthz on addr ("" for none); wait blocks until the server
-// has stopped after ctx ended.
-func (p *roleProc) serveOps(ctx context.Context, addr string) (wait func(), err error) {
-	return p.r.serveOps(ctx, addr)
+func rolesText(roles []string) string {
+	switch len(roles) {
+	case 0:
+		return "embedded NATS server only"
+	case len(app.AllRoles):
+		return "all-in-one (fetcher, analyzer, notifier)"
+	}
+	return strings.Join(roles, ", ")
 }
-
-// close drains the connection: pending acks and publishes go out.
-func (p *roleProc) close() { p.r.close() }
 
 // exitFor prints err for command name and returns the exit code: 2 for usage and config
-// problems, 130 when interrupted, else 1.
+// problems (one line each), 130 when interrupted, else 1.
 func exitFor(ctx context.Context, e *env, name string, err error) int {
 	if err == nil {
 		if ctx.Err() != nil {
@@ -92,14 +84,25 @@ func exitFor(ctx context.Context, e *env, name string, err error) int {
 		}
 		return exitOK
 	}
-	var ue usageError
-	isUsage := errors.As(err, &ue)
+	var ue app.UsageError
+	var ce config.Errors
+	isUsage := errors.As(err, &ue) || errors.As(err, &ce)
 	if ctx.Err() != nil && !isUsage {
 		return exitInterrupted
 	}
-	fmt.Fprintf(e.Stderr, "bsodwatch %s: %s\n", name, strings.TrimSpace(err.Error()))
+	printProblems(e, "bsodwatch "+name, err)
 	if isUsage {
 		return exitUsage
 	}
 	return exitError
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

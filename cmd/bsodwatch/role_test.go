@@ -26,7 +26,7 @@ import (
 	"github.com/bsodwatch/bsodwatch/notifier/notifytest"
 	"github.com/bsodwatch/bsodwatch/ops"
 	"github.com/bsodwatch/bsodwatch/pipeline"
-	"github.com/bsodwatch/bsodwatch/pipeline/embedded"
+	"github.com/bsodwatch/bsodwatch/pipeline/embedded/embeddedtest"
 )
 
 // freeAddr returns a loopback address nobody listens on (for a moment).
@@ -44,21 +44,8 @@ func freeAddr(t *testing.T) string {
 // and a JetStream client of it for the test.
 func loopbackNATS(t *testing.T) (url string, js jetstream.JetStream) {
 	t.Helper()
-	srv, err := embedded.Start(embedded.Options{StoreDir: t.TempDir(), Listen: freeAddr(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err = jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv.ClientURL(), js
+	q := embeddedtest.Listen(t)
+	return q.URL, q.JS
 }
 
 func writeFile(t *testing.T, name, content string) string {

@@ -28,6 +28,22 @@ func Dir(t testing.TB, sub string) string {
 	return abs
 }
 
+// Open opens ../shared/<sub>/<rel> (skipping like Dir when ../shared is absent) for the
+// length of the test and returns it with its size.
+func Open(t testing.TB, sub, rel string) (*os.File, int64) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(Dir(t, sub), rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, st.Size()
+}
+
 func moduleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {

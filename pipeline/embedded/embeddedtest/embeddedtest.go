@@ -19,16 +19,31 @@ type Queue struct {
 	Server *embedded.Server
 	NC     *nats.Conn
 	JS     jetstream.JetStream
+	// URL is where other processes (and commands under test) connect; "" for Start's
+	// in-process server.
+	URL string
 }
 
-// Start runs a server storing under storeDir (a fresh temporary directory when empty), creates
-// the streams and registers the cleanup with t.
+// Start runs an in-process server storing under storeDir (a fresh temporary directory when
+// empty), creates the streams and registers the cleanup with t.
 func Start(t testing.TB, storeDir string) *Queue {
 	t.Helper()
-	if storeDir == "" {
-		storeDir = t.TempDir()
+	return start(t, embedded.Options{StoreDir: storeDir})
+}
+
+// Listen is Start with the server also on a free loopback port (Queue.URL), as a role or a
+// command in another process meets one.
+func Listen(t testing.TB) *Queue {
+	t.Helper()
+	return start(t, embedded.Options{Listen: "127.0.0.1:0"})
+}
+
+func start(t testing.TB, o embedded.Options) *Queue {
+	t.Helper()
+	if o.StoreDir == "" {
+		o.StoreDir = t.TempDir()
 	}
-	srv, err := embedded.Start(embedded.Options{StoreDir: storeDir})
+	srv, err := embedded.Start(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,5 +62,5 @@ func Start(t testing.TB, storeDir string) *Queue {
 	if err := pipeline.EnsureStreams(ctx, js, pipeline.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	return &Queue{Server: srv, NC: nc, JS: js}
+	return &Queue{Server: srv, NC: nc, JS: js, URL: srv.ClientURL()}
 }
