@@ -46,6 +46,9 @@ type parser struct {
 	headerCode, headerName string
 	braceCode, codeLine    string
 	unknownCode            string
+	fatalCode              string   // "*** Fatal System Error: 0x000000c4" of a live kernel debugger
+	fatalArgs              []string // its "(0x..,0x..,0x..,0x..)" line
+	pendingFatal           bool     // the arguments line is still to come
 	args, pArgs            [4]string
 	braceArgs              []string
 
@@ -107,6 +110,13 @@ func (p *parser) line(s string) {
 		p.pendingArg = 0
 		if t := strings.TrimRight(firstToken(s), ","); isAddrValue(t) {
 			p.args[i] = p.keep(t)
+			return
+		}
+	}
+	if p.pendingFatal {
+		p.pendingFatal = false
+		if args, ok := parenArgs(s); ok {
+			p.fatalArgs = args
 			return
 		}
 	}
@@ -603,6 +613,9 @@ func (p *parser) other(s string, afterBanner bool) bool {
 			return true
 		}
 	}
+	if p.fatalError(s) {
+		return true
+	}
 	if p.diagnostic(s) {
 		return true
 	}
@@ -620,6 +633,9 @@ func (p *parser) other(s string, afterBanner bool) bool {
 	}
 	if isDumpType(s) {
 		p.session.DumpType = p.keep(s)
+		return true
+	}
+	if isHexByte(s[0]) && p.lmRowStart(s) {
 		return true
 	}
 	return false
@@ -820,6 +836,44 @@ func isAddrValue(t string) bool {
 	return true
 }
 
+// fatalError reads the line a kernel debugger prints when the target bugchecks:
+// "*** Fatal System Error: 0x000000c4" with the arguments on the same or the next line,
+// "(0x000000D2,0x9655D4A8,0x9655D468,0x000000B0)".
+func (p *parser) fatalError(s string) bool {
+	v, ok := strings.CutPrefix(s, "*** Fatal System Error:")
+	if !ok {
+		return false
+	}
+	v = strings.TrimSpace(v)
+	code := firstToken(v)
+	if !isAddrValue(code) {
+		return false
+	}
+	p.fatalCode = p.keep(code)
+	if args, ok := parenArgs(strings.TrimSpace(v[len(code):])); ok {
+		p.fatalArgs = args
+	} else {
+		p.pendingFatal = true
+	}
+	return true
+}
+
+// parenArgs reads "(0xFFFFF78000001000,0x0000000000000000,...)": hex values in parentheses.
+func parenArgs(s string) ([]string, bool) {
+	if len(s) < 3 || s[0] != '(' || s[len(s)-1] != ')' {
+		return nil, false
+	}
+	var args []string
+	for t := range strings.SplitSeq(s[1:len(s)-1], ",") {
+		t = strings.TrimSpace(t)
+		if !isAddrValue(t) || len(args) == 4 {
+			return nil, false
+		}
+		args = append(args, strings.Clone(t))
+	}
+	return args, len(args) > 0
+}
+
 // eventLogBugcheck reads the System event log's bugcheck line (event 1001, also shown by
 // Reliability Monitor): "The bugcheck was: 0x0000003b (0x00000000c0000005, 0xfffff8..., ...)."
 func (p *parser) eventLogBugcheck(s string) bool {
@@ -876,8 +930,8 @@ func lmResumable(s string) bool {
 		return true
 	}
 	label, _, ok := strings.Cut(s, ":")
-	if !ok {
-		return strings.HasPrefix(s, "Browse ") || s == "Information from resource tables"
+	if !ok || isLMNote(s) {
+		return isLMNote(s)
 	}
 	switch label {
 	case "Loaded symbol image file", "Symbol file", "Mapped memory image file", "Image path",
