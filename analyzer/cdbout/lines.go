@@ -302,6 +302,9 @@ func (lr *lineReader) residue(s string) string {
 	if s == "" {
 		return s
 	}
+	if s[0] >= 0x80 {
+		s = cutCallout(s)
+	}
 	if strings.IndexByte(s, '\\') >= 0 {
 		if !lr.mdEscaped && looksMarkdownEscaped(s) {
 			lr.mdEscaped = true
@@ -355,6 +358,17 @@ func cutLinePrefix(s string) string {
 		if len(s) >= 2 && s[1] == ' ' && s[len(s)-1] != '*' {
 			return strings.TrimSpace(s[2:])
 		}
+	}
+	return s
+}
+
+// cutCallout removes the numbered callout an author puts in front of a line to refer to it
+// from the text ("❸ Image path: ..."): a circled or parenthesized number (U+2460-U+24FF,
+// U+2776-U+2793).
+func cutCallout(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if (r >= 0x2460 && r <= 0x24ff) || (r >= 0x2776 && r <= 0x2793) {
+		return strings.TrimSpace(s[n:])
 	}
 	return s
 }

@@ -24,15 +24,15 @@ func (p *parser) lmLine(s string) bool {
 		p.curModule = -1
 		return true
 	}
-	if p.curModule < 0 {
-		return false
-	}
-	m := &p.a.Modules[p.curModule]
 	colon := strings.IndexByte(s, ':')
 	if colon <= 0 {
 		return false
 	}
 	label, val := s[:colon], strings.TrimSpace(s[colon+1:])
+	if p.curModule < 0 && !p.rowlessModule(label, val) {
+		return false
+	}
+	m := &p.a.Modules[p.curModule]
 	switch label {
 	case "Loaded symbol image file":
 		p.set(&m.LoadedSymbolImageFile, val)
@@ -83,6 +83,30 @@ func (p *parser) lmLine(s string) bool {
 			p.set(&m.OriginalFilename, val)
 		}
 	}
+	return true
+}
+
+// rowlessModule starts a module record at the first detail line of an lmv block whose row
+// was not pasted or did not survive (OCR, a cut): the module is named after the image file
+// ("Loaded symbol image file: WdfFilter.sys" is module WdfFilter).
+func (p *parser) rowlessModule(label, val string) bool {
+	switch label {
+	case "Loaded symbol image file", "Image path", "Image name":
+	default:
+		return false
+	}
+	name := val
+	if i := strings.LastIndexAny(name, `\/`); i >= 0 {
+		name = name[i+1:]
+	}
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		name = name[:i]
+	}
+	if name == "" || strings.ContainsAny(name, " \t") || len(p.a.Modules) >= maxModules {
+		return false
+	}
+	p.a.Modules = append(p.a.Modules, analysis.Module{Name: p.keep(name)})
+	p.curModule = len(p.a.Modules) - 1
 	return true
 }
 

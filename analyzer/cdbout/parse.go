@@ -406,9 +406,14 @@ func (p *parser) field(key, val string) {
 	p.setField(key, val)
 }
 
-// keyValue reads the KEY_VALUES_STRING block ("Key  : AV.Fault" / "Value: Write").
+// keyValue reads the KEY_VALUES_STRING block ("Key  : AV.Fault" / "Value: Write"), also a
+// pair an author put on one line ("Key : AV.Type  Value: Execute").
 func (p *parser) keyValue(s string) bool {
 	if k, ok := cutLabel(s, "Key"); ok {
+		if i := strings.Index(k, " Value:"); i > 0 {
+			p.kvKey = append(p.kvKey[:0], strings.TrimSpace(k[:i])...)
+			return p.keyValue(strings.TrimSpace(k[i+1:]))
+		}
 		p.kvKey = append(p.kvKey[:0], k...)
 		return true
 	}
@@ -431,6 +436,19 @@ func (p *parser) keyValue(s string) bool {
 		return true
 	}
 	return false
+}
+
+// isKVName reports a KEY_VALUES_STRING key: dotted words ("Failure.Bucket", "AV.Type").
+func isKVName(k string) bool {
+	if strings.IndexByte(k, '.') <= 0 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; !(isLetter(c) || c >= '0' && c <= '9' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // cutLabel matches "Label<spaces>:<value>".
@@ -526,6 +544,12 @@ func (p *parser) other(s string, afterBanner bool) bool {
 		if v, ok := strings.CutPrefix(s, "System Uptime:"); ok {
 			p.session.SystemUptime = p.keep(strings.TrimSpace(v))
 			return true
+		}
+	case 'K':
+		if k, ok := cutLabel(s, "Key"); ok && (strings.Contains(k, " Value:") || isKVName(k)) {
+			// A Key/Value pair quoted without its KEY_VALUES_STRING line.
+			p.st = stKeyValues
+			return p.keyValue(s)
 		}
 	case 'F':
 		if v, ok := cutLabel(s, "Followup"); ok {
@@ -636,6 +660,10 @@ func (p *parser) other(s string, afterBanner bool) bool {
 		return true
 	}
 	if isHexByte(s[0]) && p.lmRowStart(s) {
+		return true
+	}
+	if (s[0] == 'L' || s[0] == 'I') && p.st == stNone && p.lmLine(s) {
+		p.st = stLM // the details of a module whose row was not pasted
 		return true
 	}
 	return false
