@@ -76,6 +76,8 @@ func (p *parser) finish() *analysis.Analysis {
 		a.ExceptionCode = ntstatus(p.exr.Code)
 	case p.exr.Code == "" && isRuntimeException(p.excEvent):
 		a.ExceptionCode = ntstatus(p.excEvent)
+	case p.exr.Code == "" && isRuntimeException(p.kv["Failure.Exception.Code"]):
+		a.ExceptionCode = ntstatus(p.kv["Failure.Exception.Code"])
 	case f["EXCEPTION_CODE"] != "":
 		a.ExceptionCode = ntstatus(f["EXCEPTION_CODE"])
 	case f["EXCEPTION_CODE_STR"] != "":

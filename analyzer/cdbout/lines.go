@@ -332,8 +332,12 @@ func (lr *lineReader) residue(s string) string {
 func cutLinePrefix(s string) string {
 	switch s[0] {
 	case '>':
-		if len(s) == 1 || s[1] == ' ' {
-			return strings.TrimSpace(s[1:])
+		i := 0
+		for i < len(s) && s[i] == '>' {
+			i++
+		}
+		if i == len(s) || s[i] == ' ' {
+			return strings.TrimSpace(s[i:]) // ">", "> ", ">> " (a quote in a quote)
 		}
 	case '#':
 		i := 0

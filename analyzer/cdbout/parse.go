@@ -682,7 +682,7 @@ func (p *parser) bugcheckHeader(s string, afterBanner bool) bool {
 	if end <= 0 || end > 16 || !isHex(rest[:end]) {
 		return false
 	}
-	if strings.TrimSpace(rest[end+1:]) != "" && !afterBanner {
+	if t := strings.TrimSpace(rest[end+1:]); t != "" && !afterBanner && !isNote(t) {
 		return false
 	}
 	letters := 0
@@ -700,6 +700,18 @@ func (p *parser) bugcheckHeader(s string, afterBanner bool) bool {
 	}
 	p.headerName, p.headerCode = p.keep(name), p.keep(rest[:end])
 	return true
+}
+
+// isNote reports text an author appended to a line of debugger output: a comment or an
+// arrow ("// the crash", "# 0xd1", "<-- here", "← 访问的地址", "(the driver)"), or prose in
+// a script other than Latin.
+func isNote(t string) bool {
+	for _, m := range []string{"//", "#", "<-", "<=", "-->", "->", "--", ";", "(", "[", "*", "!", "←", "⇐"} {
+		if strings.HasPrefix(t, m) {
+			return true
+		}
+	}
+	return t[0] >= 0x80
 }
 
 func isHex(s string) bool {
