@@ -408,7 +408,7 @@ func stripHTML(s string) string {
 			n++
 		}
 		end := -1
-		if n > j && n < len(s) && (s[n] == '>' || s[n] == ' ' || s[n] == '/') && htmlTags[strings.ToLower(s[j:n])] {
+		if n > j && n < len(s) && (s[n] == '>' || s[n] == ' ' || s[n] == '/') && isHTMLTag(s[j:n]) {
 			end = strings.IndexByte(s[n:], '>')
 		}
 		if end < 0 {
@@ -426,6 +426,22 @@ func stripHTML(s string) string {
 		return s
 	}
 	return string(append(b, s[last:]...))
+}
+
+// isHTMLTag looks name up in htmlTags ignoring case, without allocating.
+func isHTMLTag(name string) bool {
+	var buf [12]byte
+	if len(name) > len(buf) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return htmlTags[string(buf[:len(name)])]
 }
 
 func isLetter(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') }
@@ -551,6 +567,21 @@ var mdEscapable = [256]bool{'_': true, '*': true, '#': true, '[': true, ']': tru
 // unescapeMarkdownAll undoes every markdown escape of a line whose text was escaped as a
 // whole ("FAULTING\_IP:", "system\_ni!X+0x1", "\*\* Pseudo Context \*\*").
 func unescapeMarkdownAll(s string) string {
+	found := false
+	for i := strings.IndexByte(s, '\\'); i >= 0 && i+1 < len(s); {
+		if mdEscapable[s[i+1]] {
+			found = true
+			break
+		}
+		k := strings.IndexByte(s[i+1:], '\\')
+		if k < 0 {
+			break
+		}
+		i += 1 + k
+	}
+	if !found {
+		return s
+	}
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		if s[i] == '\\' && i+1 < len(s) && mdEscapable[s[i+1]] {
