@@ -6,7 +6,11 @@ package analysis
 // Analysis is the result of reading one crash. Every field is optional: a key is present in
 // JSON only when the source held it, except Complete, which is always written.
 type Analysis struct {
-	BugcheckCode        string   `json:"bugcheck_code,omitempty"` // lower-case hex, "0x27"
+	BugcheckCode string `json:"bugcheck_code,omitempty"` // lower-case hex, "0x27"
+	// BugcheckName is the name the debugger printed ("DRIVER_IRQL_NOT_LESS_OR_EQUAL (d1)").
+	// When it printed none (a paste without the name line, only "BugCheck 7E, {...}", or
+	// "Unknown bugcheck code"), the parser fills it from the bug check code reference
+	// (dumpfile.BugcheckName); it stays empty for a code that reference does not know.
 	BugcheckName        string   `json:"bugcheck_name,omitempty"`
 	Args                []string `json:"args,omitempty"` // hex strings as printed
 	BugcheckStr         string   `json:"bugcheck_str,omitempty"`
@@ -114,7 +118,10 @@ type Module struct {
 	ProductVersion string `json:"product_version,omitempty"`
 	CompanyName    string `json:"company_name,omitempty"`
 	// TimestampHex is the link timestamp in hex, taken from Timestamp ("... (42DDB287)").
-	TimestampHex          string `json:"timestamp_hex,omitempty"`
+	TimestampHex string `json:"timestamp_hex,omitempty"`
+	// TimestampIsHash is true when the module was built reproducibly (/Brepro): its
+	// TimestampHex is a hash of the file, not a date, and must not be shown as one.
+	TimestampIsHash       bool   `json:"timestamp_is_hash,omitempty"`
 	SymbolStatus          string `json:"symbol_status,omitempty"` // "(export symbols)", "(deferred)", ...
 	SymbolFile            string `json:"symbol_file,omitempty"`   // pdb path printed after the status
 	LoadedSymbolImageFile string `json:"loaded_symbol_image_file,omitempty"`

@@ -66,6 +66,12 @@ var microsoftModules = setOf(
 	"oleacc", "winspool", "riched20", "msftedit", "usp10", "lpk", "gdiplus", "windowscodecs",
 	"dcomp", "d3d10warp", "sqmapi", "rtutils", "rasapi32", "rasman", "mpr", "davclnt",
 	"ntshrui", "srvcli", "linkinfo", "cscapi", "atl", "atl100", "mfc42", "mfc140u", "mfc140",
+	// .NET Framework and .NET assemblies shipped by Microsoft (their NGEN images carry "_ni")
+	"system", "system_core", "system_windows_forms", "system_configuration", "system_xml",
+	"system_xml_linq", "system_data", "system_drawing", "system_web", "system_xaml",
+	"system_runtime", "system_private_corelib", "system_net_http", "system_servicemodel",
+	"presentationframework", "presentationcore", "windowsbase", "microsoft_csharp",
+	"microsoft_visualbasic",
 )
 
 // placeholderModules are names the analyzer prints when it knows no module: never a culprit.
@@ -81,7 +87,9 @@ func setOf(names ...string) map[string]bool {
 	return m
 }
 
-// moduleKey reduces "NETIO.SYS", "ntdll.dll" or "Windows.Storage" to the list's form.
+// moduleKey reduces "NETIO.SYS", "ntdll.dll" or "Windows.Storage" to the list's form. The
+// base address the debugger appends when two modules share a name ("ntdll_771d0000", the
+// 32-bit ntdll of a WOW64 process) is not part of the name.
 func moduleKey(name string) string {
 	n := strings.ToLower(strings.TrimSpace(name))
 	for _, ext := range []string{".sys", ".dll", ".exe", ".ocx", ".drv", ".cpl", ".efi", ".mui"} {
@@ -90,13 +98,29 @@ func moduleKey(name string) string {
 			break
 		}
 	}
+	if i := strings.LastIndexByte(n, '_'); i > 0 && (len(n)-i-1 == 8 || len(n)-i-1 == 16) && isHexString(n[i+1:]) {
+		n = n[:i]
+	}
 	return keyReplacer.Replace(n)
+}
+
+func isHexString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 var keyReplacer = strings.NewReplacer(".", "_", "-", "_")
 
 // IsMicrosoftModule reports whether name is in the explicit list of Windows modules.
-func IsMicrosoftModule(name string) bool { return microsoftModules[moduleKey(name)] }
+// The NGEN image of an assembly ("System_Windows_Forms_ni") is that assembly.
+func IsMicrosoftModule(name string) bool {
+	k := moduleKey(name)
+	return microsoftModules[k] || strings.HasSuffix(k, "_ni") && microsoftModules[k[:len(k)-3]]
+}
 
 // IsPlaceholderModule reports whether name is one of the analyzer's stand-ins for "no
 // module" (Unknown_Module, Unknown_Image, unknown, heap_corruption, ...).

@@ -136,6 +136,99 @@ func TestFixtureFacts(t *testing.T) {
 			}
 			return ""
 		}},
+		{"lmvm-brepro-empty-resources.txt", func(a *analysis.Analysis) string {
+			f, h := a.Module("fabrikamflt"), a.Module("fabrikamhlp")
+			switch {
+			case f == nil || f.TimestampHex != "9C41E07B" || !f.TimestampIsHash || f.Checksum != "0005A3F1" || f.ImageSize != "0004E000":
+				return "/Brepro module lost its record after 'Image was built with /Brepro flag.'"
+			case h == nil || h.TimestampIsHash || h.TimestampHex != "67CFFF23" || h.CompanyName != "Fabrikam, Inc.":
+				return "module after an empty resource table"
+			}
+			return ""
+		}},
+		{"comment-prefixed-kernel.txt", func(a *analysis.Analysis) string {
+			switch {
+			case a.BugcheckCode != "0x50" || a.BugcheckName != "PAGE_FAULT_IN_NONPAGED_AREA" || len(a.Args) != 4:
+				return "// lines: bugcheck " + a.BugcheckCode
+			case len(a.Stack) != 7 || a.ThirdPartyModule != "tailspinfs":
+				return "// lines: stack"
+			case a.FailureBucketID != "AV_R_INVALID_tailspinfs!unknown_function" || a.ProcessName != "System":
+				return "# and * lines: fields"
+			}
+			return ""
+		}},
+		{"author-notes-d1.txt", func(a *analysis.Analysis) string {
+			switch {
+			case a.BugcheckCode != "0xd1" || a.BugcheckName != "DRIVER_IRQL_NOT_LESS_OR_EQUAL":
+				return "name line with a note: " + a.BugcheckCode + " " + a.BugcheckName
+			case strings.Join(a.Args, " ") != "ffffc10a3e2b7008 0000000000000002 0000000000000000 fffff8033c6d5b14":
+				return "args with notes " + strings.Join(a.Args, " ")
+			case a.KeyValues["AV.Type"] != "Read" || a.ProcessName != "System" || a.SymbolName != "woodgrovenet+5b14":
+				return "one-line Key/Value or callout-numbered lines"
+			}
+			if m := a.Module("woodgrovenet"); m == nil || m.TimestampHex != "67A7DA79" || m.ImagePath != `\SystemRoot\System32\drivers\woodgrovenet.sys` {
+				return "lmv details without their row"
+			}
+			return ""
+		}},
+		{"xp-unknown-collapsed.txt", func(a *analysis.Analysis) string {
+			switch {
+			case a.BugcheckCode != "0xc000021a" || a.BugcheckName != "WINLOGON_FATAL_ERROR":
+				return "unknown code / name from the code reference: " + a.BugcheckCode + " " + a.BugcheckName
+			case a.Args[1] != "c0000005" || a.BucketID != "0xc000021a_c0000005_nt!ExpSystemErrorHandler+5c6" || len(a.Stack) != 3:
+				return "collapsed analysis"
+			}
+			return ""
+		}},
+		{"livekd-user-frames.txt", func(a *analysis.Analysis) string {
+			switch {
+			case a.BugcheckCode != "0x3b" || a.BugcheckName != "SYSTEM_SERVICE_EXCEPTION" || len(a.Args) != 4 || a.Args[1] != "0xFFFFF8034A71D2C4":
+				return "Fatal System Error line " + a.BugcheckCode + " " + strings.Join(a.Args, ",")
+			case len(a.Stack) != 15 || a.ThirdPartyModule != "NorthwindTray":
+				return "kernel stack into user mode: third party " + a.ThirdPartyModule
+			}
+			return ""
+		}},
+		{"dotnet-clr-hresult.txt", func(a *analysis.Analysis) string {
+			switch {
+			case a.ExceptionCode != "e0434352" || a.Fields["EXCEPTION_CODE_STR"] != "80131622":
+				return ".NET exception code " + a.ExceptionCode
+			case a.ThirdPartyModule != "Contoso_Ledger_ni":
+				return "NGEN framework frames counted as third party: " + a.ThirdPartyModule
+			}
+			return ""
+		}},
+		{"hang-cfffffff.txt", func(a *analysis.Analysis) string {
+			switch {
+			case a.ExceptionCode != "cfffffff" || a.ExceptionRecord == nil || a.ExceptionRecord.Code != "80000003":
+				return "hang code " + a.ExceptionCode
+			case a.ThirdPartyModule != "wingtipprint" || a.Fields["BLOCKING_THREAD"] != "0000000000001c88":
+				return "hang stack: third party " + a.ThirdPartyModule
+			}
+			return ""
+		}},
+		{"html-paste.txt", func(a *analysis.Analysis) string {
+			switch {
+			case a.BugcheckCode != "0x1e" || len(a.Args) != 4 || a.Args[0] != "ffffffffc0000005":
+				return "HTML bugcheck/args " + strings.Join(a.Args, ",")
+			case a.ProcessName != "System" || a.SymbolName != "adatumvid+233d0" || a.FailureBucketID != "AV_adatumvid!unknown_function":
+				return "HTML fields " + a.ProcessName + " " + a.SymbolName
+			case a.Fields["EXCEPTION_CODE_STR"] != "c0000005 <Unable to get error code text>":
+				return "the debugger's own angle brackets were removed"
+			}
+			return ""
+		}},
+		{"markdown-escaped.txt", func(a *analysis.Analysis) string {
+			switch {
+			case a.ProcessName != "Litware_Sync.exe" || a.ModuleName != "litware_core" || a.ExceptionCode != "c0000409":
+				return "escaped keys and values " + a.ProcessName + " " + a.ModuleName
+			case a.FailureBucketID != "STACK_BUFFER_OVERRUN_c0000409_litware_core.dll!Packet::Decode" || a.Fields["STACK_COMMAND"] != "** Pseudo Context ** ; kb":
+				return "escaped bucket / stack command"
+			case len(a.Stack) != 2 || a.Stack[0].Symbol != "__report_gsfailure":
+				return "escaped frames"
+			}
+			return ""
+		}},
 		{"error-open.txt", func(a *analysis.Analysis) string {
 			if a.Complete || len(a.Diagnostics) != 1 {
 				return "want incomplete with one diagnostic"
@@ -185,6 +278,21 @@ func TestDamage(t *testing.T) {
 		"html":     func(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, ">", "&gt;"), "&gt; ", "&gt; ") },
 		"bold keys": func(s string) string {
 			return strings.ReplaceAll(strings.ReplaceAll(s, "MODULE_NAME:", "**MODULE_NAME:**"), "FAILURE_BUCKET_ID:", "**FAILURE_BUCKET_ID:**")
+		},
+		// Pasted into source code or a script as a comment.
+		"line comments":  func(s string) string { return "// " + strings.ReplaceAll(s, "\n", "\n// ") },
+		"doc comments":   func(s string) string { return "/// " + strings.ReplaceAll(s, "\n", "\n/// ") },
+		"hash comments":  func(s string) string { return "# " + strings.ReplaceAll(s, "\n", "\n# ") },
+		"block comments": func(s string) string { return "/*\n * " + strings.ReplaceAll(s, "\n", "\n * ") + "\n */" },
+		"nested quote":   func(s string) string { return ">> " + strings.ReplaceAll(s, "\n", "\n>> ") },
+		// A blog engine's HTML: paragraphs, line breaks, entities.
+		"html paragraphs": func(s string) string {
+			s = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+			return "<p>" + strings.ReplaceAll(strings.ReplaceAll(s, "\n\n", "</p>\n<p>"), "\n", "<br/>\n") + "</p>"
+		},
+		// Pasted outside a code block, an editor escapes every markdown character.
+		"md escaped all": func(s string) string {
+			return strings.NewReplacer("_", `\_`, "*", `\*`, "#", `\#`, "[", `\[`, "]", `\]`).Replace(s)
 		},
 		"utf16": func(s string) string {
 			var b bytes.Buffer

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/bsodwatch/bsodwatch/analysis"
+	"github.com/bsodwatch/bsodwatch/dumpfile"
 )
 
 // finish chooses among the forms that carry the same fact and fills the analysis.
@@ -15,7 +16,7 @@ func (p *parser) finish() *analysis.Analysis {
 
 	// Bugcheck code: the "NAME (code)" header keeps the _M flag (1000008e) that
 	// BUGCHECK_STR drops; then BUGCHECK_CODE, "BugCheck 44, {...}", "Bugcheck code 000000D1".
-	for _, c := range []string{p.headerCode, f["BUGCHECK_CODE"], p.braceCode, p.codeLine, p.unknownCode} {
+	for _, c := range []string{p.headerCode, f["BUGCHECK_CODE"], p.braceCode, p.codeLine, p.unknownCode, p.fatalCode} {
 		if c != "" {
 			a.BugcheckCode = normCode(c)
 			break
@@ -27,6 +28,12 @@ func (p *parser) finish() *analysis.Analysis {
 	}
 	if p.headerCode != "" {
 		a.BugcheckName = p.headerName
+	} else if a.BugcheckCode != "" {
+		// No name header was printed (a partial paste, "BugCheck 7E, {...}", a bugcheck code
+		// the debugger did not know): the name comes from the bug check code reference.
+		if c, err := strconv.ParseUint(strings.TrimPrefix(a.BugcheckCode, "0x"), 16, 32); err == nil {
+			a.BugcheckName = dumpfile.BugcheckName(uint32(c))
+		}
 	}
 	switch {
 	case p.args != [4]string{}:
@@ -38,6 +45,8 @@ func (p *parser) finish() *analysis.Analysis {
 		if len(a.Args) > 4 {
 			a.Args = a.Args[:4]
 		}
+	case len(p.fatalArgs) > 0:
+		a.Args = p.fatalArgs
 	}
 
 	a.BugcheckStr = f["BUGCHECK_STR"]
@@ -59,7 +68,16 @@ func (p *parser) finish() *analysis.Analysis {
 	}
 
 	// Exception code: the analyzer's verdict first; the record can differ (SEH overwrite).
+	// A .NET exception is the exception: the analyzer reports the managed HRESULT instead
+	// (EXCEPTION_CODE "(HRESULT) 0x80131509", EXCEPTION_CODE_STR 80131509), which stays in
+	// Fields.
 	switch {
+	case isRuntimeException(p.exr.Code):
+		a.ExceptionCode = ntstatus(p.exr.Code)
+	case p.exr.Code == "" && isRuntimeException(p.excEvent):
+		a.ExceptionCode = ntstatus(p.excEvent)
+	case p.exr.Code == "" && isRuntimeException(p.kv["Failure.Exception.Code"]):
+		a.ExceptionCode = ntstatus(p.kv["Failure.Exception.Code"])
 	case f["EXCEPTION_CODE"] != "":
 		a.ExceptionCode = ntstatus(f["EXCEPTION_CODE"])
 	case f["EXCEPTION_CODE_STR"] != "":
@@ -95,6 +113,16 @@ func (p *parser) finish() *analysis.Analysis {
 		a.DefaultBucketID != "" || a.BugcheckStr != "" || a.SymbolName != "" || a.ModuleName != "" ||
 		len(a.Stack) > 0 || f["EXCEPTION_CODE"] != "" || f["EXCEPTION_CODE_STR"] != ""
 	return a
+}
+
+// isRuntimeException reports the exception codes the .NET runtime raises for a managed
+// exception: e0434352 (CLR 4 and later) and e0434f4d (CLR 1.x/2.0, "COM+").
+func isRuntimeException(code string) bool {
+	switch ntstatus(code) {
+	case "e0434352", "e0434f4d":
+		return true
+	}
+	return false
 }
 
 func trimArgs(args []string) []string {

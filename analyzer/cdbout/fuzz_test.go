@@ -16,7 +16,9 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	for _, s := range []string{"", "\x00", "**", "`", "> ", "# ", "&gt;", "BugCheck 27, {", "Arg1:", "STACK_TEXT:\n1 2 3",
-		"start end module name\nb9afa000 b9b16cc0 X (", "Timestamp: (", "NAME (", "0: kd>", "\xff\xfe\x00", "*** ERROR:"} {
+		"start end module name\nb9afa000 b9b16cc0 X (", "Timestamp: (", "NAME (", "0: kd>", "\xff\xfe\x00", "*** ERROR:",
+		"*** Fatal System Error: 0x0000003b\n(", "<p>x<br/>", "<span a>", "FAULTING\\_IP:\\", "// ", "/// ", " * ", ">> ",
+		"\u2776 Image path: x", "Key : A.B Value: c", "Loaded symbol image file: .", "X (1e) <-- "} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {

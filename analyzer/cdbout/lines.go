@@ -33,8 +33,11 @@ type lineReader struct {
 	ascii, cleanASCII bool
 	long              bool // a line exceeded maxLine
 	binary            bool // input is not text
-	checked           bool
-	err               error
+	// mdEscaped is set once a line shows that the publisher escaped the text for markdown
+	// ("FAULTING\_IP:"): from then on every markdown escape is undone.
+	mdEscaped bool
+	checked   bool
+	err       error
 }
 
 // newBytesLineReader reads lines straight out of b.
@@ -209,7 +212,7 @@ func (lr *lineReader) addLogical(b []byte) {
 func (lr *lineReader) clean(b []byte) string {
 	cls := classify(b)
 	if cls&clsSlow != 0 {
-		s := cleanLine(string(b)) // the general cleaner, with its allocations
+		s := lr.cleanLine(string(b)) // the general cleaner, with its allocations
 		lr.cleanASCII = !hasNonASCII(s)
 		return s
 	}
@@ -228,33 +231,7 @@ func (lr *lineReader) clean(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	// Markdown block residue: fences, quotes, headings.
-	if len(b) >= 3 && ((b[0] == '`' && b[1] == '`' && b[2] == '`') || (b[0] == '~' && b[1] == '~' && b[2] == '~')) {
-		return ""
-	}
-	for len(b) > 0 && b[0] == '>' && (len(b) == 1 || b[1] == ' ') {
-		b = trimASCII(b[1:])
-	}
-	if len(b) > 1 && b[0] == '#' {
-		i := 0
-		for i < len(b) && i < 6 && b[i] == '#' {
-			i++
-		}
-		if i < len(b) && b[i] == ' ' {
-			b = trimASCII(b[i:])
-		}
-	}
-	if len(b) == 0 {
-		return ""
-	}
-	s := unsafe.String(&b[0], len(b))
-	if strings.IndexByte(s, '\\') >= 0 {
-		s = unescapeMarkdown(s)
-	}
-	if strings.Contains(s, "**") {
-		s = stripBold(s)
-	}
-	return stripBackticks(s)
+	return lr.residue(unsafe.String(&b[0], len(b)))
 }
 
 // trimASCII is strings.TrimSpace for ASCII text.
@@ -277,7 +254,7 @@ var htmlEntities = strings.NewReplacer("&gt;", ">", "&lt;", "<", "&amp;", "&", "
 	"&#39;", "'", "&#x27;", "'", "&apos;", "'", "&nbsp;", " ", "&#96;", "`")
 
 // cleanLine removes what mail, chat and web pages add to a line of debugger output.
-func cleanLine(s string) string {
+func (lr *lineReader) cleanLine(s string) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "?")
 	}
@@ -298,28 +275,45 @@ func cleanLine(s string) string {
 			return r
 		}, s)
 	}
-	s = strings.TrimSpace(s)
+	return lr.residue(strings.TrimSpace(s))
+}
+
+// residue removes what a publisher wrapped around a trimmed line: HTML tags, markdown
+// fences, quotes, headings, escapes, bold and code ticks, and the comment prefix of a paste
+// into source code or a script ("// ", "/// ", "# ", " * "). The result aliases s unless
+// something had to be rewritten.
+func (lr *lineReader) residue(s string) string {
 	if s == "" {
 		return s
 	}
-	// Markdown block residue: fences, quotes, headings.
-	if strings.HasPrefix(s, "```") || strings.HasPrefix(s, "~~~") {
-		return ""
+	if strings.IndexByte(s, '<') >= 0 {
+		s = strings.TrimSpace(stripHTML(s))
 	}
-	for len(s) > 0 && s[0] == '>' && (len(s) == 1 || s[1] == ' ') {
-		s = strings.TrimSpace(s[1:])
+	for {
+		if s == "" || strings.HasPrefix(s, "```") || strings.HasPrefix(s, "~~~") {
+			return ""
+		}
+		t := cutLinePrefix(s)
+		if len(t) == len(s) {
+			break
+		}
+		s = t
 	}
-	if len(s) > 1 && s[0] == '#' {
-		i := 0
-		for i < len(s) && i < 6 && s[i] == '#' {
-			i++
-		}
-		if i < len(s) && s[i] == ' ' {
-			s = strings.TrimSpace(s[i:])
-		}
+	if s == "" {
+		return s
+	}
+	if s[0] >= 0x80 {
+		s = cutCallout(s)
 	}
 	if strings.IndexByte(s, '\\') >= 0 {
-		s = unescapeMarkdown(s)
+		if !lr.mdEscaped && looksMarkdownEscaped(s) {
+			lr.mdEscaped = true
+		}
+		if lr.mdEscaped {
+			s = unescapeMarkdownAll(s)
+		} else {
+			s = unescapeMarkdown(s)
+		}
 	}
 	if strings.Contains(s, "**") {
 		s = stripBold(s)
@@ -329,6 +323,128 @@ func cleanLine(s string) string {
 	}
 	return s
 }
+
+// cutLinePrefix removes one quote or comment marker from the start of s: a markdown quote
+// ("> "), a heading ("## "), a C/C++/C#/JavaScript line comment ("// ", "/// "), a shell or
+// Python comment ("# "), and the " * " of a block comment. Debugger output starts no line
+// with these (a k command header "# Child-SP" reads the same without its "#"; banner lines
+// end with a star, so they keep theirs).
+func cutLinePrefix(s string) string {
+	switch s[0] {
+	case '>':
+		i := 0
+		for i < len(s) && s[i] == '>' {
+			i++
+		}
+		if i == len(s) || s[i] == ' ' {
+			return strings.TrimSpace(s[i:]) // ">", "> ", ">> " (a quote in a quote)
+		}
+	case '#':
+		i := 0
+		for i < len(s) && i < 6 && s[i] == '#' {
+			i++
+		}
+		if i == len(s) && len(s) > 1 {
+			return ""
+		}
+		if i < len(s) && s[i] == ' ' {
+			return strings.TrimSpace(s[i:])
+		}
+	case '/':
+		i := 0
+		for i < len(s) && i < 4 && s[i] == '/' {
+			i++
+		}
+		if i >= 2 && (i == len(s) || s[i] == ' ') {
+			return strings.TrimSpace(s[i:])
+		}
+	case '*':
+		if len(s) >= 2 && s[1] == ' ' && s[len(s)-1] != '*' {
+			return strings.TrimSpace(s[2:])
+		}
+	}
+	return s
+}
+
+// cutCallout removes the numbered callout an author puts in front of a line to refer to it
+// from the text ("❸ Image path: ..."): a circled or parenthesized number (U+2460-U+24FF,
+// U+2776-U+2793).
+func cutCallout(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if (r >= 0x2460 && r <= 0x24ff) || (r >= 0x2776 && r <= 0x2793) {
+		return strings.TrimSpace(s[n:])
+	}
+	return s
+}
+
+// htmlTags are the elements a web page or a blog engine wraps pasted text in. Only these are
+// removed: the debugger prints angle brackets of its own ("<Unable to get error code text>",
+// "<no type information>", C++ templates).
+var htmlTags = map[string]bool{"p": true, "br": true, "span": true, "strong": true, "em": true,
+	"b": true, "i": true, "u": true, "code": true, "pre": true, "div": true, "font": true,
+	"a": true, "h1": true, "h2": true, "h3": true, "h4": true, "h5": true, "h6": true,
+	"li": true, "ul": true, "ol": true, "tt": true, "kbd": true, "samp": true, "blockquote": true,
+	"table": true, "tr": true, "td": true, "th": true, "tbody": true, "thead": true,
+	"section": true, "article": true, "nav": true, "time": true, "sup": true, "sub": true,
+	"small": true, "mark": true, "del": true, "ins": true, "s": true, "strike": true, "hr": true,
+	"img": true, "figure": true, "figcaption": true, "header": true, "footer": true, "main": true}
+
+// stripHTML removes the tags of htmlTags from s ("<p>", "<br/>", `<span style="...">`).
+func stripHTML(s string) string {
+	var b []byte
+	last := 0
+	for i := 0; i < len(s); {
+		k := strings.IndexByte(s[i:], '<')
+		if k < 0 {
+			break
+		}
+		i += k
+		j := i + 1
+		if j < len(s) && s[j] == '/' {
+			j++
+		}
+		n := j
+		for n < len(s) && n-j < 12 && (isLetter(s[n]) || (s[n] >= '1' && s[n] <= '6')) {
+			n++
+		}
+		end := -1
+		if n > j && n < len(s) && (s[n] == '>' || s[n] == ' ' || s[n] == '/') && isHTMLTag(s[j:n]) {
+			end = strings.IndexByte(s[n:], '>')
+		}
+		if end < 0 {
+			i++
+			continue
+		}
+		if b == nil {
+			b = make([]byte, 0, len(s))
+		}
+		b = append(b, s[last:i]...)
+		i = n + end + 1
+		last = i
+	}
+	if b == nil {
+		return s
+	}
+	return string(append(b, s[last:]...))
+}
+
+// isHTMLTag looks name up in htmlTags ignoring case, without allocating.
+func isHTMLTag(name string) bool {
+	var buf [12]byte
+	if len(name) > len(buf) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return htmlTags[string(buf[:len(name)])]
+}
+
+func isLetter(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') }
 
 // What a line holds, as far as cleaning is concerned.
 const (
@@ -419,6 +535,57 @@ func unescapeMarkdown(s string) string {
 			case s[i+1] == '`' && i > 0 && addrSide(s[i-1]) && i+2 < len(s) && addrSide(s[i+2]):
 				continue
 			}
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+// looksMarkdownEscaped reports a line that a markdown editor escaped as a whole: an
+// upper-case analysis key or value with "\_" between its letters ("STACK\_TEXT:",
+// "CLR\_EXCEPTION"). A Windows path does not hold that shape ("C:\\Windows\\_x").
+func looksMarkdownEscaped(s string) bool {
+	for i := strings.Index(s, `\_`); i >= 0; {
+		if i > 0 && i+2 < len(s) && isKeyChar(s[i-1]) && isKeyChar(s[i+2]) && s[i-1] != '_' {
+			return true
+		}
+		k := strings.Index(s[i+2:], `\_`)
+		if k < 0 {
+			break
+		}
+		i += 2 + k
+	}
+	return false
+}
+
+// mdEscapable are the punctuation characters whose markdown escape unescapeMarkdownAll
+// undoes. A backslash before a backslash, a dot or a colon stays: Windows and UNC paths.
+var mdEscapable = [256]bool{'_': true, '*': true, '#': true, '[': true, ']': true, '<': true,
+	'>': true, '(': true, ')': true, '`': true, '+': true, '-': true, '!': true, '|': true,
+	'{': true, '}': true, '~': true}
+
+// unescapeMarkdownAll undoes every markdown escape of a line whose text was escaped as a
+// whole ("FAULTING\_IP:", "system\_ni!X+0x1", "\*\* Pseudo Context \*\*").
+func unescapeMarkdownAll(s string) string {
+	found := false
+	for i := strings.IndexByte(s, '\\'); i >= 0 && i+1 < len(s); {
+		if mdEscapable[s[i+1]] {
+			found = true
+			break
+		}
+		k := strings.IndexByte(s[i+1:], '\\')
+		if k < 0 {
+			break
+		}
+		i += 1 + k
+	}
+	if !found {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) && mdEscapable[s[i+1]] {
+			continue
 		}
 		b = append(b, s[i])
 	}

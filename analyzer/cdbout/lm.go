@@ -17,22 +17,22 @@ func (p *parser) lmLine(s string) bool {
 		}
 		return true
 	}
-	if strings.HasPrefix(s, "Browse ") || s == "Information from resource tables:" {
+	if isLMNote(s) {
 		return true
 	}
 	if strings.HasPrefix(s, "Unloaded modules:") {
 		p.curModule = -1
 		return true
 	}
-	if p.curModule < 0 {
-		return false
-	}
-	m := &p.a.Modules[p.curModule]
 	colon := strings.IndexByte(s, ':')
 	if colon <= 0 {
 		return false
 	}
 	label, val := s[:colon], strings.TrimSpace(s[colon+1:])
+	if p.curModule < 0 && !p.rowlessModule(label, val) {
+		return false
+	}
+	m := &p.a.Modules[p.curModule]
 	switch label {
 	case "Loaded symbol image file":
 		p.set(&m.LoadedSymbolImageFile, val)
@@ -48,6 +48,7 @@ func (p *parser) lmLine(s string) bool {
 		if m.Timestamp != val {
 			m.Timestamp = p.keep(val)
 			m.TimestampHex = timestampHex(m.Timestamp)
+			m.TimestampIsHash = isReproHash(m.Timestamp)
 		}
 	case "CheckSum":
 		p.set(&m.Checksum, val)
@@ -85,6 +86,55 @@ func (p *parser) lmLine(s string) bool {
 	return true
 }
 
+// rowlessModule starts a module record at the first detail line of an lmv block whose row
+// was not pasted or did not survive (OCR, a cut): the module is named after the image file
+// ("Loaded symbol image file: WdfFilter.sys" is module WdfFilter).
+func (p *parser) rowlessModule(label, val string) bool {
+	switch label {
+	case "Loaded symbol image file", "Image path", "Image name":
+	default:
+		return false
+	}
+	name := val
+	if i := strings.LastIndexAny(name, `\/`); i >= 0 {
+		name = name[i+1:]
+	}
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		name = name[:i]
+	}
+	if name == "" || strings.ContainsAny(name, " \t") || len(p.a.Modules) >= maxModules {
+		return false
+	}
+	p.a.Modules = append(p.a.Modules, analysis.Module{Name: p.keep(name)})
+	p.curModule = len(p.a.Modules) - 1
+	return true
+}
+
+// isLMNote reports the lines of an lmv block that carry no value: the "Browse" links, the
+// resource-table heading and the /Brepro note that current debuggers print above the
+// reproducible-build Timestamp line.
+func isLMNote(s string) bool {
+	return strings.HasPrefix(s, "Browse ") || strings.HasPrefix(s, "Information from resource tables") ||
+		strings.HasPrefix(s, "Image was built with ")
+}
+
+// symbolStatuses are the symbol states lm prints after the module name.
+var symbolStatuses = map[string]bool{"(deferred)": true, "(pdb symbols)": true,
+	"(private pdb symbols)": true, "(public pdb symbols)": true, "(export symbols)": true,
+	"(no symbols)": true, "(coff symbols)": true, "(sym symbols)": true, "(symbols)": true,
+	"(codeview symbols)": true}
+
+// lmRowStart starts an lm listing at a module row whose header line was not pasted: a row
+// with a symbol state ("fffff801`0a010000 fffff801`0a0dc000 ACPI (pdb symbols) c:\...").
+func (p *parser) lmRowStart(s string) bool {
+	m, ok := p.moduleRow(s)
+	if !ok || !symbolStatuses[m.SymbolStatus] || strings.ContainsAny(m.Name, "!+") {
+		return false
+	}
+	p.st, p.curModule = stLM, -1
+	return p.lmLine(s)
+}
+
 // moduleRow parses "start end name [flags] (status) [symbol file]". The strings alias s.
 func (p *parser) moduleRow(s string) (moduleRow, bool) {
 	if c := s[0]; !isHexByte(c) && !asciiSpace(c) { // fast path: the first field must be an address
@@ -116,8 +166,12 @@ func (r moduleRow) clone(p *parser) analysis.Module {
 }
 
 // timestampHex takes the hex link time from "Tue Jul 19 21:10:15 2005 (42DDB287)" or
-// "***** Invalid (9371275D)", or a bare hex value.
+// "***** Invalid (9371275D)", or a bare hex value, or the hex value that leads a note
+// ("CD2FAD7E (This is a reproducible build file hash, not a timestamp)").
 func timestampHex(v string) string {
+	if t := firstToken(v); len(t) == 8 && isHex(t) {
+		return t
+	}
 	if o := strings.LastIndexByte(v, '('); o >= 0 {
 		if c := strings.IndexByte(v[o:], ')'); c > 0 && isHex(v[o+1:o+c]) {
 			return v[o+1 : o+c]
@@ -127,6 +181,13 @@ func timestampHex(v string) string {
 		return v
 	}
 	return ""
+}
+
+// isReproHash reports a Timestamp line of a module built with /Brepro: its value is a hash
+// of the file, not a link time ("CD2FAD7E (This is a reproducible build file hash, not a
+// timestamp)").
+func isReproHash(v string) bool {
+	return strings.Contains(v, "reproducible build")
 }
 
 // set stores a copy of v in *dst unless it already holds v.

@@ -46,6 +46,9 @@ type parser struct {
 	headerCode, headerName string
 	braceCode, codeLine    string
 	unknownCode            string
+	fatalCode              string   // "*** Fatal System Error: 0x000000c4" of a live kernel debugger
+	fatalArgs              []string // its "(0x..,0x..,0x..,0x..)" line
+	pendingFatal           bool     // the arguments line is still to come
 	args, pArgs            [4]string
 	braceArgs              []string
 
@@ -107,6 +110,13 @@ func (p *parser) line(s string) {
 		p.pendingArg = 0
 		if t := strings.TrimRight(firstToken(s), ","); isAddrValue(t) {
 			p.args[i] = p.keep(t)
+			return
+		}
+	}
+	if p.pendingFatal {
+		p.pendingFatal = false
+		if args, ok := parenArgs(s); ok {
+			p.fatalArgs = args
 			return
 		}
 	}
@@ -396,9 +406,14 @@ func (p *parser) field(key, val string) {
 	p.setField(key, val)
 }
 
-// keyValue reads the KEY_VALUES_STRING block ("Key  : AV.Fault" / "Value: Write").
+// keyValue reads the KEY_VALUES_STRING block ("Key  : AV.Fault" / "Value: Write"), also a
+// pair an author put on one line ("Key : AV.Type  Value: Execute").
 func (p *parser) keyValue(s string) bool {
 	if k, ok := cutLabel(s, "Key"); ok {
+		if i := strings.Index(k, " Value:"); i > 0 {
+			p.kvKey = append(p.kvKey[:0], strings.TrimSpace(k[:i])...)
+			return p.keyValue(strings.TrimSpace(k[i+1:]))
+		}
 		p.kvKey = append(p.kvKey[:0], k...)
 		return true
 	}
@@ -421,6 +436,19 @@ func (p *parser) keyValue(s string) bool {
 		return true
 	}
 	return false
+}
+
+// isKVName reports a KEY_VALUES_STRING key: dotted words ("Failure.Bucket", "AV.Type").
+func isKVName(k string) bool {
+	if strings.IndexByte(k, '.') <= 0 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; !(isLetter(c) || c >= '0' && c <= '9' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // cutLabel matches "Label<spaces>:<value>".
@@ -517,6 +545,12 @@ func (p *parser) other(s string, afterBanner bool) bool {
 			p.session.SystemUptime = p.keep(strings.TrimSpace(v))
 			return true
 		}
+	case 'K':
+		if k, ok := cutLabel(s, "Key"); ok && (strings.Contains(k, " Value:") || isKVName(k)) {
+			// A Key/Value pair quoted without its KEY_VALUES_STRING line.
+			p.st = stKeyValues
+			return p.keyValue(s)
+		}
 	case 'F':
 		if v, ok := cutLabel(s, "Followup"); ok {
 			p.followupLine = p.keep(v)
@@ -603,6 +637,9 @@ func (p *parser) other(s string, afterBanner bool) bool {
 			return true
 		}
 	}
+	if p.fatalError(s) {
+		return true
+	}
 	if p.diagnostic(s) {
 		return true
 	}
@@ -622,6 +659,13 @@ func (p *parser) other(s string, afterBanner bool) bool {
 		p.session.DumpType = p.keep(s)
 		return true
 	}
+	if isHexByte(s[0]) && p.lmRowStart(s) {
+		return true
+	}
+	if (s[0] == 'L' || s[0] == 'I') && p.st == stNone && p.lmLine(s) {
+		p.st = stLM // the details of a module whose row was not pasted
+		return true
+	}
 	return false
 }
 
@@ -638,7 +682,7 @@ func (p *parser) bugcheckHeader(s string, afterBanner bool) bool {
 	if end <= 0 || end > 16 || !isHex(rest[:end]) {
 		return false
 	}
-	if strings.TrimSpace(rest[end+1:]) != "" && !afterBanner {
+	if t := strings.TrimSpace(rest[end+1:]); t != "" && !afterBanner && !isNote(t) {
 		return false
 	}
 	letters := 0
@@ -656,6 +700,18 @@ func (p *parser) bugcheckHeader(s string, afterBanner bool) bool {
 	}
 	p.headerName, p.headerCode = p.keep(name), p.keep(rest[:end])
 	return true
+}
+
+// isNote reports text an author appended to a line of debugger output: a comment or an
+// arrow ("// the crash", "# 0xd1", "<-- here", "← 访问的地址", "(the driver)"), or prose in
+// a script other than Latin.
+func isNote(t string) bool {
+	for _, m := range []string{"//", "#", "<-", "<=", "-->", "->", "--", ";", "(", "[", "*", "!", "←", "⇐"} {
+		if strings.HasPrefix(t, m) {
+			return true
+		}
+	}
+	return t[0] >= 0x80
 }
 
 func isHex(s string) bool {
@@ -820,6 +876,44 @@ func isAddrValue(t string) bool {
 	return true
 }
 
+// fatalError reads the line a kernel debugger prints when the target bugchecks:
+// "*** Fatal System Error: 0x000000c4" with the arguments on the same or the next line,
+// "(0x000000D2,0x9655D4A8,0x9655D468,0x000000B0)".
+func (p *parser) fatalError(s string) bool {
+	v, ok := strings.CutPrefix(s, "*** Fatal System Error:")
+	if !ok {
+		return false
+	}
+	v = strings.TrimSpace(v)
+	code := firstToken(v)
+	if !isAddrValue(code) {
+		return false
+	}
+	p.fatalCode = p.keep(code)
+	if args, ok := parenArgs(strings.TrimSpace(v[len(code):])); ok {
+		p.fatalArgs = args
+	} else {
+		p.pendingFatal = true
+	}
+	return true
+}
+
+// parenArgs reads "(0xFFFFF78000001000,0x0000000000000000,...)": hex values in parentheses.
+func parenArgs(s string) ([]string, bool) {
+	if len(s) < 3 || s[0] != '(' || s[len(s)-1] != ')' {
+		return nil, false
+	}
+	var args []string
+	for t := range strings.SplitSeq(s[1:len(s)-1], ",") {
+		t = strings.TrimSpace(t)
+		if !isAddrValue(t) || len(args) == 4 {
+			return nil, false
+		}
+		args = append(args, strings.Clone(t))
+	}
+	return args, len(args) > 0
+}
+
 // eventLogBugcheck reads the System event log's bugcheck line (event 1001, also shown by
 // Reliability Monitor): "The bugcheck was: 0x0000003b (0x00000000c0000005, 0xfffff8..., ...)."
 func (p *parser) eventLogBugcheck(s string) bool {
@@ -876,8 +970,8 @@ func lmResumable(s string) bool {
 		return true
 	}
 	label, _, ok := strings.Cut(s, ":")
-	if !ok {
-		return strings.HasPrefix(s, "Browse ") || s == "Information from resource tables"
+	if !ok || isLMNote(s) {
+		return isLMNote(s)
 	}
 	switch label {
 	case "Loaded symbol image file", "Symbol file", "Mapped memory image file", "Image path",
