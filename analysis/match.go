@@ -1,5 +1,7 @@
 package analysis
 
+import "time"
+
 // Match is one known-issue rule that matched an analysis, with what to tell people and why it
 // matched. The rule engine (package rules) produces it; its JSON form is part of every verdict
 // and is read by the notifier, the history commands and the web console.
@@ -37,4 +39,70 @@ type Culprit struct {
 	// Source says where vendor and product came from: "module" (the module's version
 	// resource), "reference" (the shipped driver table), "microsoft" (a Windows module).
 	Source string `json:"source,omitempty"`
+}
+
+// Kinds of verdict: what happened, in words every reader of a verdict shares.
+const (
+	KindBugcheck  = "bugcheck"  // a kernel bug check (blue screen)
+	KindException = "exception" // a user-mode process crashed with an exception
+	KindHang      = "hang"      // a user-mode hang analysis (no exception)
+	KindManual    = "manual"    // someone crashed the machine on purpose (keyboard, power button, NMI)
+	KindLive      = "live"      // a live dump or debugger break: the machine did not crash
+	KindHardware  = "hardware"  // the platform reported a hardware error (WHEA, machine check)
+	KindNoCrash   = "no_crash"  // a user-mode dump taken without a crash
+	KindFailed    = "failed"    // the analysis failed; Reason says why
+)
+
+// Verdict says what happened in one crash whichever engine read it (package verdict derives
+// it): the kind, one headline a person can act on, the code and its name, the culprit, when
+// it happened and on what, and the bucket the crash is grouped under. Its JSON is part of
+// every stored verdict (`verdict`).
+type Verdict struct {
+	Kind string `json:"kind"`
+	// Headline is one line without the host: "SYSTEM_THREAD_EXCEPTION_NOT_HANDLED (0x7e) in
+	// amdppm.sys", "EXCEPTION_ACCESS_VIOLATION (0xc0000005) in crashme.exe at crashme.exe+0xa6cd".
+	Headline string `json:"headline"`
+	// Code is the bug check code (without the 0x10000000 "_M" flag) or the exception code,
+	// lower-case hex; Name its symbolic name.
+	Code string   `json:"code,omitempty"`
+	Name string   `json:"name,omitempty"`
+	Args []string `json:"args,omitempty"`
+	// Process is the process that crashed (user mode, or the kernel's PROCESS_NAME).
+	Process string `json:"process,omitempty"`
+	// Culprit is the module blamed and why, with what is known about it.
+	Culprit *VerdictCulprit `json:"culprit,omitempty"`
+	// Reason is why a failed analysis failed, or what a manual crash, live dump or hardware
+	// error means.
+	Reason string `json:"reason,omitempty"`
+	// CrashTime is the crash by the dump's own clock (UTC); absent when unknown.
+	CrashTime time.Time `json:"crash_time,omitzero"`
+	// OS is what the machine ran.
+	OS *OS `json:"os,omitempty"`
+	// Uptime is how long the machine (or process) had been up, e.g. "3d 4h 12m", when known.
+	Uptime string `json:"uptime,omitempty"`
+	// Bucket groups crashes that are the same (see package verdict for the rule); it is the
+	// same whichever engine read the dump. cdb's FAILURE_BUCKET_ID stays in the analysis.
+	Bucket string `json:"bucket"`
+}
+
+// VerdictCulprit is the blamed module with its place and its make.
+type VerdictCulprit struct {
+	Culprit
+	// Offset is where in the module ("0x334c"), Symbol the function when known.
+	Offset string `json:"offset,omitempty"`
+	Symbol string `json:"symbol,omitempty"`
+	// Why says how the culprit was found ("bug check parameter 2 points into it").
+	Why string `json:"why,omitempty"`
+	// Version is the module's file version; Built its link date ("2019-12-06"), or
+	// "reproducible build (no date)" when the timestamp is a content hash.
+	Version string `json:"version,omitempty"`
+	Built   string `json:"built,omitempty"`
+}
+
+// OS is the Windows a dump came from.
+type OS struct {
+	Build int `json:"build,omitempty"`
+	// Product is "Windows 10 2004", "Windows Server 2022", ... when the build tells.
+	Product string `json:"product,omitempty"`
+	Arch    string `json:"arch,omitempty"`
 }

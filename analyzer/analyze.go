@@ -19,8 +19,10 @@ import (
 	"github.com/bsodwatch/bsodwatch/analyzer/cdbout"
 	"github.com/bsodwatch/bsodwatch/analyzer/native"
 	"github.com/bsodwatch/bsodwatch/dumpshare"
+	"github.com/bsodwatch/bsodwatch/intake"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/rules"
+	"github.com/bsodwatch/bsodwatch/verdict"
 )
 
 // JobError is why a job produced no verdict. A permanent one ends the job as a failed verdict
@@ -53,6 +55,10 @@ func (w *Worker) Analyze(ctx context.Context, job *pipeline.Job) (*pipeline.Resu
 	if jerr != nil {
 		return nil, jerr
 	}
+	if job.Header == nil {
+		// A job from a producer that read no header: the verdict's crash time and OS need it.
+		job.Header = intake.Header(f, size)
+	}
 	var res *pipeline.Result
 	if w.debugger != nil {
 		f.Close()
@@ -76,6 +82,7 @@ func (w *Worker) Analyze(ctx context.Context, job *pipeline.Job) (*pipeline.Resu
 		}
 		res.RulesVersion = rs.Version()
 	}
+	res.Verdict = verdict.Of(res)
 	res.Timings.TotalMS = time.Since(start).Milliseconds()
 	res.AnalyzedAt = time.Now().UTC()
 	return res, nil
@@ -158,14 +165,27 @@ func (w *Worker) runDebugger(ctx context.Context, path string) (*pipeline.Result
 	res := &pipeline.Result{Engine: EngineCDB, Analysis: a}
 	res.Timings.DebuggerMS = out.Duration.Milliseconds()
 	res.DegradedReasons = symbolProblems(a)
-	if out.Truncated {
-		res.DegradedReasons = append(res.DegradedReasons, fmt.Sprintf("debugger output cut at %d bytes", len(out.Stdout)))
-	}
-	res.Degraded = len(res.DegradedReasons) > 0
 	res.Confidence = "high"
-	if res.Degraded {
+	if len(res.DegradedReasons) > 0 {
 		res.Confidence = "medium"
 	}
+	// A debugger that died or was cut off may have printed an analysis that is not whole:
+	// the verdict says so and is never of high confidence.
+	var broken []string
+	if out.ExitCode != 0 {
+		broken = append(broken, fmt.Sprintf("the debugger exited with code %d", out.ExitCode))
+	}
+	if out.Truncated {
+		broken = append(broken, fmt.Sprintf("debugger output cut at %d bytes", len(out.Stdout)))
+	}
+	if !analysisEnded(a) {
+		broken = append(broken, "the debugger output ends before the analysis does (no FAILURE_BUCKET_ID, FAILURE_ID_HASH or Followup)")
+	}
+	if len(broken) > 0 {
+		res.DegradedReasons = append(res.DegradedReasons, broken...)
+		res.Confidence = "low"
+	}
+	res.Degraded = len(res.DegradedReasons) > 0
 	a.Modules = culpritModules(a)
 	return res, nil
 }
@@ -178,6 +198,12 @@ func (w *Worker) runNative(f *os.File, size int64) (*pipeline.Result, *JobError)
 		return nil, permanent(EngineNative, "native engine: %w", err)
 	}
 	return &pipeline.Result{Engine: EngineNative, Analysis: a, ProbableCause: cause, Confidence: native.Confidence(cause)}, nil
+}
+
+// analysisEnded reports whether the analysis reached its last lines: every !analyze -v ends
+// with the failure bucket and its hash, then Followup.
+func analysisEnded(a *analysis.Analysis) bool {
+	return a.FailureBucketID != "" || a.Fields["FAILURE_ID_HASH"] != "" || a.FollowupName != "" || a.BucketID != ""
 }
 
 // openFailure returns cdb's "Could not open dump file" line, if it printed one.

@@ -16,6 +16,7 @@ import (
 	"github.com/bsodwatch/bsodwatch/analyzer/cdb"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/rules"
+	"github.com/bsodwatch/bsodwatch/verdict"
 )
 
 // Deps are what a worker is given rather than configured with.
@@ -313,6 +314,7 @@ func (w *Worker) FailedResult(job *pipeline.Job, err error, attempt int) *pipeli
 		Worker:       w.opts.Name,
 	}
 	r.Timings.DebuggerMS = jerr.Debugger.Milliseconds()
+	r.Verdict = verdict.Of(r)
 	// RulesVersion stays empty: the Nats-Msg-Id of a failure then differs from a later
 	// successful verdict's, which is not deduplicated away when the dump is resubmitted.
 	return r

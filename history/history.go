@@ -72,6 +72,9 @@ func (o Options) StreamOptions() pipeline.StreamOptions {
 // History orders, filters and marks by it, so that a batch of old dumps submitted today lands
 // where it belongs in time.
 func CrashTime(r *pipeline.Result) time.Time {
+	if v := r.Verdict; v != nil && !v.CrashTime.IsZero() {
+		return v.CrashTime
+	}
 	if h := r.Job.Header; h != nil && !h.SystemTime.IsZero() {
 		return h.SystemTime
 	}

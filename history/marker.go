@@ -97,10 +97,15 @@ func (m *Marker) Mark(ctx context.Context, r *pipeline.Result) error {
 	if t.IsZero() {
 		t = time.Now()
 	}
-	newBucket, regression, err := m.markBucket(ctx, r.Bucket(), r.Job.ID, t)
-	if err != nil {
-		return err
+	// A failed analysis names no bucket worth calling new; the host still crashed.
+	var newBucket, regression bool
+	if r.Status != pipeline.StatusFailed {
+		var err error
+		if newBucket, regression, err = m.markBucket(ctx, r.Bucket(), r.Job.ID, t); err != nil {
+			return err
+		}
 	}
+	var err error
 	loop := false
 	if r.Job.Host != "" && !strings.EqualFold(r.Job.Host, "unknown") {
 		if loop, err = m.markHost(ctx, r.Job.Host, r.Job.ID, t); err != nil {

@@ -301,7 +301,11 @@ type leanResult struct {
 			SystemTime   string `json:"system_time"`
 		} `json:"header"`
 	} `json:"job"`
-	Status   string `json:"status"`
+	Status  string `json:"status"`
+	Verdict *struct {
+		Bucket    string `json:"bucket"`
+		CrashTime string `json:"crash_time"`
+	} `json:"verdict"`
 	Analysis *struct {
 		BugcheckCode     string `json:"bugcheck_code"`
 		FailureBucketID  string `json:"failure_bucket_id"`
@@ -331,12 +335,16 @@ func decodeLean(data []byte) (*pipeline.Result, error) {
 	r.Job.ID, r.Job.Host = l.Job.ID, l.Job.Host
 	// Times are kept as text and only the one CrashTime would pick is parsed: parsing all
 	// four was a fifth of the decoding time. The result carries it as ModTime.
-	sysTime := ""
+	sysTime, verdictTime := "", ""
 	if h := l.Job.Header; h != nil {
 		r.Job.Header = &pipeline.Header{BugcheckCode: h.BugcheckCode}
 		sysTime = h.SystemTime
 	}
-	for _, ts := range []string{sysTime, l.Job.ModTime, l.Job.DetectedAt, l.AnalyzedAt} {
+	if v := l.Verdict; v != nil {
+		r.Verdict = &analysis.Verdict{Bucket: v.Bucket}
+		verdictTime = v.CrashTime
+	}
+	for _, ts := range []string{verdictTime, sysTime, l.Job.ModTime, l.Job.DetectedAt, l.AnalyzedAt} {
 		if ts == "" || ts == zeroTime {
 			continue
 		}

@@ -92,13 +92,22 @@ func Header(ra io.ReaderAt, size int64) (h *pipeline.Header) {
 // HeaderOf summarises a dump that was already read.
 func HeaderOf(d *dumpfile.Dump) *pipeline.Header {
 	h := &pipeline.Header{
-		Format:     d.Format,
-		DumpType:   d.DumpType,
-		Arch:       d.Arch,
-		Build:      d.Build,
-		SystemTime: d.SystemTime,
+		Format:        d.Format,
+		DumpType:      d.DumpType,
+		Arch:          d.Arch,
+		Build:         d.Build,
+		SystemTime:    d.SystemTime,
+		UptimeSeconds: int64(d.Uptime.Round(time.Second).Seconds()),
+		BuildLab:      d.NtBuildLab,
+	}
+	switch d.ProductType {
+	case 1:
+		h.Workstation = true
+	case 2, 3:
+		h.Server = true
 	}
 	if d.Kernel() {
+		h.Live = d.Live()
 		h.BugcheckCode = fmt.Sprintf("0x%x", d.BugcheckCode)
 		h.BugcheckName = dumpfile.BugcheckName(d.BugcheckCode)
 		h.Args = make([]string, len(d.BugcheckParams))

@@ -25,9 +25,11 @@ const (
 func ResultSubject(jobID string) string { return ResultsPrefix + jobID }
 
 // JobVersion and ResultVersion are bumped on incompatible changes to the JSON below.
+// Results of version 2 carry the verdict; job IDs of version 2 name a dump from one source
+// (intake.JobID), not the content hash alone.
 const (
-	JobVersion    = 1
-	ResultVersion = 1
+	JobVersion    = 2
+	ResultVersion = 2
 )
 
 // Job asks an analyzer to analyze one dump that is already on the dump share.
@@ -61,6 +63,16 @@ type Header struct {
 	Args         []string  `json:"args,omitempty"`
 	SystemTime   time.Time `json:"system_time,omitzero"`
 	ComputerName string    `json:"computer_name,omitempty"`
+	// UptimeSeconds is the system (kernel) uptime at the crash, when the dump holds it.
+	UptimeSeconds int64 `json:"uptime_s,omitempty"`
+	// Live is set for a live dump (taken from a running system, not a crash).
+	Live bool `json:"live,omitempty"`
+	// Workstation is set when the dump says the OS is a client edition (ProductType 1);
+	// Server when it is a server (2, 3). Neither when unknown.
+	Workstation bool `json:"workstation,omitempty"`
+	Server      bool `json:"server,omitempty"`
+	// BuildLab is the kernel's build string, e.g. 19041.1.amd64fre.vb_release.191206-1406.
+	BuildLab string `json:"build_lab,omitempty"`
 	// Error is set when the header could not be read; the job is still queued so that a
 	// person sees the failure.
 	Error string `json:"error,omitempty"`
@@ -77,6 +89,8 @@ type Result struct {
 	Version int    `json:"version"`
 	Job     Job    `json:"job"`
 	Status  string `json:"status"`
+	// Verdict says what happened, in the same words for every engine (package verdict).
+	Verdict *analysis.Verdict `json:"verdict,omitempty"`
 	// Engine is "cdb" or "native".
 	Engine string `json:"engine,omitempty"`
 	// Confidence is high, medium or low.
@@ -106,6 +120,8 @@ type Result struct {
 
 // Cause is the native reader's guess at the culprit.
 type Cause struct {
+	// Outcome is module (a module is blamed), manual, hardware, live, no-crash or unknown.
+	Outcome    string   `json:"outcome,omitempty"`
 	Module     string   `json:"module,omitempty"`
 	Offset     string   `json:"offset,omitempty"`
 	Reason     string   `json:"reason,omitempty"`
@@ -131,9 +147,13 @@ type Marks struct {
 // redelivered job never produces a second verdict.
 func (r *Result) MsgID() string { return r.Job.ID + ":" + r.RulesVersion }
 
-// Bucket is the bucket a verdict is grouped and counted by: the debugger's failure bucket when
-// there is one, else the bugcheck code and culprit module.
+// Bucket is the bucket a verdict is grouped and counted by: the verdict's (the same for
+// every engine); for a stored result from before verdicts, the debugger's failure bucket
+// or the bugcheck code and culprit module as they were then.
 func (r *Result) Bucket() string {
+	if r.Verdict != nil && r.Verdict.Bucket != "" {
+		return r.Verdict.Bucket
+	}
 	if a := r.Analysis; a != nil {
 		for _, b := range []string{a.FailureBucketID, a.BucketID, a.DefaultBucketID} {
 			if b != "" {

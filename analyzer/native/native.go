@@ -38,6 +38,7 @@ func Confidence(c *pipeline.Cause) string {
 // CauseOf converts a probable cause to the pipeline's form.
 func CauseOf(c dumpfile.Cause) *pipeline.Cause {
 	pc := &pipeline.Cause{
+		Outcome:    string(c.Outcome),
 		Module:     c.Module,
 		Reason:     c.Reason,
 		Confidence: string(c.Confidence),

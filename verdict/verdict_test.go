@@ -1,0 +1,236 @@
+package verdict_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bsodwatch/bsodwatch/analysis"
+	"github.com/bsodwatch/bsodwatch/analyzer/cdbout"
+	"github.com/bsodwatch/bsodwatch/analyzer/native"
+	"github.com/bsodwatch/bsodwatch/intake"
+	"github.com/bsodwatch/bsodwatch/internal/sharedtest"
+	"github.com/bsodwatch/bsodwatch/pipeline"
+	"github.com/bsodwatch/bsodwatch/verdict"
+)
+
+// nativeResult is what the analyzer's native engine makes of a dump.
+func nativeResult(t *testing.T, rel string) *pipeline.Result {
+	t.Helper()
+	f, size := sharedtest.Open(t, "dumps", rel)
+	r := &pipeline.Result{Status: pipeline.StatusOK, Engine: "native", Job: pipeline.Job{Header: intake.Header(f, size)}}
+	a, c, err := native.Analyze(f, size)
+	if err != nil {
+		r.Status, r.Error = pipeline.StatusFailed, "native engine: "+err.Error()
+	}
+	r.Analysis, r.ProbableCause = a, c
+	return r
+}
+
+// expectedFile is the part of ../shared/dumps/expected/expected.json these tests read.
+type expectedFile struct {
+	Kind          string `json:"kind"`
+	BugcheckCode  string `json:"bugcheck_code"`
+	Faulting      string `json:"faulting_module"`
+	SystemTimeISO string `json:"system_time_iso"`
+	Exception     *struct {
+		Code string `json:"code"`
+	} `json:"exception"`
+}
+
+func expected(t *testing.T) map[string]expectedFile {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(sharedtest.Dir(t, "dumps"), "expected", "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Files map[string]expectedFile `json:"files"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Files
+}
+
+// Every real dump gets a headline a sysadmin can act on, said the way its kind needs.
+func TestRealDumps(t *testing.T) {
+	tests := []struct {
+		file, kind, headline, bucket string
+	}{
+		{"kernel/triage-x64-win10-19041-bc1000007e.dmp", analysis.KindBugcheck,
+			"SYSTEM_THREAD_EXCEPTION_NOT_HANDLED (0x7e) in amdppm.sys", "0x7e_amdppm"},
+		{"kernel/triage-arm64-win10-17134-bce2.dmp", analysis.KindManual,
+			"Manually initiated crash: MANUALLY_INITIATED_CRASH (0xe2)", "manual_0xe2"},
+		{"kernel/triage-arm64-win11-22000-bc1c8.dmp", analysis.KindManual,
+			"Manually initiated crash: MANUALLY_INITIATED_POWER_BUTTON_HOLD (0x1c8)", "manual_0x1c8"},
+		{"kernel/triage-arm32-win10-17134-livedump.dmp", analysis.KindLive,
+			"Live dump, taken from a running system: the machine did not crash", "live_dump"},
+		{"user/bp-null-read-av-x86-win7.dmp", analysis.KindException,
+			"EXCEPTION_ACCESS_VIOLATION (0xc0000005) in crashme.exe at crashme.exe+0xa6cd", "0xc0000005_crashme!crashme"},
+		{"user/rm-invalid-parameter-x64.dmp", analysis.KindException,
+			"STATUS_INVALID_PARAMETER (0xc000000d) in CrashTest.exe at 0x0, outside every loaded module", "0xc000000d_crashtest!unknown"},
+		{"user/rizin-calc-x64-win7.dmp", analysis.KindException,
+			"EXCEPTION_BREAKPOINT (0x80000003) in ntdll.dll at ntdll.dll+0x4ae10 (process calc.exe)", "0x80000003_calc!ntdll"},
+		{"user/bp-tiny-exe-cet-xsave-x86-noexc.dmp", analysis.KindNoCrash,
+			"Dump of tiny.exe taken without a crash", "no_crash_tiny"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			v := verdict.Of(nativeResult(t, tt.file))
+			if v.Kind != tt.kind || v.Headline != tt.headline || v.Bucket != tt.bucket {
+				t.Errorf("kind %q headline %q bucket %q\nwant %q %q %q", v.Kind, v.Headline, v.Bucket, tt.kind, tt.headline, tt.bucket)
+			}
+		})
+	}
+}
+
+// Every dump of ../shared/dumps, checked against expected.json: kernel dumps name their
+// bug check, user dumps their exception and faulting module, the crash time is the dump's
+// own clock, the OS build is named, and no bucket is half-empty.
+func TestEveryDumpAgainstExpected(t *testing.T) {
+	checked := 0
+	for name, want := range expected(t) {
+		dir, _, _ := strings.Cut(name, "/")
+		if dir != "kernel" && dir != "user" {
+			continue
+		}
+		checked++
+		r := nativeResult(t, name)
+		v := verdict.Of(r)
+		if v.Headline == "" || strings.Contains(v.Headline, "  ") || v.Kind == "" {
+			t.Errorf("%s: headline %q kind %q", name, v.Headline, v.Kind)
+		}
+		for _, part := range strings.FieldsFunc(v.Bucket, func(r rune) bool { return r == '_' || r == '!' }) {
+			if part == "" {
+				t.Errorf("%s: bucket %q has an empty part", name, v.Bucket)
+			}
+		}
+		if strings.HasPrefix(v.Bucket, "_") || strings.HasSuffix(v.Bucket, "_") || strings.Contains(v.Bucket, "__") {
+			t.Errorf("%s: bucket %q is half-empty", name, v.Bucket)
+		}
+		if h := r.Job.Header; !v.CrashTime.Equal(h.SystemTime) || v.CrashTime.IsZero() {
+			t.Errorf("%s: crash time %v, want the dump's %v", name, v.CrashTime, h.SystemTime)
+		}
+		if v.OS == nil || v.OS.Build == 0 || v.OS.Product == "" {
+			t.Errorf("%s: OS %+v", name, v.OS)
+		}
+		switch {
+		case want.Kind == "kernel":
+			if !strings.Contains(v.Headline, v.Code) && v.Kind != analysis.KindLive {
+				t.Errorf("%s: kernel headline %q lacks the code %s", name, v.Headline, v.Code)
+			}
+		case want.Exception != nil:
+			if v.Kind != analysis.KindException || v.Code != want.Exception.Code || !strings.Contains(v.Headline, v.Name) {
+				t.Errorf("%s: %s %s %q, want exception %s", name, v.Kind, v.Code, v.Headline, want.Exception.Code)
+			}
+			if want.Faulting != "" {
+				mod, off, _ := strings.Cut(want.Faulting, "+")
+				if v.Culprit == nil || v.Culprit.Module != mod || v.Culprit.Offset != off {
+					t.Errorf("%s: culprit %+v, want %s", name, v.Culprit, want.Faulting)
+				}
+			}
+		default:
+			if v.Kind != analysis.KindNoCrash {
+				t.Errorf("%s: kind %s, want no_crash (no exception)", name, v.Kind)
+			}
+		}
+	}
+	if checked < 15 {
+		t.Fatalf("checked %d dumps, expected.json lists more", checked)
+	}
+}
+
+// A failed analysis says why, and never claims a bucket of its own.
+func TestFailed(t *testing.T) {
+	r := &pipeline.Result{Status: pipeline.StatusFailed, Error: "dump web01/x.dmp is missing from the share\nmore"}
+	v := verdict.Of(r)
+	if v.Kind != analysis.KindFailed || v.Headline != "Analysis failed: dump web01/x.dmp is missing from the share" || v.Bucket != "failed" {
+		t.Errorf("%+v", v)
+	}
+}
+
+// The native engine and the debugger name the same crash with the same bucket and
+// headline, so grouping and history do not depend on which engine ran. The transcript is
+// written here in the shape cdb prints for this dump's crash.
+func TestEnginesAgree(t *testing.T) {
+	const transcript = `Microsoft (R) Windows Debugger Version 10.0.26100.1 AMD64
+Loading Dump File [C:\dumps\022121-7000-01.dmp]
+Mini Kernel Dump File: Only registers and stack trace are available
+Windows 10 Kernel Version 19041 MP (16 procs) Free x64
+Product: WinNt, suite: TerminalServer SingleUserTS
+Debug session time: Sun Feb 21 01:38:22.987 2021 (UTC + 0:00)
+System Uptime: 0 days 0:00:03.747
+0: kd> !analyze -v
+*******************************************************************************
+*                        Bugcheck Analysis                                    *
+*******************************************************************************
+
+SYSTEM_THREAD_EXCEPTION_NOT_HANDLED_M (1000007e)
+Arguments:
+Arg1: ffffffffc0000005, The exception code that was not handled
+Arg2: fffff8048b58334c, The address that the exception occurred at
+Arg3: ffff850429891ee8, Exception Record Address
+Arg4: ffff850429891720, Context Record Address
+
+BUGCHECK_CODE:  1000007e
+PROCESS_NAME:  System
+SYMBOL_NAME:  amdppm!WriteIoMemRawEx+112
+MODULE_NAME: amdppm
+IMAGE_NAME:  amdppm.sys
+FAILURE_BUCKET_ID:  AV_amdppm!WriteIoMemRawEx
+FAILURE_ID_HASH:  {00000000-0000-0000-0000-000000000000}
+Followup:     MachineOwner
+---------
+0: kd> q
+quit:
+`
+	a := cdbout.ParseBytes([]byte(transcript))
+	cdb := &pipeline.Result{Status: pipeline.StatusOK, Engine: "cdb", Analysis: a}
+	nat := nativeResult(t, "kernel/triage-x64-win10-19041-bc1000007e.dmp")
+	vc, vn := verdict.Of(cdb), verdict.Of(nat)
+	if vc.Bucket != vn.Bucket || vc.Headline != vn.Headline || vc.Kind != vn.Kind {
+		t.Errorf("engines disagree:\n cdb    %q %q\n native %q %q", vc.Bucket, vc.Headline, vn.Bucket, vn.Headline)
+	}
+	if a.FailureBucketID != "AV_amdppm!WriteIoMemRawEx" {
+		t.Errorf("the debugger's own bucket should stay in the analysis: %q", a.FailureBucketID)
+	}
+	// Without the header, the debugger's session gives the crash time, OS and uptime.
+	want := time.Date(2021, 2, 21, 1, 38, 22, 987e6, time.UTC)
+	if !vc.CrashTime.Equal(want) || vc.OS == nil || vc.OS.Product != "Windows 10 2004" || vc.Uptime != "4s" {
+		t.Errorf("cdb verdict facts: time %v OS %+v uptime %q", vc.CrashTime, vc.OS, vc.Uptime)
+	}
+	if vc.Culprit == nil || vc.Culprit.Symbol != "amdppm!WriteIoMemRawEx+112" {
+		t.Errorf("cdb culprit %+v", vc.Culprit)
+	}
+}
+
+func TestBuilt(t *testing.T) {
+	crash := &pipeline.Result{Job: pipeline.Job{Header: &pipeline.Header{SystemTime: time.Date(2021, 2, 21, 0, 0, 0, 0, time.UTC)}}}
+	for _, tt := range []struct {
+		m    analysis.Module
+		want string
+	}{
+		{analysis.Module{Timestamp: "0x5ba523af"}, "2018-09-21"},
+		{analysis.Module{Timestamp: "Wed Jul 20 03:08:55 2005 (42DDB287)", TimestampHex: "42DDB287"}, "2005-07-20"},
+		{analysis.Module{Timestamp: "0xc9c03000"}, "reproducible build (0xc9c03000 is a hash, not a date)"},
+		{analysis.Module{Timestamp: "CD2FAD7E (This is a reproducible build file hash, not a timestamp)", TimestampIsHash: true}, "reproducible build (no date)"},
+		{analysis.Module{}, ""},
+	} {
+		if got := verdict.Built(&tt.m, crash); got != tt.want {
+			t.Errorf("Built(%+v) = %q, want %q", tt.m, got, tt.want)
+		}
+	}
+}
+
+func TestKey(t *testing.T) {
+	for in, want := range map[string]string{"amdppm.sys": "amdppm", "AMDPPM": "amdppm", "ntkrnlmp.exe": "nt", "nt": "nt",
+		`C:\Windows\System32\drivers\rt640x64.sys`: "rt640x64", "": "unknown", "CrashTest.exe": "crashtest"} {
+		if got := verdict.Key(in); got != want {
+			t.Errorf("Key(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
