@@ -38,6 +38,7 @@ import (
 	"github.com/bsodwatch/bsodwatch/notifier/webhook"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/secret"
+	"github.com/bsodwatch/bsodwatch/verdict"
 )
 
 // Integration is one kind of chat target. Notify returns retry=true when a failure may
@@ -189,8 +190,11 @@ func (n *Notifier) DryRun(r *pipeline.Result) []Preview {
 }
 
 func (n *Notifier) message(kind string, r *pipeline.Result, isNew bool, g *chat.Group) *chat.Message {
+	if r != nil {
+		verdict.Ensure(r) // a result stored before verdicts
+	}
 	m := &chat.Message{Kind: kind, Result: r, New: isNew, Group: g}
-	if n.opts.ResultURL != "" && r != nil {
+	if n.opts.ResultURL != "" && r != nil && r.Job.ID != "" {
 		m.ResultURL = strings.ReplaceAll(n.opts.ResultURL, "{id}", url.PathEscape(r.Job.ID))
 	}
 	return m

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bsodwatch/bsodwatch/notifier/chat"
 	"github.com/bsodwatch/bsodwatch/pipeline"
+	"github.com/bsodwatch/bsodwatch/verdict"
 )
 
 // handle decides what one result means for target t and does it: skip it, post it, or fold
@@ -19,6 +20,7 @@ func (n *Notifier) handle(ctx context.Context, t *target, st stateStore, r *pipe
 		n.m.results.WithLabelValues(t.name, "duplicate").Inc()
 		return nil // redelivered after we handled it
 	}
+	verdict.Ensure(r) // grouping reads the verdict's bucket
 	if err := n.apply(ctx, t, st, r, seq, keepalive); err != nil {
 		return err
 	}

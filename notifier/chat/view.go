@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bsodwatch/bsodwatch/analysis"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 )
 
@@ -30,18 +31,30 @@ type View struct {
 	Dump     string // where the copy is on the dump share
 	Source   string // where the dump was on the host
 
-	BugcheckCode string
+	// The verdict (package verdict): what happened, in one line and in parts.
+	Headline    string // "SYSTEM_THREAD_EXCEPTION_NOT_HANDLED (0x7e) in amdppm.sys"
+	VerdictKind string // bugcheck, exception, hang, manual, live, hardware, no_crash, failed
+	Crash       bool   // a crash that wants a known issue (bugcheck, exception, hang)
+	Reason      string // why it failed, or what a manual crash, live dump or hardware error means
+	CrashTime   string // "2021-02-21 01:38 UTC" by the dump's clock
+	OS          string // "Windows 10 2004 (build 19041, x64)"
+	Uptime      string
+
+	BugcheckCode string // the verdict's code: bug check or exception
 	BugcheckName string
 	Process      string
 
-	Module    string // culprit module, e.g. symevent.sys
-	Culprit   string // culprit module without extension, upper case: SYMEVENT
-	Image     string
-	Symbol    string
-	Vendor    string
-	Version   string
-	Timestamp string
-	ImagePath string
+	Module      string // culprit module, e.g. symevent.sys
+	Culprit     string // culprit module without extension, upper case: SYMEVENT
+	Image       string
+	Symbol      string
+	Vendor      string
+	Product     string
+	Description string // "Realtek PCIe GbE network driver", from the driver reference
+	CulpritWhy  string
+	Version     string
+	Timestamp   string // the culprit's build date ("2019-12-06", or "reproducible build (no date)")
+	ImagePath   string
 
 	Known       bool
 	Title       string // the known issue's title
@@ -115,37 +128,60 @@ func NewView(m *Message, mk Markup) *View {
 	if v.Kind == "" {
 		v.Kind = KindVerdict
 	}
-	code, name := "", ""
+	vd := r.Verdict
+	if vd == nil {
+		vd = &analysis.Verdict{}
+	}
+	v.Headline = e(vd.Headline)
+	v.VerdictKind = vd.Kind
+	v.Crash = vd.Kind == analysis.KindBugcheck || vd.Kind == analysis.KindException || vd.Kind == analysis.KindHang || vd.Kind == ""
+	v.Reason = e(vd.Reason)
+	if !vd.CrashTime.IsZero() {
+		v.CrashTime = vd.CrashTime.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	if o := vd.OS; o != nil {
+		var parts []string
+		if o.Build > 0 {
+			parts = append(parts, fmt.Sprintf("build %d", o.Build))
+		}
+		if o.Arch != "" {
+			parts = append(parts, o.Arch)
+		}
+		v.OS = e(strings.TrimSpace(o.Product + " (" + strings.Join(parts, ", ") + ")"))
+		if o.Product == "" {
+			v.OS = e(strings.Join(parts, ", "))
+		}
+	}
+	v.Uptime = e(vd.Uptime)
+	v.BugcheckCode, v.BugcheckName, v.Process = e(vd.Code), e(vd.Name), e(vd.Process)
 	if a := r.Analysis; a != nil {
-		code, name = a.BugcheckCode, a.BugcheckName
-		v.Process = e(a.ProcessName)
 		v.Image = e(a.ImageName)
 		v.Symbol = e(a.SymbolName)
-	}
-	if h := r.Job.Header; h != nil {
-		if code == "" {
-			code = h.BugcheckCode
-		}
-		if name == "" {
-			name = h.BugcheckName
+		if v.Process == "" {
+			v.Process = e(a.ProcessName)
 		}
 	}
-	v.BugcheckCode, v.BugcheckName = e(code), e(name)
-
-	mod := culprit(r)
-	v.Module = e(mod)
-	v.Culprit = e(strings.ToUpper(strings.TrimSuffix(mod, path.Ext(mod))))
-	if md := moduleInfo(r, mod); md != nil {
-		v.Vendor = e(md.CompanyName)
-		v.Version = e(firstNonEmpty(md.FileVersion, md.ProductVersion))
-		v.Timestamp = e(md.Timestamp)
-		v.ImagePath = e(md.ImagePath)
-		if v.Image == "" {
-			v.Image = e(md.ImageName)
+	if c := vd.Culprit; c != nil {
+		mod := c.Module
+		v.Module = e(mod)
+		v.Culprit = e(strings.ToUpper(strings.TrimSuffix(mod, path.Ext(mod))))
+		v.Vendor, v.Product, v.Description = e(c.Vendor), e(c.Product), e(c.Description)
+		v.CulpritWhy, v.Version, v.Timestamp = e(c.Why), e(c.Version), e(c.Built)
+		if c.Symbol != "" {
+			v.Symbol = e(c.Symbol)
+		}
+		if md := moduleInfo(r, mod); md != nil {
+			if v.Vendor == "" {
+				v.Vendor = e(md.CompanyName)
+			}
+			v.ImagePath = e(md.ImagePath)
+			if v.Image == "" {
+				v.Image = e(md.ImageName)
+			}
 		}
 	}
-	if v.Version == "" && r.Analysis != nil {
-		v.Version = e(r.Analysis.ImageVersion)
+	if v.Failed {
+		v.New = false // a failed analysis names no bucket to call new
 	}
 
 	if len(r.Matches) > 0 {
@@ -184,20 +220,6 @@ func linkLabel(u string) string {
 	l := strings.TrimPrefix(strings.TrimPrefix(u, "https://"), "http://")
 	l, _ = TruncateRunes(l, 80, "…")
 	return l
-}
-
-// culprit is the module to blame: the innermost third-party frame, else the debugger's
-// module, else the native engine's guess.
-func culprit(r *pipeline.Result) string {
-	if a := r.Analysis; a != nil {
-		if m := firstNonEmpty(a.ThirdPartyModule, a.ModuleName); m != "" {
-			return m
-		}
-	}
-	if r.ProbableCause != nil {
-		return r.ProbableCause.Module
-	}
-	return ""
 }
 
 // moduleInfo finds the lmvm data of mod ("symevent" or "symevent.sys").

@@ -17,6 +17,7 @@ import (
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/rules"
 	"github.com/bsodwatch/bsodwatch/secret"
+	"github.com/bsodwatch/bsodwatch/verdict"
 )
 
 // Notifier is what the suite drives.
@@ -58,8 +59,9 @@ func Unknown() *pipeline.Result {
 		Version: 1, Status: pipeline.StatusOK, Engine: "native", Confidence: "low",
 		Job: pipeline.Job{ID: "77aa01", Host: "WEB-12", SharePath: "WEB-12/2026-11-20/112026-01.dmp", DetectedAt: when,
 			Header: &pipeline.Header{BugcheckCode: "0xd1", BugcheckName: "DRIVER_IRQL_NOT_LESS_OR_EQUAL"}},
-		ProbableCause: &pipeline.Cause{Module: "e1d68x64.sys", Confidence: "low"},
-		Matches:       []rules.Match{}, AnalyzedAt: when,
+		ProbableCause: &pipeline.Cause{Outcome: "module", Module: "e1d68x64.sys", Offset: "0x1f2a", Confidence: "low",
+			Reason: "0xd1 DRIVER_IRQL_NOT_LESS_OR_EQUAL: bug check parameter 4 holds the faulting code address in e1d68x64.sys+0x1f2a"},
+		Matches: []rules.Match{}, AnalyzedAt: when,
 	}
 }
 
@@ -93,17 +95,22 @@ func Update() *chat.Message {
 	}}
 }
 
-// Messages are the golden cases, by name.
+// Messages are the golden cases, by name. Their results carry the verdict the analyzer
+// (or, for an old stored result, the notifier) derives.
 func Messages() map[string]*chat.Message {
 	known := Known()
 	known.Job.Host = "FS-07"
-	return map[string]*chat.Message{
+	ms := map[string]*chat.Message{
 		"known":   {Kind: chat.KindVerdict, Result: known, New: true, ResultURL: "https://bsodwatch.example/results/3f2a9c"},
 		"unknown": {Kind: chat.KindVerdict, Result: Unknown()},
 		"failed":  {Kind: chat.KindVerdict, Result: Failed()},
 		"update":  Update(),
 		"hostile": {Kind: chat.KindVerdict, Result: Hostile()},
 	}
+	for _, m := range ms {
+		verdict.Ensure(m.Result)
+	}
+	return ms
 }
 
 // Forbidden are strings that must not appear in any rendered chat payload of Hostile: each
@@ -231,7 +238,12 @@ func AssertNoSecret(t testing.TB, text string, s secret.Value) {
 	}
 }
 
-var chatMessageHostile = chat.Message{Kind: chat.KindVerdict, Result: Hostile()}
+var chatMessageHostile = chat.Message{Kind: chat.KindVerdict, Result: withVerdict(Hostile())}
+
+func withVerdict(r *pipeline.Result) *pipeline.Result {
+	verdict.Ensure(r)
+	return r
+}
 
 // Huge is a verdict far over every chat size limit: many long remedy lines.
 func Huge() *chat.Message {
@@ -240,5 +252,6 @@ func Huge() *chat.Message {
 	for i := 0; i < 400; i++ {
 		r.Matches[0].Remedy = append(r.Matches[0].Remedy, line)
 	}
+	verdict.Ensure(r)
 	return &chat.Message{Kind: chat.KindVerdict, Result: r, ResultURL: "https://bsodwatch.example/results/3f2a9c"}
 }
