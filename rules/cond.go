@@ -412,6 +412,27 @@ func (c *setCond) eval(f *facts, why []string) ([]string, bool) {
 func (c *setCond) leaves() int    { return 1 }
 func (c *setCond) String() string { return c.key + " in [" + strings.Join(c.vals, " ") + "]" }
 
+// kindCond matches the driver reference's kind of the culprit (driver_kind); its why line
+// names the culprit.
+type kindCond struct{ *setCond }
+
+func (c *kindCond) eval(f *facts, why []string) ([]string, bool) {
+	k := f.culprit.Kind
+	for _, x := range c.vals {
+		if k == x {
+			return f.say(why, "driver_kind of culprit %s (%s) %s in [%s]", f.culprit.Module, orUnknown(f.culprit.Vendor), k, strings.Join(c.vals, " ")), true
+		}
+	}
+	return why, false
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "vendor unknown"
+	}
+	return s
+}
+
 // driverCond matches a loaded driver (lmvm block or the dump's driver list) by name and
 // timestamp and/or version range.
 type driverCond struct {

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/bsodwatch/bsodwatch/analysis"
+	"github.com/bsodwatch/bsodwatch/drivers"
 )
 
 // Pos is a place in a rule file.
@@ -319,12 +320,13 @@ var textFields = []struct {
 	{"stack_module", fieldStackModule, true},
 	{"stack_function", fieldStackFunction, false},
 	{"loaded_module", fieldLoadedModule, true},
+	{"driver_vendor", fieldDriverVendor, false},
 }
 
 // condKeys lists every key a condition may use, for error messages.
 func condKeys() []string {
 	ks := []string{"all", "any", "not", "bugcheck_code", "exception_code", "arg1", "arg2", "arg3", "arg4",
-		"driver", "os_build", "engine", "arch"}
+		"driver", "driver_kind", "os_build", "engine", "arch"}
 	for _, t := range textFields {
 		ks = append(ks, t.key)
 	}
@@ -425,6 +427,10 @@ func (l *loader) leaf(kn *yaml.Node, key string, v *yaml.Node) cond {
 		c = l.set(v, key, func(f *facts) string { return f.a.Arch }, "x86", "x64", "arm", "arm64")
 	case "driver":
 		c = l.driver(v)
+	case "driver_kind":
+		if sc, ok := l.set(v, key, func(f *facts) string { return f.culprit.Kind }, drivers.KindNames()...).(*setCond); ok {
+			c = &kindCond{sc}
+		}
 	default:
 		for _, t := range textFields {
 			if t.key == key {
