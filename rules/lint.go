@@ -168,7 +168,9 @@ func implies(b, a cond) bool {
 		return ok && x.n == y.n && subset(x.alts, y.alts)
 	case *osBuildCond:
 		y, ok := a.(*osBuildCond)
-		return ok && rangeWithin(x.r, y.r)
+		return ok && !slices.ContainsFunc(x.rs, func(in intRange) bool {
+			return !slices.ContainsFunc(y.rs, func(out intRange) bool { return rangeWithin(in, out) })
+		})
 	}
 	return false
 }
@@ -254,11 +256,16 @@ func conflict(x, y cond) string {
 		}
 	case *osBuildCond:
 		if b, ok := y.(*osBuildCond); ok {
-			al, ah := bounds(a.r)
-			bl, bh := bounds(b.r)
-			if max(al, bl) > min(ah, bh) {
-				return fmt.Sprintf("%s and %s do not overlap", a, b)
+			for _, p := range a.rs {
+				for _, q := range b.rs {
+					pl, ph := bounds(p)
+					ql, qh := bounds(q)
+					if max(pl, ql) <= min(ph, qh) {
+						return ""
+					}
+				}
 			}
+			return fmt.Sprintf("%s and %s do not overlap", a, b)
 		}
 	case *setCond:
 		if b, ok := y.(*setCond); ok && a.key == b.key && !overlap(a.vals, b.vals) {

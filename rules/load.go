@@ -187,7 +187,7 @@ func (l *loader) document(n *yaml.Node) []*Rule {
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
-var ruleKeys = []string{"id", "title", "severity", "summary", "explanation", "remedy", "links", "owner", "tags", "match", "tests"}
+var ruleKeys = []string{"id", "title", "severity", "summary", "explanation", "remedy", "links", "confidence", "owner", "tags", "match", "tests"}
 
 func (l *loader) rule(n *yaml.Node) *Rule {
 	before := len(l.errs)
@@ -228,6 +228,9 @@ func (l *loader) rule(n *yaml.Node) *Rule {
 	}
 	if v, ok := vals["owner"]; ok {
 		r.Owner = l.str(v, "owner")
+	}
+	if v, ok := vals["confidence"]; ok {
+		r.Confidence = l.str(v, "confidence")
 	}
 	if v, ok := vals["remedy"]; ok {
 		r.Remedy = l.strs(v, "remedy")
@@ -416,11 +419,13 @@ func (l *loader) leaf(kn *yaml.Node, key string, v *yaml.Node) cond {
 	case "arg1", "arg2", "arg3", "arg4":
 		c = l.arg(int(key[3]-'0'), v)
 	case "os_build":
-		r, ok := l.intRange(v, key)
-		if !ok {
-			return nil
+		oc := &osBuildCond{}
+		for _, x := range l.items(v, key) {
+			if r, ok := l.intRange(x, key); ok {
+				oc.rs = append(oc.rs, r)
+			}
 		}
-		c = &osBuildCond{r}
+		c = oc
 	case "engine":
 		c = l.set(v, key, func(f *facts) string { return f.engine }, "cdb", "native")
 	case "arch":

@@ -47,7 +47,7 @@ func TestLoadErrors(t *testing.T) {
 		{"not YAML", "rules:\n  - id: a\n    title: t: u\n",
 			[]string{`3:1: not valid YAML: mapping values are not allowed in this context`}},
 		{"unknown rule key", "rules:\n  - id: a\n    title: t\n    severity: low\n    sevrity: low\n    match: {bugcheck_code: 0x27}\n",
-			[]string{`5:5: unknown key "sevrity" in rule (known: id, title, severity, summary, explanation, remedy, links, owner, tags, match, tests)`}},
+			[]string{`5:5: unknown key "sevrity" in rule (known: id, title, severity, summary, explanation, remedy, links, confidence, owner, tags, match, tests)`}},
 		{"duplicate key", "rules:\n  - id: a\n    title: t\n    title: u\n    severity: low\n    match: {bugcheck_code: 0x27}\n",
 			[]string{`4:5: duplicate key "title" in rule (first at line 3)`}},
 		{"missing fields", "rules:\n  - id: a\n",

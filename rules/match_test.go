@@ -126,6 +126,8 @@ func TestMatchers(t *testing.T) {
 		{"os build exact", "os_build: 3790", seed, "", []string{"os_build 3790 >= 3790 and <= 3790"}},
 		{"os build range", "os_build: {from: 19041, before: 22000}", native, "", []string{"os_build 19041 >= 19041 and < 22000"}},
 		{"os build out of range", "os_build: {to: 19040}", native, "", nil},
+		{"os build list", "os_build: [19045, {from: 3790, to: 3790}]", seed, "", []string{"os_build 3790 >= 3790 and <= 3790"}},
+		{"os build list, no range holds", "os_build: [19045, 22000]", seed, "", nil},
 		{"os build unknown", "os_build: {from: 1}", &analysis.Analysis{}, "", nil},
 		{"engine", "engine: native", native, "native", []string{"engine native in [native]"}},
 		{"engine mismatch", "engine: cdb", native, "native", nil},
