@@ -278,7 +278,7 @@ func Line(c *analysis.Culprit) string {
 		return ""
 	}
 	switch {
-	case c.Description != "" && c.Vendor != "" && !strings.Contains(strings.ToLower(c.Description), strings.ToLower(firstWord(c.Vendor))):
+	case c.Description != "" && c.Vendor != "" && !mentions(c.Description, c.Vendor):
 		return c.Module + " — " + c.Description + " (" + c.Vendor + ")"
 	case c.Description != "":
 		return c.Module + " — " + c.Description
@@ -290,9 +290,14 @@ func Line(c *analysis.Culprit) string {
 	return c.Module
 }
 
-func firstWord(s string) string {
-	if f := strings.Fields(s); len(f) > 0 {
-		return f[0]
+// mentions reports whether text names the vendor: one of the vendor's words of three or
+// more letters is a word of text.
+func mentions(text, vendor string) bool {
+	t := words(text)
+	for _, w := range words(vendor) {
+		if len(w) >= 3 && slices.Contains(t, w) {
+			return true
+		}
 	}
-	return s
+	return false
 }
