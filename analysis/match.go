@@ -13,8 +13,10 @@ type Match struct {
 	Explanation string   `json:"explanation,omitempty"`
 	Remedy      []string `json:"remedy,omitempty"`
 	Links       []string `json:"links,omitempty"`
-	Owner       string   `json:"owner,omitempty"`
-	Tags        []string `json:"tags,omitempty"`
+	// Confidence says how sure the rule's facts are (sources read, what is unconfirmed).
+	Confidence string   `json:"confidence,omitempty"`
+	Owner      string   `json:"owner,omitempty"`
+	Tags       []string `json:"tags,omitempty"`
 	// Why lists the facts that met the rule's conditions, one line each.
 	Why []string `json:"why"`
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/bsodwatch/bsodwatch/analyzer/cdb"
 	"github.com/bsodwatch/bsodwatch/analyzer/cdbout"
 	"github.com/bsodwatch/bsodwatch/analyzer/native"
+	"github.com/bsodwatch/bsodwatch/drivers"
 	"github.com/bsodwatch/bsodwatch/dumpshare"
 	"github.com/bsodwatch/bsodwatch/intake"
 	"github.com/bsodwatch/bsodwatch/pipeline"
@@ -75,6 +76,9 @@ func (w *Worker) Analyze(ctx context.Context, job *pipeline.Job) (*pipeline.Resu
 	}
 	res.Version, res.Job, res.Status = pipeline.ResultVersion, *job, pipeline.StatusOK
 	res.Worker = w.opts.Name
+	if res.Analysis != nil {
+		res.Analysis.Culprit = drivers.Identify(res.Analysis)
+	}
 	res.Matches = []rules.Match{}
 	if rs := w.ruleSet(); rs != nil {
 		if m := rs.Match(rules.Input{Analysis: res.Analysis, Engine: res.Engine}); m != nil {

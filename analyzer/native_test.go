@@ -64,6 +64,10 @@ func TestNativeEngineRealDumps(t *testing.T) {
 		if r.Confidence == "" {
 			t.Errorf("%s: no confidence", r.Job.SharePath)
 		}
+		// The driver reference names the culprit before rules match.
+		if n := r.Analysis.CulpritName(); n != "" && (r.Analysis.Culprit == nil || r.Analysis.Culprit.Module == "" || r.Analysis.Culprit.Source == "") {
+			t.Errorf("%s: culprit %s not identified: %+v", r.Job.SharePath, n, r.Analysis.Culprit)
+		}
 	}
 }
 

@@ -380,17 +380,32 @@ func (r intRange) String() string {
 	return strings.Join(s, " and ")
 }
 
-type osBuildCond struct{ r intRange }
+// osBuildCond matches the build number against one or more ranges.
+type osBuildCond struct{ rs []intRange }
 
 func (c *osBuildCond) eval(f *facts, why []string) ([]string, bool) {
-	if f.a.OSBuild == 0 || !c.r.contains(int64(f.a.OSBuild)) {
+	if f.a.OSBuild == 0 {
 		return why, false
 	}
-	return f.say(why, "os_build %d %s", f.a.OSBuild, c.r), true
+	for _, r := range c.rs {
+		if r.contains(int64(f.a.OSBuild)) {
+			return f.say(why, "os_build %d %s", f.a.OSBuild, r), true
+		}
+	}
+	return why, false
 }
 
-func (c *osBuildCond) leaves() int    { return 1 }
-func (c *osBuildCond) String() string { return "os_build " + c.r.String() }
+func (c *osBuildCond) leaves() int { return 1 }
+func (c *osBuildCond) String() string {
+	if len(c.rs) == 1 {
+		return "os_build " + c.rs[0].String()
+	}
+	s := make([]string, len(c.rs))
+	for i, r := range c.rs {
+		s[i] = "(" + r.String() + ")"
+	}
+	return "os_build in [" + strings.Join(s, " ") + "]"
+}
 
 // setCond matches a small closed vocabulary: engine, arch.
 type setCond struct {
@@ -411,6 +426,27 @@ func (c *setCond) eval(f *facts, why []string) ([]string, bool) {
 
 func (c *setCond) leaves() int    { return 1 }
 func (c *setCond) String() string { return c.key + " in [" + strings.Join(c.vals, " ") + "]" }
+
+// kindCond matches the driver reference's kind of the culprit (driver_kind); its why line
+// names the culprit.
+type kindCond struct{ *setCond }
+
+func (c *kindCond) eval(f *facts, why []string) ([]string, bool) {
+	k := f.culprit.Kind
+	for _, x := range c.vals {
+		if k == x {
+			return f.say(why, "driver_kind of culprit %s (%s) %s in [%s]", f.culprit.Module, orUnknown(f.culprit.Vendor), k, strings.Join(c.vals, " ")), true
+		}
+	}
+	return why, false
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "vendor unknown"
+	}
+	return s
+}
 
 // driverCond matches a loaded driver (lmvm block or the dump's driver list) by name and
 // timestamp and/or version range.

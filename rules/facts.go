@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bsodwatch/bsodwatch/analysis"
+	"github.com/bsodwatch/bsodwatch/drivers"
 )
 
 // facts is an analysis prepared once per Match call (lower-cased names, parsed numbers), so
@@ -21,6 +22,10 @@ type facts struct {
 	hasCode, hasExc bool
 	args            [4]uint64
 	hasArg          [4]bool
+
+	// culprit is the analysis' culprit with its driver-reference facts (vendor, kind):
+	// a.Culprit when the caller set it, else what drivers.Identify says.
+	culprit *analysis.Culprit
 
 	moduleName, imageName, thirdParty, process, symbol nameFact
 	bugcheckName, problemClass                         nameFact
@@ -158,6 +163,13 @@ func newFacts(in Input) *facts {
 	for i := 0; i < 4 && i < len(a.Args); i++ {
 		f.args[i], f.hasArg[i] = parseHex(a.Args[i])
 	}
+	f.culprit = a.Culprit
+	if f.culprit == nil {
+		f.culprit = drivers.Identify(a)
+	}
+	if f.culprit == nil {
+		f.culprit = &analysis.Culprit{}
+	}
 	f.moduleName = mkName(a.ModuleName)
 	f.imageName = mkName(a.ImageName)
 	f.thirdParty = mkName(a.ThirdPartyModule)
@@ -190,6 +202,7 @@ func newFacts(in Input) *facts {
 	f.lists[fieldSymbol] = one("symbol_name", f.symbol)
 	f.lists[fieldBugcheckName] = one("bugcheck_name", f.bugcheckName)
 	f.lists[fieldProblemClass] = one("primary_problem_class", f.problemClass)
+	f.lists[fieldDriverVendor] = one("culprit "+f.culprit.Module+" vendor", mkName(f.culprit.Vendor))
 	for _, b := range f.buckets {
 		f.lists[fieldBucket] = append(f.lists[fieldBucket], labelled{b.field, b.v})
 	}
@@ -218,6 +231,7 @@ const (
 	fieldStackModule
 	fieldStackFunction
 	fieldLoadedModule
+	fieldDriverVendor
 	numFields
 )
 

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/bsodwatch/bsodwatch/analysis"
+	"github.com/bsodwatch/bsodwatch/drivers"
 )
 
 // Pos is a place in a rule file.
@@ -186,7 +187,7 @@ func (l *loader) document(n *yaml.Node) []*Rule {
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
-var ruleKeys = []string{"id", "title", "severity", "summary", "explanation", "remedy", "links", "owner", "tags", "match", "tests"}
+var ruleKeys = []string{"id", "title", "severity", "summary", "explanation", "remedy", "links", "confidence", "owner", "tags", "match", "tests"}
 
 func (l *loader) rule(n *yaml.Node) *Rule {
 	before := len(l.errs)
@@ -227,6 +228,9 @@ func (l *loader) rule(n *yaml.Node) *Rule {
 	}
 	if v, ok := vals["owner"]; ok {
 		r.Owner = l.str(v, "owner")
+	}
+	if v, ok := vals["confidence"]; ok {
+		r.Confidence = l.str(v, "confidence")
 	}
 	if v, ok := vals["remedy"]; ok {
 		r.Remedy = l.strs(v, "remedy")
@@ -319,12 +323,13 @@ var textFields = []struct {
 	{"stack_module", fieldStackModule, true},
 	{"stack_function", fieldStackFunction, false},
 	{"loaded_module", fieldLoadedModule, true},
+	{"driver_vendor", fieldDriverVendor, false},
 }
 
 // condKeys lists every key a condition may use, for error messages.
 func condKeys() []string {
 	ks := []string{"all", "any", "not", "bugcheck_code", "exception_code", "arg1", "arg2", "arg3", "arg4",
-		"driver", "os_build", "engine", "arch"}
+		"driver", "driver_kind", "os_build", "engine", "arch"}
 	for _, t := range textFields {
 		ks = append(ks, t.key)
 	}
@@ -414,17 +419,23 @@ func (l *loader) leaf(kn *yaml.Node, key string, v *yaml.Node) cond {
 	case "arg1", "arg2", "arg3", "arg4":
 		c = l.arg(int(key[3]-'0'), v)
 	case "os_build":
-		r, ok := l.intRange(v, key)
-		if !ok {
-			return nil
+		oc := &osBuildCond{}
+		for _, x := range l.items(v, key) {
+			if r, ok := l.intRange(x, key); ok {
+				oc.rs = append(oc.rs, r)
+			}
 		}
-		c = &osBuildCond{r}
+		c = oc
 	case "engine":
 		c = l.set(v, key, func(f *facts) string { return f.engine }, "cdb", "native")
 	case "arch":
 		c = l.set(v, key, func(f *facts) string { return f.a.Arch }, "x86", "x64", "arm", "arm64")
 	case "driver":
 		c = l.driver(v)
+	case "driver_kind":
+		if sc, ok := l.set(v, key, func(f *facts) string { return f.culprit.Kind }, drivers.KindNames()...).(*setCond); ok {
+			c = &kindCond{sc}
+		}
 	default:
 		for _, t := range textFields {
 			if t.key == key {

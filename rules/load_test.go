@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bsodwatch/bsodwatch/drivers"
 )
 
 // goodRule is a minimal valid rule, indented to sit under "rules:".
@@ -45,7 +47,7 @@ func TestLoadErrors(t *testing.T) {
 		{"not YAML", "rules:\n  - id: a\n    title: t: u\n",
 			[]string{`3:1: not valid YAML: mapping values are not allowed in this context`}},
 		{"unknown rule key", "rules:\n  - id: a\n    title: t\n    severity: low\n    sevrity: low\n    match: {bugcheck_code: 0x27}\n",
-			[]string{`5:5: unknown key "sevrity" in rule (known: id, title, severity, summary, explanation, remedy, links, owner, tags, match, tests)`}},
+			[]string{`5:5: unknown key "sevrity" in rule (known: id, title, severity, summary, explanation, remedy, links, confidence, owner, tags, match, tests)`}},
 		{"duplicate key", "rules:\n  - id: a\n    title: t\n    title: u\n    severity: low\n    match: {bugcheck_code: 0x27}\n",
 			[]string{`4:5: duplicate key "title" in rule (first at line 3)`}},
 		{"missing fields", "rules:\n  - id: a\n",
@@ -65,7 +67,7 @@ func TestLoadErrors(t *testing.T) {
 		{"null matcher", "rules:\n  - id: a\n    title: t\n    severity: low\n    match:\n",
 			[]string{`5:11: match must be a mapping of conditions, not empty`}},
 		{"unknown condition", "rules:\n  - id: a\n    title: t\n    severity: low\n    match: {modul: x}\n",
-			[]string{`5:13: unknown key "modul" in match (known: all, any, not, bugcheck_code, exception_code, arg1, arg2, arg3, arg4, driver, os_build, engine, arch, bucket, module, third_party_module, process, symbol, bugcheck_name, primary_problem_class, stack_module, stack_function, loaded_module)`}},
+			[]string{`5:13: unknown key "modul" in match (known: all, any, not, bugcheck_code, exception_code, arg1, arg2, arg3, arg4, driver, driver_kind, os_build, engine, arch, bucket, module, third_party_module, process, symbol, bugcheck_name, primary_problem_class, stack_module, stack_function, loaded_module, driver_vendor)`}},
 		{"empty any", "rules:\n  - id: a\n    title: t\n    severity: low\n    match: {any: []}\n",
 			[]string{`5:18: any must be a non-empty list of conditions, not a list`}},
 		{"empty not", "rules:\n  - id: a\n    title: t\n    severity: low\n    match: {not: {}}\n",
@@ -98,6 +100,8 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`5:39: os_build range has both to and before: use one`}},
 		{"bad engine", "rules:\n  - id: a\n    title: t\n    severity: low\n    match: {engine: windbg}\n",
 			[]string{`5:21: engine "windbg" is not one of cdb, native`}},
+		{"unknown driver kind", "rules:\n  - id: a\n    title: t\n    severity: low\n    match: {driver_kind: [edr, antivirus]}\n",
+			[]string{`5:32: driver_kind "antivirus" is not one of ` + strings.Join(drivers.KindNames(), ", ")}},
 		{"driver without range", "rules:\n  - id: a\n    title: t\n    severity: low\n    match: {driver: {name: symevent}}\n",
 			[]string{`5:21: driver needs a timestamp or version range (to match a driver's mere presence use loaded_module)`}},
 		{"driver without name", "rules:\n  - id: a\n    title: t\n    severity: low\n    match: {driver: {version: {from: 1.0}}}\n",

@@ -108,6 +108,14 @@ func TestMatchers(t *testing.T) {
 		{"loaded module from image path", "loaded_module: symevent", seed, "", []string{`loaded module SYMEVENT ~ "symevent"`}},
 		{"loaded module by image name", "loaded_module: mrxsmb.sys", seed, "", []string{`loaded module mrxsmb ~ "mrxsmb.sys"`}},
 		{"loaded module absent", "loaded_module: klif", seed, "", nil},
+		// driver reference facts of the culprit
+		{"driver kind from the reference", "driver_kind: [edr, antivirus-filter]", seed, "", []string{"driver_kind of culprit SYMEVENT.SYS (Broadcom (Symantec)) antivirus-filter in [edr antivirus-filter]"}},
+		{"driver kind mismatch", "driver_kind: display", seed, "", nil},
+		{"driver kind of an unknown driver", "driver_kind: network", &analysis.Analysis{ModuleName: "acmefltr"}, "", nil},
+		{"driver kind from the caller's culprit", "driver_kind: display", &analysis.Analysis{ModuleName: "x", Culprit: &analysis.Culprit{Module: "x.sys", Kind: "display"}}, "", []string{"driver_kind of culprit x.sys (vendor unknown) display in [display]"}},
+		{"driver vendor glob", `driver_vendor: {glob: "*symantec*"}`, seed, "", []string{`culprit SYMEVENT.SYS vendor Broadcom (Symantec) ~ glob "*symantec*"`}},
+		{"driver vendor of a Windows module", "driver_vendor: microsoft", &analysis.Analysis{ModuleName: "nt", ImageName: "ntkrnlmp.exe"}, "", []string{`culprit ntkrnlmp.exe vendor Microsoft ~ "microsoft"`}},
+		{"driver vendor unknown", "driver_vendor: {glob: \"*\"}", &analysis.Analysis{ModuleName: "acmefltr"}, "", nil},
 		// arguments
 		{"arg mask (RDBSS NTEXCEPT)", "arg1: {value: 0xbaad0000, mask: 0xffff0000}", seed, "", []string{"arg1 0xbaad0080 & 0xffff0000 = 0xbaad0000"}},
 		{"arg mask mismatch", "arg1: {value: 0xca550000, mask: 0xffff0000}", seed, "", nil},
@@ -118,6 +126,8 @@ func TestMatchers(t *testing.T) {
 		{"os build exact", "os_build: 3790", seed, "", []string{"os_build 3790 >= 3790 and <= 3790"}},
 		{"os build range", "os_build: {from: 19041, before: 22000}", native, "", []string{"os_build 19041 >= 19041 and < 22000"}},
 		{"os build out of range", "os_build: {to: 19040}", native, "", nil},
+		{"os build list", "os_build: [19045, {from: 3790, to: 3790}]", seed, "", []string{"os_build 3790 >= 3790 and <= 3790"}},
+		{"os build list, no range holds", "os_build: [19045, 22000]", seed, "", nil},
 		{"os build unknown", "os_build: {from: 1}", &analysis.Analysis{}, "", nil},
 		{"engine", "engine: native", native, "native", []string{"engine native in [native]"}},
 		{"engine mismatch", "engine: cdb", native, "native", nil},

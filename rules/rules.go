@@ -45,8 +45,11 @@ type Rule struct {
 	Explanation string
 	Remedy      []string
 	Links       []string
-	Owner       string
-	Tags        []string
+	// Confidence says how sure the rule's facts are: which sources were read, what could
+	// not be confirmed.
+	Confidence string
+	Owner      string
+	Tags       []string
 	// Tests are the rule's own cases: inputs that must and must not match.
 	Tests []TestCase
 	// Pos is where the rule starts (its "- id:" line).
@@ -88,7 +91,7 @@ func (r *Rule) eval(f *facts) (Match, bool) {
 	why, _ := r.match.eval(f, nil)
 	return Match{
 		ID: r.ID, Title: r.Title, Severity: r.Severity, Summary: r.Summary,
-		Explanation: r.Explanation, Remedy: r.Remedy, Links: r.Links, Owner: r.Owner,
+		Explanation: r.Explanation, Remedy: r.Remedy, Links: r.Links, Confidence: r.Confidence, Owner: r.Owner,
 		Tags: r.Tags, Why: why,
 	}, true
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bsodwatch/bsodwatch/analysis"
 	"github.com/bsodwatch/bsodwatch/analyzer/cdbout"
+	"github.com/bsodwatch/bsodwatch/drivers"
 	"github.com/bsodwatch/bsodwatch/rules"
 )
 
@@ -66,6 +67,7 @@ func cmdParse(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.Stderr, "bsodwatch parse: %s: %v\n", name, err)
 		return exitError
 	}
+	a.Culprit = drivers.Identify(a)
 	out := parseOutput{Analysis: a}
 	if set != nil {
 		m := set.Match(rules.Input{Analysis: a, Engine: "cdb"})
@@ -134,18 +136,13 @@ func writeSummary(w io.Writer, out parseOutput) {
 	}
 	culprit := a.CulpritName()
 	if c := culprit; c != "" {
-		v := c
-		if a.ImageName != "" && !strings.EqualFold(a.ImageName, c) && analysisModuleIs(a, c) {
-			v += " (" + a.ImageName + ")"
+		v := drivers.Line(a.Culprit)
+		if v == "" || a.Culprit.Vendor == "" && !a.IsMicrosoft(c) {
+			v = strings.TrimPrefix(v+", third-party", ", ")
 		}
 		m := a.Module(c)
 		if m == nil && analysisModuleIs(a, c) {
 			m = a.Module(a.ImageName)
-		}
-		if m != nil && m.CompanyName != "" {
-			v += ", " + m.CompanyName
-		} else if !a.IsMicrosoft(c) {
-			v += ", third-party"
 		}
 		row("culprit", v)
 		if m != nil {

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
+
+	"github.com/bsodwatch/bsodwatch/analysis"
 )
 
 func runParse(t *testing.T, stdin string, args ...string) (int, string, string) {
@@ -42,7 +44,9 @@ func TestParseCommand(t *testing.T) {
 		wantErr    string
 		jsonChecks map[string]any
 	}{
-		{name: "summary", args: []string{sample}, wantOut: []string{"RDR_FILE_SYSTEM (0x27)", "culprit:    SYMEVENT (SYMEVENT.SYS), Symantec Corporation", `\??\C:\Program Files\Symantec\SYMEVENT.SYS`, "0x27_SYMEVENT!SYMEvent_AllocVMData+5a7d"}},
+		{name: "summary", args: []string{sample}, wantOut: []string{"RDR_FILE_SYSTEM (0x27)", "culprit:    SYMEVENT.SYS — Symantec Event Library", `\??\C:\Program Files\Symantec\SYMEVENT.SYS`, "0x27_SYMEVENT!SYMEvent_AllocVMData+5a7d"}},
+		{name: "driver reference", stdin: "BUGCHECK_CODE: d1\nMODULE_NAME: rt640x64\nIMAGE_NAME: rt640x64.sys\n", args: []string{"-"}, wantOut: []string{"culprit:    rt640x64.sys — Realtek PCIe GbE network driver"}},
+		{name: "unknown driver", stdin: "BUGCHECK_CODE: d1\nMODULE_NAME: acmefltr\nIMAGE_NAME: acmefltr.sys\n", args: []string{"-"}, wantOut: []string{"culprit:    acmefltr.sys, third-party"}},
 		{name: "json", args: []string{"--json", sample}, jsonChecks: map[string]any{"bugcheck_code": "0x27", "third_party_module": "SYMEVENT", "complete": true}},
 		{name: "stdin", stdin: "MODULE_NAME: foo\nFAILURE_BUCKET_ID: AV_foo!bar\n", args: []string{"--json", "-"}, jsonChecks: map[string]any{"module_name": "foo", "failure_bucket_id": "AV_foo!bar"}},
 		{name: "no analysis", stdin: "hello\n", args: []string{"--json", "-"}, wantErr: "no debugger analysis found", jsonChecks: map[string]any{"complete": false}},
@@ -77,6 +81,24 @@ func TestParseCommand(t *testing.T) {
 			}
 		})
 	}
+	t.Run("culprit in JSON, with and without rules", func(t *testing.T) {
+		for _, args := range [][]string{{"--json", "-"}, {"--json", "--rules", rulesDir, "-"}} {
+			code, out, errOut := runParse(t, "BUGCHECK_CODE: d1\nMODULE_NAME: rt640x64\nIMAGE_NAME: rt640x64.sys\n", args...)
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			var m struct {
+				Culprit analysis.Culprit `json:"culprit"`
+			}
+			if err := json.Unmarshal([]byte(out), &m); err != nil {
+				t.Fatal(err)
+			}
+			want := analysis.Culprit{Module: "rt640x64.sys", Vendor: "Realtek", Product: "Realtek PCIe GbE Family Controller", Kind: "network", Description: "Realtek PCIe GbE network driver", Source: "reference"}
+			if m.Culprit != want {
+				t.Errorf("%v: culprit = %+v, want %+v", args, m.Culprit, want)
+			}
+		}
+	})
 	t.Run("rules", func(t *testing.T) {
 		code, out, errOut := runParse(t, "", "--json", "--rules", rulesDir, sample)
 		if code != exitOK {

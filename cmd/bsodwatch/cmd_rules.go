@@ -80,6 +80,8 @@ func rulesLint(e *env, args []string) int {
 				es = append(es, &rules.Error{Pos: r.Pos, Msg: fmt.Sprintf("rule %q needs tests.match and tests.no_match cases", r.ID)})
 			}
 		}
+		// Rules that can never match, or that another rule hides.
+		es = append(es, s.Lint()...)
 	}
 	if *asJSON {
 		out := struct {

@@ -20,8 +20,8 @@ func TestShippedRules(t *testing.T) {
 	if err != nil {
 		t.Fatalf("shipped rules do not load:\n%v", err)
 	}
-	if n := len(s.Rules()); n < 16 {
-		t.Errorf("shipped library has %d rules, want at least 16", n)
+	if n := len(s.Rules()); n < 60 {
+		t.Errorf("shipped library has %d rules, want at least 60", n)
 	}
 	var shared string
 	t.Run("shared", func(t *testing.T) { shared = sharedtest.Dir(t, ".") })
@@ -43,16 +43,19 @@ func TestShippedRules(t *testing.T) {
 	t.Logf("%d rules: %d passed, %d failed, %d skipped", rep.Rules, rep.Passed, rep.Failed, rep.Skipped)
 }
 
-// TestShippedRulesHaveReferences keeps the library honest: every rule cites a source,
-// says what to do, and names an owner.
+// TestShippedRulesHaveReferences keeps the library honest: every rule cites a source, says
+// what to do and how sure it is, names an owner, and carries both kinds of test.
 func TestShippedRulesHaveReferences(t *testing.T) {
 	s, err := rules.LoadFS(known.FS, "rules/known")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range s.Rules() {
-		if len(r.Links) == 0 || len(r.Remedy) == 0 || r.Summary == "" || r.Explanation == "" || r.Owner == "" {
-			t.Errorf("%s (%s): needs links, remedy, summary, explanation and owner", r.ID, r.Pos)
+		if len(r.Links) == 0 || len(r.Remedy) == 0 || r.Summary == "" || r.Explanation == "" || r.Owner == "" || r.Confidence == "" {
+			t.Errorf("%s (%s): needs links, remedy, summary, explanation, confidence and owner", r.ID, r.Pos)
+		}
+		if !r.Tested() {
+			t.Errorf("%s (%s): needs tests.match and tests.no_match", r.ID, r.Pos)
 		}
 	}
 }
