@@ -108,3 +108,27 @@ type OS struct {
 	Product string `json:"product,omitempty"`
 	Arch    string `json:"arch,omitempty"`
 }
+
+// IsFlag reports whether a match is a flag raised beside the crash (a known-vulnerable
+// driver loaded, say: tag "security" or "flag") rather than a known issue that explains it.
+func (m Match) IsFlag() bool {
+	for _, t := range m.Tags {
+		if t == "security" || t == "flag" {
+			return true
+		}
+	}
+	return false
+}
+
+// Explaining returns the matches that explain the crash (known issues), in order, and the
+// flags raised beside it.
+func Explaining(ms []Match) (issues, flags []Match) {
+	for _, m := range ms {
+		if m.IsFlag() {
+			flags = append(flags, m)
+		} else {
+			issues = append(issues, m)
+		}
+	}
+	return issues, flags
+}

@@ -106,7 +106,7 @@ func (f Filter) Match(r *pipeline.Result) bool {
 	if f.Bucket != "" && !strings.EqualFold(f.Bucket, r.Bucket()) {
 		return false
 	}
-	if f.Unknown && len(r.Matches) > 0 {
+	if issues, _ := analysis.Explaining(r.Matches); f.Unknown && len(issues) > 0 {
 		return false
 	}
 	if f.Rule != "" && !slices.ContainsFunc(r.Matches, func(m analysis.Match) bool { return strings.EqualFold(m.ID, f.Rule) }) {

@@ -318,7 +318,8 @@ type leanResult struct {
 		Module string `json:"module"`
 	} `json:"probable_cause"`
 	Matches []struct {
-		ID string `json:"id"`
+		ID   string   `json:"id"`
+		Tags []string `json:"tags"`
 	} `json:"matches"`
 	AnalyzedAt string `json:"analyzed_at"`
 }
@@ -367,7 +368,7 @@ func decodeLean(data []byte) (*pipeline.Result, error) {
 	if len(l.Matches) > 0 {
 		r.Matches = make([]rules.Match, len(l.Matches))
 		for i, m := range l.Matches {
-			r.Matches[i].ID = m.ID
+			r.Matches[i].ID, r.Matches[i].Tags = m.ID, m.Tags
 		}
 	}
 	return r, nil

@@ -1,6 +1,8 @@
 package notifier
 
 import (
+	"github.com/bsodwatch/bsodwatch/analysis"
+
 	"strings"
 
 	"github.com/bsodwatch/bsodwatch/pipeline"
@@ -11,7 +13,7 @@ func verdictKind(r *pipeline.Result) string {
 	switch {
 	case r.Status == pipeline.StatusFailed:
 		return "failed"
-	case len(r.Matches) > 0:
+	case len(issues(r)) > 0:
 		return "known"
 	}
 	return "unknown"
@@ -56,4 +58,10 @@ func anyFold(want []string, have ...string) bool {
 		}
 	}
 	return false
+}
+
+// issues are the matches that explain the crash (not flags such as a vulnerable driver).
+func issues(r *pipeline.Result) []analysis.Match {
+	is, _ := analysis.Explaining(r.Matches)
+	return is
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/bsodwatch/bsodwatch/analysis"
 	"github.com/bsodwatch/bsodwatch/analyzer"
 	"github.com/bsodwatch/bsodwatch/analyzer/winsvc"
 	"github.com/bsodwatch/bsodwatch/app"
@@ -285,7 +286,7 @@ func printVerdict(w io.Writer, r *pipeline.Result) {
 			fmt.Fprintf(w, "               - %s\n", why)
 		}
 	}
-	if len(r.Matches) == 0 && r.Status == pipeline.StatusOK {
+	if issues, _ := analysis.Explaining(r.Matches); len(issues) == 0 && r.Status == pipeline.StatusOK {
 		fmt.Fprintln(w, "  match:       none (no known issue)")
 	}
 }

@@ -70,8 +70,8 @@ func TestRunAllInOne(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(host, "112526-2-01.dmp"), []byte("this is not a crash dump\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "verdict on the real dump", out.String, regexp.MustCompile(`pc-7.*0x1000007e[^\n]*amdppm`), 90*time.Second)
-	waitFor(t, "failed verdict on the bad file", out.String, regexp.MustCompile(`failed on pc-7\nError: [^\n]*not a Windows crash dump[^\n]*\n(?:[^\n]+\n)*Dump: [^\n]*112526-2-01`), 90*time.Second)
+	waitFor(t, "verdict on the real dump", out.String, regexp.MustCompile(`pc-7: SYSTEM_THREAD_EXCEPTION_NOT_HANDLED \(0x7e\) in amdppm\.sys`), 90*time.Second)
+	waitFor(t, "failed verdict on the bad file", out.String, regexp.MustCompile(`failed on pc-7\nReason: native engine: not a Windows crash dump[^\n]*\n(?:[^\n]+\n)*Dump: [^\n]*112526-2-01`), 90*time.Second)
 
 	body, code := httpGet(t, base+"/healthz")
 	if code != 200 || !strings.Contains(body, `"nats":"ok"`) || !strings.Contains(body, `"rules":"ok"`) {
@@ -83,7 +83,7 @@ func TestRunAllInOne(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	if strings.Count(out.String(), "amdppm, built") > 1 {
+	if strings.Count(out.String(), "Culprit: amdppm.sys") > 1 {
 		t.Errorf("the dump was reported more than once:\n%s", out.String())
 	}
 

@@ -63,6 +63,7 @@ type View struct {
 	Remedy      []string
 	Links       []string // rendered links
 	OtherTitles []string // further matched rules
+	Flags       []string // titles of flags raised beside the crash (a known-vulnerable driver loaded)
 
 	Bucket          string
 	Engine          string
@@ -166,7 +167,12 @@ func NewView(m *Message, mk Markup) *View {
 		v.Module = e(mod)
 		v.Culprit = e(strings.ToUpper(strings.TrimSuffix(mod, path.Ext(mod))))
 		v.Vendor, v.Product, v.Description = e(c.Vendor), e(c.Product), e(c.Description)
-		v.CulpritWhy, v.Version, v.Timestamp = e(c.Why), e(c.Version), e(c.Built)
+		v.CulpritWhy, v.Version = e(c.Why), e(c.Version)
+		if b := c.Built; strings.HasPrefix(b, "reproducible") {
+			v.Timestamp = e(b)
+		} else if b != "" {
+			v.Timestamp = e("built " + b)
+		}
 		if c.Symbol != "" {
 			v.Symbol = e(c.Symbol)
 		}
@@ -184,8 +190,12 @@ func NewView(m *Message, mk Markup) *View {
 		v.New = false // a failed analysis names no bucket to call new
 	}
 
-	if len(r.Matches) > 0 {
-		mt := r.Matches[0]
+	known, flags := analysis.Explaining(r.Matches)
+	for _, f := range flags {
+		v.Flags = append(v.Flags, e(f.Title))
+	}
+	if len(known) > 0 {
+		mt := known[0]
 		v.Known = true
 		v.Title = e(mt.Title)
 		v.Severity = e(mt.Severity)
@@ -196,7 +206,7 @@ func NewView(m *Message, mk Markup) *View {
 				v.Links = append(v.Links, mk.Link(u, e(linkLabel(u))))
 			}
 		}
-		for _, o := range r.Matches[1:] {
+		for _, o := range known[1:] {
 			v.OtherTitles = append(v.OtherTitles, e(o.Title))
 		}
 	}
