@@ -1,0 +1,522 @@
+package eventlog
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"strings"
+	"time"
+	"unicode/utf16"
+)
+
+// This file writes EVTX bytes for tests: records as Windows stores them (a template per
+// event shape defined inline on first use in a chunk and referenced after, names stored once
+// per chunk, EventData as a nested BinXml value or inline in the template), chunks and a file
+// header with valid checksums.
+
+// synthEvent is one record to write.
+type synthEvent struct {
+	Record     uint64
+	Time       time.Time
+	Provider   string
+	GUID       string // "{...}"; empty for a classic provider
+	Source     string // EventSourceName
+	ID         uint16
+	Qualifiers uint16
+	Version    uint8
+	Computer   string
+	Data       []synthField
+	Binary     []byte
+	Inline     bool // EventData inside the System template rather than a BinXml value
+}
+
+// synthField is one EventData Data element (Name "" for classic unnamed ones).
+type synthField struct {
+	Name string
+	Type byte
+	Val  []byte
+}
+
+func fStr(name, v string) synthField { return synthField{name, vtString, utf16le(v)} }
+func fU32(name string, v uint32) synthField {
+	return synthField{name, vtUint32, binary.LittleEndian.AppendUint32(nil, v)}
+}
+func fU64(name string, v uint64) synthField {
+	return synthField{name, vtUint64, binary.LittleEndian.AppendUint64(nil, v)}
+}
+func fU8(name string, v uint8) synthField { return synthField{name, vtUint8, []byte{v}} }
+func fHex64(name string, v uint64) synthField {
+	return synthField{name, vtHexInt64, binary.LittleEndian.AppendUint64(nil, v)}
+}
+func fBool(name string, v bool) synthField {
+	b := uint32(0)
+	if v {
+		b = 1
+	}
+	return synthField{name, vtBool, binary.LittleEndian.AppendUint32(nil, b)}
+}
+func fStrings(name string, vs ...string) synthField {
+	return synthField{name, vtStringList, utf16le(strings.Join(vs, "\x00") + "\x00")}
+}
+
+func utf16le(s string) []byte {
+	var b []byte
+	for _, u := range utf16.Encode([]rune(s)) {
+		b = binary.LittleEndian.AppendUint16(b, u)
+	}
+	return b
+}
+
+func guidBytes(s string) []byte {
+	s = strings.Trim(s, "{}")
+	var a, b, c uint64
+	var d, e string
+	fmt.Sscanf(strings.ReplaceAll(s, "-", " "), "%x %x %x %s %s", &a, &b, &c, &d, &e)
+	out := binary.LittleEndian.AppendUint32(nil, uint32(a))
+	out = binary.LittleEndian.AppendUint16(out, uint16(b))
+	out = binary.LittleEndian.AppendUint16(out, uint16(c))
+	for _, h := range []string{d, e} {
+		for i := 0; i+2 <= len(h); i += 2 {
+			var v byte
+			fmt.Sscanf(h[i:i+2], "%02x", &v)
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func toFiletime(t time.Time) uint64 {
+	return uint64(t.UnixNano()/100) + 116444736000000000
+}
+
+// systemTimeBytes encodes a SYSTEMTIME.
+func systemTimeBytes(t time.Time) []byte {
+	var b []byte
+	for _, v := range []int{t.Year(), int(t.Month()), int(t.Weekday()), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond() / 1e6} {
+		b = binary.LittleEndian.AppendUint16(b, uint16(v))
+	}
+	return b
+}
+
+// chunkWriter fills one 64 KiB chunk.
+type chunkWriter struct {
+	b           []byte
+	p           int
+	names       map[string]uint32
+	tmpls       map[string]uint32
+	first, last uint64
+	lastRec     int
+	n           int
+}
+
+func newChunkWriter() *chunkWriter {
+	return &chunkWriter{b: make([]byte, chunkSize), p: chunkDataStart, names: map[string]uint32{}, tmpls: map[string]uint32{}}
+}
+
+// bx builds binary XML that will be placed at chunk offset base.
+type bx struct {
+	w    *chunkWriter
+	b    []byte
+	base int
+}
+
+func (x *bx) pos() int     { return x.base + len(x.b) }
+func (x *bx) u8(v byte)    { x.b = append(x.b, v) }
+func (x *bx) u16(v uint16) { x.b = binary.LittleEndian.AppendUint16(x.b, v) }
+func (x *bx) u32(v uint32) { x.b = binary.LittleEndian.AppendUint32(x.b, v) }
+func (x *bx) patch32(at int, v uint32) {
+	binary.LittleEndian.PutUint32(x.b[at:], v)
+}
+
+// name writes a name reference, storing the name inline the first time in the chunk.
+func (x *bx) name(s string) {
+	if off, ok := x.w.names[s]; ok {
+		x.u32(off)
+		return
+	}
+	off := uint32(x.pos() + 4)
+	x.w.names[s] = off
+	x.u32(off)
+	x.u32(0) // next string
+	x.u16(0) // hash (not checked by readers)
+	u := utf16le(s)
+	x.u16(uint16(len(u) / 2))
+	x.b = append(x.b, u...)
+	x.u16(0)
+}
+
+// node is an element of a template to write: attrs and content are literal strings or
+// substitutions.
+type node struct {
+	name  string
+	attrs []nattr
+	kids  []node
+	text  string
+	sub   int // -1: none
+	opt   bool
+	vt    byte
+}
+
+type nattr struct {
+	name string
+	sub  int
+	opt  bool
+	vt   byte
+	text string
+}
+
+func el(name string, kids ...node) node { return node{name: name, kids: kids, sub: -1} }
+func subEl(name string, sub int, vt byte, opt bool, attrs ...nattr) node {
+	return node{name: name, attrs: attrs, sub: sub, vt: vt, opt: opt}
+}
+
+func (x *bx) element(n node) {
+	tok := byte(tokOpenStart)
+	if len(n.attrs) > 0 {
+		tok |= tokFlagMore
+	}
+	x.u8(tok)
+	x.u16(0xffff)
+	sizeAt := len(x.b)
+	x.u32(0)
+	x.name(n.name)
+	if len(n.attrs) > 0 {
+		listAt := len(x.b)
+		x.u32(0)
+		for i, a := range n.attrs {
+			t := byte(tokAttribute)
+			if i < len(n.attrs)-1 {
+				t |= tokFlagMore
+			}
+			x.u8(t)
+			x.name(a.name)
+			if a.sub >= 0 {
+				x.subst(a.sub, a.vt, a.opt)
+			} else {
+				x.text(a.text)
+			}
+		}
+		x.patch32(listAt, uint32(len(x.b)-listAt-4))
+	}
+	if len(n.kids) == 0 && n.sub < 0 && n.text == "" {
+		x.u8(tokCloseEmpty)
+	} else {
+		x.u8(tokCloseStart)
+		for _, k := range n.kids {
+			x.element(k)
+		}
+		if n.sub >= 0 {
+			x.subst(n.sub, n.vt, n.opt)
+		} else if n.text != "" {
+			x.text(n.text)
+		}
+		x.u8(tokEnd)
+	}
+	x.patch32(sizeAt, uint32(len(x.b)-sizeAt-4))
+}
+
+func (x *bx) subst(id int, vt byte, opt bool) {
+	t := byte(tokSubst)
+	if opt {
+		t = tokOptSubst
+	}
+	x.u8(t)
+	x.u16(uint16(id))
+	x.u8(vt)
+}
+
+func (x *bx) text(s string) {
+	x.u8(tokValue)
+	x.u8(vtString)
+	u := utf16le(s)
+	x.u16(uint16(len(u) / 2))
+	x.b = append(x.b, u...)
+}
+
+type val struct {
+	vt byte
+	b  []byte
+	// nested, when set, is written as a BinXml value at its final place.
+	nested func(x *bx)
+}
+
+// instance writes a template instance: the template (inline the first time its key is seen
+// in the chunk) and its values; a nested value must be the last.
+func (x *bx) instance(key string, root node, vals []val) {
+	x.u8(tokTemplate)
+	x.u8(1)
+	x.u32(crc32.ChecksumIEEE([]byte(key)))
+	if off, ok := x.w.tmpls[key]; ok {
+		x.u32(off)
+	} else {
+		off := uint32(x.pos() + 4)
+		x.w.tmpls[key] = off
+		x.u32(off)
+		x.u32(0)                                                                                                          // next template
+		x.b = append(x.b, guidBytes(fmt.Sprintf("%08x-0000-0000-0000-000000000000", crc32.ChecksumIEEE([]byte(key))))...) // GUID
+		sizeAt := len(x.b)
+		x.u32(0)
+		start := len(x.b)
+		x.b = append(x.b, tokFragment, 1, 1, 0)
+		x.element(root)
+		x.u8(tokEOF)
+		x.patch32(sizeAt, uint32(len(x.b)-start))
+	}
+	x.u32(uint32(len(vals)))
+	// Place the values: the nested one (last) is built at its final chunk offset.
+	descAt := len(x.b)
+	x.b = append(x.b, make([]byte, 4*len(vals))...)
+	for i, v := range vals {
+		b := v.b
+		if v.nested != nil {
+			nx := &bx{w: x.w, base: x.pos()}
+			v.nested(nx)
+			b = nx.b
+		}
+		binary.LittleEndian.PutUint16(x.b[descAt+4*i:], uint16(len(b)))
+		x.b[descAt+4*i+2] = v.vt
+		x.b = append(x.b, b...)
+	}
+}
+
+// systemTemplate is the System part; EventData follows as substitution 10, a BinXml value
+// right inside Event (as Windows writes it), or, when inline, as Data substitutions from 10
+// on inside the template.
+func systemTemplate(ev synthEvent) (string, node) {
+	sys := el("System",
+		subEl("Provider", -1, 0, false, nattr{name: "Name", sub: 0, vt: vtString}, nattr{name: "Guid", sub: 1, vt: vtGUID, opt: true}, nattr{name: "EventSourceName", sub: 2, vt: vtString, opt: true}),
+		subEl("EventID", 3, vtUint16, false, nattr{name: "Qualifiers", sub: 4, vt: vtUint16, opt: true}),
+		subEl("Version", 5, vtUint8, true),
+		subEl("Level", 6, vtUint8, true),
+		subEl("TimeCreated", -1, 0, false, nattr{name: "SystemTime", sub: 7, vt: vtFileTime, opt: true}),
+		subEl("EventRecordID", 8, vtUint64, true),
+		node{name: "Channel", text: "System", sub: -1},
+		subEl("Computer", 9, vtString, false),
+	)
+	root := el("Event", sys)
+	root.attrs = []nattr{{name: "xmlns", sub: -1, text: "http://schemas.microsoft.com/win/2004/08/events/event"}}
+	if ev.Inline {
+		ed, k := dataTemplate(ev, 10)
+		root.kids = append(root.kids, ed)
+		return "system+" + k, root
+	}
+	root.sub, root.vt, root.opt = 10, vtBinXML, true
+	return "system", root
+}
+
+// dataTemplate is an EventData element of Data substitutions from base on.
+func dataTemplate(ev synthEvent, base int) (node, string) {
+	ed := el("EventData")
+	key := "data"
+	for i, f := range ev.Data {
+		n := subEl("Data", base+i, f.Type, true)
+		if f.Name != "" {
+			n.attrs = []nattr{{name: "Name", sub: -1, text: f.Name}}
+		}
+		ed.kids = append(ed.kids, n)
+		key += fmt.Sprintf("|%s:%x", f.Name, f.Type)
+	}
+	if ev.Binary != nil {
+		ed.kids = append(ed.kids, subEl("Binary", base+len(ev.Data), vtBinary, true))
+		key += "|bin"
+	}
+	return ed, key
+}
+
+func (ev synthEvent) values() []val {
+	opt := func(vt byte, b []byte) val {
+		if len(b) == 0 {
+			return val{vt: vtNull}
+		}
+		return val{vt: vt, b: b}
+	}
+	vs := []val{
+		{vt: vtString, b: utf16le(ev.Provider)},
+		opt(vtGUID, func() []byte {
+			if ev.GUID == "" {
+				return nil
+			}
+			return guidBytes(ev.GUID)
+		}()),
+		opt(vtString, utf16le(ev.Source)),
+		{vt: vtUint16, b: binary.LittleEndian.AppendUint16(nil, ev.ID)},
+		opt(vtUint16, func() []byte {
+			if ev.Qualifiers == 0 {
+				return nil
+			}
+			return binary.LittleEndian.AppendUint16(nil, ev.Qualifiers)
+		}()),
+		{vt: vtUint8, b: []byte{ev.Version}},
+		{vt: vtUint8, b: []byte{2}},
+		{vt: vtFileTime, b: binary.LittleEndian.AppendUint64(nil, toFiletime(ev.Time))},
+		{vt: vtUint64, b: binary.LittleEndian.AppendUint64(nil, ev.Record)},
+		{vt: vtString, b: utf16le(ev.Computer)},
+	}
+	data := func() []val {
+		var out []val
+		for _, f := range ev.Data {
+			out = append(out, val{vt: f.Type, b: f.Val})
+		}
+		if ev.Binary != nil {
+			out = append(out, val{vt: vtBinary, b: ev.Binary})
+		}
+		return out
+	}
+	if ev.Inline {
+		return append(vs, data()...)
+	}
+	ed, key := dataTemplate(ev, 0)
+	return append(vs, val{vt: vtBinXML, nested: func(x *bx) {
+		x.b = append(x.b, tokFragment, 1, 1, 0)
+		x.instance(key, ed, data())
+		x.u8(tokEOF)
+	}})
+}
+
+// add appends a record; false when the chunk is full.
+func (w *chunkWriter) add(ev synthEvent) bool {
+	x := &bx{w: w, base: w.p + recordHeader}
+	names, tmpls := len(w.names), len(w.tmpls)
+	x.b = append(x.b, tokFragment, 1, 1, 0)
+	key, root := systemTemplate(ev)
+	x.instance(key, root, ev.values())
+	x.u8(tokEOF)
+	size := recordHeader + len(x.b) + 4
+	if w.p+size > chunkSize {
+		// Undo the names and templates registered for a record that does not fit.
+		if len(w.names) != names || len(w.tmpls) != tmpls {
+			for k, v := range w.names {
+				if int(v) >= w.p {
+					delete(w.names, k)
+				}
+			}
+			for k, v := range w.tmpls {
+				if int(v) >= w.p {
+					delete(w.tmpls, k)
+				}
+			}
+		}
+		return false
+	}
+	le := binary.LittleEndian
+	r := w.b[w.p:]
+	le.PutUint32(r, 0x2a2a)
+	le.PutUint32(r[4:], uint32(size))
+	le.PutUint64(r[8:], ev.Record)
+	le.PutUint64(r[16:], toFiletime(ev.Time))
+	copy(r[recordHeader:], x.b)
+	le.PutUint32(r[size-4:], uint32(size))
+	if w.n == 0 {
+		w.first = ev.Record
+	}
+	w.last, w.lastRec, w.n = ev.Record, w.p, w.n+1
+	w.p += size
+	return true
+}
+
+// bytes finishes the chunk: header fields and both checksums.
+func (w *chunkWriter) bytes() []byte {
+	le := binary.LittleEndian
+	copy(w.b, chunkMagic)
+	le.PutUint64(w.b[8:], w.first)
+	le.PutUint64(w.b[16:], w.last)
+	le.PutUint64(w.b[24:], w.first)
+	le.PutUint64(w.b[32:], w.last)
+	le.PutUint32(w.b[40:], chunkHeaderSize)
+	le.PutUint32(w.b[44:], uint32(w.lastRec))
+	le.PutUint32(w.b[48:], uint32(w.p))
+	fixChunkSums(w.b)
+	return w.b
+}
+
+// fixChunkSums recomputes a chunk's records checksum and header checksum.
+func fixChunkSums(b []byte) {
+	le := binary.LittleEndian
+	free := le.Uint32(b[48:])
+	le.PutUint32(b[52:], crc32.ChecksumIEEE(b[chunkDataStart:free]))
+	le.PutUint32(b[124:], crc32.Update(crc32.ChecksumIEEE(b[:120]), crc32.IEEETable, b[128:chunkDataStart]))
+}
+
+// logOpts shape the file header.
+type logOpts struct {
+	dirty      bool
+	nextRecord uint64 // 0: right
+	chunks     int    // 0: right
+	slots      int    // extra all-zero chunk slots at the end (preallocated space)
+}
+
+// buildLog writes a whole log: records in chunks, then the file header.
+func buildLog(evs []synthEvent, o logOpts) []byte {
+	var chunks [][]byte
+	w := newChunkWriter()
+	for _, ev := range evs {
+		if !w.add(ev) {
+			chunks = append(chunks, w.bytes())
+			w = newChunkWriter()
+			if !w.add(ev) {
+				panic("record larger than a chunk")
+			}
+		}
+	}
+	if w.n > 0 {
+		chunks = append(chunks, w.bytes())
+	}
+	return assemble(chunks, o, nextID(evs))
+}
+
+func nextID(evs []synthEvent) uint64 {
+	var n uint64
+	for _, e := range evs {
+		n = max(n, e.Record)
+	}
+	return n + 1
+}
+
+// assemble puts a file header before chunks.
+func assemble(chunks [][]byte, o logOpts, next uint64) []byte {
+	h := make([]byte, fileHeaderSize)
+	le := binary.LittleEndian
+	copy(h, fileMagic)
+	n := len(chunks)
+	if o.chunks > 0 {
+		n = o.chunks
+	}
+	if o.nextRecord > 0 {
+		next = o.nextRecord
+	}
+	le.PutUint64(h[16:], uint64(max(n-1, 0)))
+	le.PutUint64(h[24:], next)
+	le.PutUint32(h[32:], 128)
+	le.PutUint16(h[36:], 1)
+	le.PutUint16(h[38:], 3)
+	le.PutUint16(h[40:], fileHeaderSize)
+	le.PutUint16(h[42:], uint16(n))
+	if o.dirty {
+		le.PutUint32(h[120:], 1)
+	}
+	le.PutUint32(h[124:], crc32.ChecksumIEEE(h[:120]))
+	out := h
+	for _, c := range chunks {
+		out = append(out, c...)
+	}
+	return append(out, make([]byte, o.slots*chunkSize)...)
+}
+
+// renumber shifts every record id of a real chunk by delta and fixes the checksums (the
+// EventRecordID inside the XML keeps its old value; the reader takes the record header's).
+func renumber(c []byte, delta uint64) {
+	le := binary.LittleEndian
+	for _, o := range []int{8, 16, 24, 32} {
+		le.PutUint64(c[o:], le.Uint64(c[o:])+delta)
+	}
+	free := int(le.Uint32(c[48:]))
+	for p := chunkDataStart; p+recordMin <= free; {
+		size := int(le.Uint32(c[p+4:]))
+		if le.Uint32(c[p:]) != 0x2a2a || size < recordMin || p+size > free {
+			break
+		}
+		le.PutUint64(c[p+8:], le.Uint64(c[p+8:])+delta)
+		p += size
+	}
+	fixChunkSums(c)
+}
