@@ -39,7 +39,8 @@ const (
 	tokFlagMore     = 0x40
 	maxDepth        = 24 // element nesting and nested BinXml, far above what Windows writes
 	maxValues       = 4096
-	templateHdrSize = 24 // next offset, GUID, body size
+	maxRendered     = 4096 // elements one record may render (Windows writes tens)
+	templateHdrSize = 24   // next offset, GUID, body size
 )
 
 // Value types.
@@ -162,14 +163,17 @@ type instance struct {
 
 // decoder decodes the binary XML of one chunk and caches its strings and templates.
 type decoder struct {
-	b     []byte
-	names map[uint32]string
-	tmpls map[uint32]*template
-	busy  map[uint32]bool // templates being parsed (a cycle is malformed input)
+	b      []byte
+	names  map[uint32]string
+	tmpls  map[uint32]*template
+	bad    map[uint32]error // templates that failed to parse
+	busy   map[uint32]bool  // templates being parsed (a cycle is malformed input)
+	budget int              // elements the record being rendered may still render
+	vals   []value          // reused for records' value arrays
 }
 
 func newDecoder(chunk []byte) *decoder {
-	return &decoder{b: chunk, names: map[uint32]string{}, tmpls: map[uint32]*template{}, busy: map[uint32]bool{}}
+	return &decoder{b: chunk, names: map[uint32]string{}, tmpls: map[uint32]*template{}, bad: map[uint32]error{}, busy: map[uint32]bool{}}
 }
 
 // cur is a bounded cursor over the chunk with a sticky error.
@@ -407,7 +411,8 @@ func entity(name string) string {
 }
 
 // instance reads a template instance: the template (defined here or earlier in the chunk)
-// and its value array.
+// and its value array. A record's own (depth 0) value array reuses the decoder's buffer: it
+// is valid until the next record.
 func (d *decoder) instance(c *cur, depth int) *instance {
 	c.u8()  // token
 	c.u8()  // unknown
@@ -431,7 +436,15 @@ func (d *decoder) instance(c *cur, depth int) *instance {
 		return nil
 	}
 	desc := c.bytes(4 * n)
-	vals := make([]value, n)
+	var vals []value
+	if depth == 0 {
+		if cap(d.vals) < n {
+			d.vals = make([]value, n)
+		}
+		vals = d.vals[:n]
+	} else {
+		vals = make([]value, n)
+	}
 	for i := range vals {
 		sz := int(binary.LittleEndian.Uint16(desc[4*i:]))
 		vals[i] = value{typ: desc[4*i+2], off: c.p}
@@ -457,6 +470,9 @@ func (d *decoder) template(off uint32) (*template, int, error) {
 	if t, ok := d.tmpls[off]; ok {
 		return t, size, nil
 	}
+	if err := d.bad[off]; err != nil {
+		return nil, 0, err
+	}
 	if d.busy[off] {
 		return nil, 0, fmt.Errorf("%w: template at %d refers to itself", errMalformed, off)
 	}
@@ -476,11 +492,12 @@ func (d *decoder) template(off uint32) (*template, int, error) {
 		}
 		break
 	}
-	if c.err != nil {
-		return nil, 0, c.err
+	if c.err == nil && root.kind != 'e' {
+		c.err = fmt.Errorf("%w: empty template at %d", errMalformed, off)
 	}
-	if root.kind != 'e' {
-		return nil, 0, fmt.Errorf("%w: empty template at %d", errMalformed, off)
+	if c.err != nil {
+		d.bad[off] = c.err
+		return nil, 0, c.err
 	}
 	t := &template{root: root}
 	if sys := root.child("System"); sys != nil {
@@ -534,10 +551,35 @@ func (s source) resolve(vals []value) (string, bool) {
 	return "", true
 }
 
+// number gives a source's value as a number: integer values directly, others parsed.
+func (s source) number(vals []value) (uint64, bool) {
+	if s.ok && s.sub >= 0 && s.sub < len(vals) {
+		v := vals[s.sub]
+		le := binary.LittleEndian
+		switch {
+		case v.typ == vtUint16 && len(v.b) == 2:
+			return uint64(le.Uint16(v.b)), true
+		case v.typ == vtUint32 && len(v.b) == 4:
+			return uint64(le.Uint32(v.b)), true
+		case v.typ == vtUint8 && len(v.b) == 1:
+			return uint64(v.b[0]), true
+		}
+	}
+	str, ok := s.resolve(vals)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(str, 10, 64)
+	return n, err == nil
+}
+
 // render turns a parsed fragment into elements, resolving substitutions and nested BinXml.
 func (d *decoder) render(n *tnode, vals []value, depth int) ([]*elem, error) {
 	if depth > maxDepth {
 		return nil, fmt.Errorf("%w: nesting deeper than %d", errMalformed, maxDepth)
+	}
+	if d.budget--; d.budget < 0 {
+		return nil, fmt.Errorf("%w: more than %d elements in one record", errMalformed, maxRendered)
 	}
 	e := &elem{name: n.name}
 	for _, a := range n.attrs {
@@ -719,10 +761,10 @@ func arrayItems(v value) []string {
 	el := v.typ &^ vtArrayFlag
 	switch el {
 	case vtString:
-		s := strings.TrimRight(utf16String(v.b), "\x00")
-		return strings.Split(s, "\x00")
+		// Each string ends in a NUL; empty strings in the list are kept (6008 has seven).
+		return strings.Split(strings.TrimSuffix(utf16String(v.b), "\x00"), "\x00")
 	case vtAnsi:
-		return strings.Split(strings.TrimRight(string(v.b), "\x00"), "\x00")
+		return strings.Split(strings.TrimSuffix(string(v.b), "\x00"), "\x00")
 	}
 	size := map[byte]int{vtInt8: 1, vtUint8: 1, vtInt16: 2, vtUint16: 2, vtInt32: 4, vtUint32: 4, vtInt64: 8, vtUint64: 8,
 		vtReal32: 4, vtReal64: 8, vtBool: 4, vtGUID: 16, vtFileTime: 8, vtSysTime: 16, vtHexInt32: 4, vtHexInt64: 8}[el]

@@ -116,8 +116,8 @@ type Crash struct {
 	// PowerButton is when the power button was pressed (41's PowerButtonTimestamp), zero
 	// when it was not.
 	PowerButton time.Time
-	// OSVersion is the Windows version the crashed boot started (Kernel-General 12), e.g.
-	// "6.1.7601.17727".
+	// OSVersion is the Windows version the crashed boot started (its Kernel-General 12),
+	// else the one the reporting boot started, e.g. "6.1.7601.17727".
 	OSVersion string
 	// Pending is true for a blue screen with no 1001 yet in the latest boot while less than
 	// Options.Settle has passed since it was logged: WER may still log the dump.
@@ -331,4 +331,24 @@ func relToWindows(p string) string {
 		}
 	}
 	return ""
+}
+
+// LastBoots returns the events of the last n boots (all of them when there are fewer), in
+// record order: the window a poller keeps per host between reads, so that a 1001 read on a
+// later sweep still meets its 41, and a crash still sees the boot before it (keep n ≥ 3).
+func LastBoots(events []Event, n int) []Event {
+	events = append([]Event(nil), events...)
+	sort.SliceStable(events, func(i, j int) bool { return events[i].Record < events[j].Record })
+	boots := Boots(events)
+	last := 0
+	for _, b := range boots {
+		last = max(last, b)
+	}
+	out := events[:0]
+	for i, e := range events {
+		if boots[i] > last-n {
+			out = append(out, e)
+		}
+	}
+	return out
 }

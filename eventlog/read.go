@@ -7,7 +7,6 @@ import (
 	"hash/fnv"
 	"io"
 	"sort"
-	"strconv"
 	"time"
 )
 
@@ -176,14 +175,16 @@ func (s *scan) full(since Mark) (*Log, error) {
 	h, ok := parseFileHeader(hb[:n])
 	s.log.Header = h
 	if !ok || !h.Valid {
-		var cb [8]byte
-		if s.size < fileHeaderSize+8 {
-			return nil, ErrNotEVTX
+		follows := false
+		if s.size >= fileHeaderSize+int64(len(chunkMagic)) {
+			var cb [8]byte
+			_, err := s.read(cb[:], fileHeaderSize)
+			follows = err == nil && string(cb[:]) == string(chunkMagic)
 		}
-		if _, err := s.read(cb[:], fileHeaderSize); err != nil || string(cb[:]) != string(chunkMagic) {
-			if ok {
-				return nil, fmt.Errorf("%w: the file header's checksum fails and no chunk follows it", ErrNotEVTX)
-			}
+		switch {
+		case !follows && ok:
+			return nil, fmt.Errorf("%w: the file header's checksum fails and no chunk follows it", ErrNotEVTX)
+		case !follows:
 			return nil, ErrNotEVTX
 		}
 		s.warn("the file header is damaged; reading the chunks without it")
@@ -356,9 +357,8 @@ func (d *decoder) event(r record) (Event, bool, error) {
 		return Event{}, false, c.err
 	}
 	if inst != nil {
-		if id, ok := inst.t.id.resolve(inst.vals); ok {
-			v, err := strconv.ParseUint(id, 10, 16)
-			if err != nil || !wanted[uint16(v)] {
+		if inst.t.id.ok {
+			if v, ok := inst.t.id.number(inst.vals); !ok || v > 0xffff || !wanted[uint16(v)] {
 				return Event{}, false, nil
 			}
 		}
@@ -368,6 +368,7 @@ func (d *decoder) event(r record) (Event, bool, error) {
 	if inst != nil {
 		vals = inst.vals
 	}
+	d.budget = maxRendered
 	root, err := d.render(n, vals, 0)
 	if err != nil {
 		return Event{}, false, err
@@ -406,6 +407,9 @@ func (s *scan) mark(slots []slot, since Mark, first uint64, damaged bool) Mark {
 			continue
 		}
 		m.Record, tail = sl.head.lastRecord, i
+	}
+	if s.newest.id > m.Record { // a verified chunk held records past its header's count
+		m.Record = s.newest.id
 	}
 	if tail < 0 {
 		for i, sl := range slots {

@@ -27,6 +27,7 @@ type want struct {
 	reportID  string
 	lastAlive string // 6008: UTC
 	localLast string // 6008: the host's clock with its offset
+	fields    int    // raw fields: 41 v2 has 7, 1001 3, 6008 seven strings and Binary
 }
 
 var zeroArgs = []string{"0x0", "0x0", "0x0", "0x0"}
@@ -43,24 +44,24 @@ var sampleLogs = []struct {
 	{
 		file: "python-evtx__tests_data__system.evtx", records: 1601, last: 13649,
 		crash: []want{
-			{record: 13388, id: 6008, kind: KindUnexpectedShutdown, provider: "EventLog", time: "2012-04-06T14:07:44Z",
+			{record: 13388, id: 6008, fields: 8, kind: KindUnexpectedShutdown, provider: "EventLog", time: "2012-04-06T14:07:44Z",
 				lastAlive: "2012-04-06T13:59:13.029Z", localLast: "2012-04-06T09:59:13.029-04:00"},
-			{record: 13392, id: 41, kind: KindUnexpectedReboot, provider: provPower, time: "2012-04-06T14:07:06.625Z", version: 2,
+			{record: 13392, id: 41, fields: 7, kind: KindUnexpectedReboot, provider: provPower, time: "2012-04-06T14:07:06.625Z", version: 2,
 				bugcheck: "0x10001", args: zeroArgs},
-			{record: 13423, id: 1001, kind: KindBugcheck, provider: provWER, time: "2012-04-06T14:07:52Z",
+			{record: 13423, id: 1001, fields: 3, kind: KindBugcheck, provider: provWER, time: "2012-04-06T14:07:52Z",
 				bugcheck: "0x10001", args: zeroArgs, dumpPath: `C:\Windows\MEMORY.DMP`, reportID: "040612-50390-01"},
-			{record: 13530, id: 6008, kind: KindUnexpectedShutdown, provider: "EventLog", time: "2012-04-06T19:12:08Z",
+			{record: 13530, id: 6008, fields: 8, kind: KindUnexpectedShutdown, provider: "EventLog", time: "2012-04-06T19:12:08Z",
 				lastAlive: "2012-04-06T19:09:23.331Z", localLast: "2012-04-06T15:09:23.331-04:00"},
-			{record: 13534, id: 41, kind: KindUnexpectedReboot, provider: provPower, time: "2012-04-06T19:11:29.96875Z", version: 2},
+			{record: 13534, id: 41, fields: 7, kind: KindUnexpectedReboot, provider: provPower, time: "2012-04-06T19:11:29.96875Z", version: 2},
 		},
 	},
 	{
 		file: "plaso__test_data_evtx__System.evtx", records: 5009, last: 5009,
 		crash: []want{
-			{record: 325, id: 41, kind: KindUnexpectedReboot, provider: provPower, time: "2015-08-08T18:08:30.46875Z", version: 2},
-			{record: 1041, id: 6008, kind: KindUnexpectedShutdown, provider: "EventLog", time: "2015-08-25T13:41:19Z",
+			{record: 325, id: 41, fields: 7, kind: KindUnexpectedReboot, provider: provPower, time: "2015-08-08T18:08:30.46875Z", version: 2},
+			{record: 1041, id: 6008, fields: 8, kind: KindUnexpectedShutdown, provider: "EventLog", time: "2015-08-25T13:41:19Z",
 				lastAlive: "2015-08-25T13:34:44.796Z", localLast: "2015-08-25T13:34:44.796Z"},
-			{record: 1046, id: 41, kind: KindUnexpectedReboot, provider: provPower, time: "2015-08-25T15:40:40.453125Z", version: 2},
+			{record: 1046, id: 41, fields: 7, kind: KindUnexpectedReboot, provider: provPower, time: "2015-08-25T15:40:40.453125Z", version: 2},
 		},
 	},
 	{file: "omerbenamram-evtx__samples__system.evtx", records: 1881, last: 1881, cleared: []uint64{1847, 1848}},
@@ -147,6 +148,7 @@ func TestRealLogs(t *testing.T) {
 				check(t, at+" report id", g.ReportID, w.reportID)
 				check(t, at+" last alive", fmtTime(g.LastAlive), w.lastAlive)
 				check(t, at+" last alive local", fmtTime(g.LastAliveLocal), w.localLast)
+				check(t, at+" raw fields", len(g.Fields), w.fields)
 			}
 		})
 	}
@@ -183,4 +185,13 @@ func TestRealLogPowerButton(t *testing.T) {
 	if c.Kind != CrashUnexpectedReboot || fmtTime(c.PowerButton) != "2015-08-25T13:35:26.046875Z" || fmtTime(c.Time) != "2015-08-25T13:34:44.796Z" {
 		t.Errorf("second crash %s, power button %s, time %s", c.Kind, fmtTime(c.PowerButton), fmtTime(c.Time))
 	}
+}
+
+func sampleBytes(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(sharedtest.Dir(t, "evtx"), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

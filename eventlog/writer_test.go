@@ -443,10 +443,16 @@ type logOpts struct {
 	nextRecord uint64 // 0: right
 	chunks     int    // 0: right
 	slots      int    // extra all-zero chunk slots at the end (preallocated space)
+	total      int    // or: pad with all-zero slots up to this many chunk slots
 }
 
 // buildLog writes a whole log: records in chunks, then the file header.
 func buildLog(evs []synthEvent, o logOpts) []byte {
+	return assemble(buildChunks(evs), o, nextID(evs))
+}
+
+// buildChunks packs records into chunks in order.
+func buildChunks(evs []synthEvent) [][]byte {
 	var chunks [][]byte
 	w := newChunkWriter()
 	for _, ev := range evs {
@@ -461,7 +467,7 @@ func buildLog(evs []synthEvent, o logOpts) []byte {
 	if w.n > 0 {
 		chunks = append(chunks, w.bytes())
 	}
-	return assemble(chunks, o, nextID(evs))
+	return chunks
 }
 
 func nextID(evs []synthEvent) uint64 {
@@ -499,7 +505,11 @@ func assemble(chunks [][]byte, o logOpts, next uint64) []byte {
 	for _, c := range chunks {
 		out = append(out, c...)
 	}
-	return append(out, make([]byte, o.slots*chunkSize)...)
+	pad := o.slots
+	if o.total > len(chunks) {
+		pad = o.total - len(chunks)
+	}
+	return append(out, make([]byte, pad*chunkSize)...)
 }
 
 // renumber shifts every record id of a real chunk by delta and fixes the checksums (the
