@@ -3,9 +3,11 @@ package eventlog
 import (
 	"bytes"
 	"context"
+	evt "github.com/bsodwatch/bsodwatch/eventlog/eventlogtest"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // bigLog is a 20 MiB System log: the real chunks of the python-evtx sample (a Windows 7
@@ -26,7 +28,7 @@ func bigLog(b *testing.B) []byte {
 		}
 	} else {
 		b.Logf("../shared/evtx absent (%v): synthetic chunks", err)
-		chunks = buildChunks(append(noise(1, 2000), kernelPower41(2001, 2, 0x133, [4]uint64{1})))
+		chunks = evt.Chunks(append(evt.Noise(1, 2000, t0.Add(time.Duration(1)*time.Second)), evt.KernelPower41(2001, t0, 2, 0x133, [4]uint64{1})))
 	}
 	const slots = (20 << 20) / chunkSize
 	var out [][]byte
@@ -41,12 +43,12 @@ func bigLog(b *testing.B) []byte {
 				break
 			}
 			cc := bytes.Clone(c)
-			renumber(cc, delta)
+			evt.Renumber(cc, delta)
 			out = append(out, cc)
 		}
 		delta += span
 	}
-	return assemble(out, logOpts{dirty: true}, 0)
+	return evt.Assemble(out, evt.Options{Dirty: true}, 0)
 }
 
 // BenchmarkRead20MiB: every crash-related event of a 20 MiB System log (the default

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	evt "github.com/bsodwatch/bsodwatch/eventlog/eventlogtest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -57,8 +58,8 @@ func repair(b []byte) []byte {
 		le.PutUint64(c[24:], 1)
 		le.PutUint64(c[32:], 1<<20)
 		le.PutUint32(c[48:], uint32(chunkDataStart+n))
-		fixChunkSums(c)
-		return assemble([][]byte{c}, logOpts{}, 2)
+		evt.FixChunkSums(c)
+		return evt.Assemble([][]byte{c}, evt.Options{}, 2)
 	}
 	out := bytes.Clone(b)
 	for off := fileHeaderSize; off+chunkSize <= len(out); off += chunkSize {
@@ -67,24 +68,24 @@ func repair(b []byte) []byte {
 			if free := binary.LittleEndian.Uint32(c[48:]); free < chunkDataStart || free > chunkSize {
 				binary.LittleEndian.PutUint32(c[48:], chunkSize)
 			}
-			fixChunkSums(c)
+			evt.FixChunkSums(c)
 		}
 	}
 	return out
 }
 
 func fuzzSeeds() [][]byte {
-	one := []synthEvent{
-		kernelPower41(1, 8, 0x133, [4]uint64{1, 2, 3, 4}),
-		{Record: 2, Time: t0, Provider: provEventLog, ID: 6008, Data: []synthField{fStrings("", "a", "", "")}, Binary: lastAliveBinary(t0, time.UTC)},
-		{Record: 3, Time: t0, Provider: provWER, Source: "BugCheck", ID: 1001, Inline: true, Data: []synthField{fStr("param1", "0x1 (0x2, 0x3, 0x4, 0x5)"), fStr("param2", `C:\Windows\MEMORY.DMP`), fStr("param3", "00000000-0000-0000-0000-000000000000")}},
-		{Record: 4, Time: t0, Provider: provVolmgr, ID: 49, Data: []synthField{fStr("", `\Device\HarddiskVolume2`)}, Binary: []byte{1}},
+	one := []evt.Event{
+		evt.KernelPower41(1, t0, 8, 0x133, [4]uint64{1, 2, 3, 4}),
+		{Record: 2, Time: t0, Provider: provEventLog, ID: 6008, Data: []evt.Field{evt.Strings("", "a", "", "")}, Binary: evt.LastAliveBinary(t0, time.UTC)},
+		{Record: 3, Time: t0, Provider: provWER, Source: "BugCheck", ID: 1001, Inline: true, Data: []evt.Field{evt.Str("param1", "0x1 (0x2, 0x3, 0x4, 0x5)"), evt.Str("param2", `C:\Windows\MEMORY.DMP`), evt.Str("param3", "00000000-0000-0000-0000-000000000000")}},
+		{Record: 4, Time: t0, Provider: provVolmgr, ID: 49, Data: []evt.Field{evt.Str("", `\Device\HarddiskVolume2`)}, Binary: []byte{1}},
 		{Record: 5, Time: t0, Provider: provEventLog, ID: 6005},
 	}
-	small := buildLog(one, logOpts{})
+	small := evt.Log(one, evt.Options{})
 	c := small[fileHeaderSize:]
 	free := binary.LittleEndian.Uint32(c[48:])
-	seeds := [][]byte{small, small[:fileHeaderSize+chunkDataStart+200], c[chunkDataStart:free], crashLog(logOpts{dirty: true})[:3*chunkSize]}
+	seeds := [][]byte{small, small[:fileHeaderSize+chunkDataStart+200], c[chunkDataStart:free], crashLog(evt.Options{Dirty: true})[:3*chunkSize]}
 	root := os.Getenv("BSODWATCH_SHARED")
 	if root == "" {
 		root = "../../shared"

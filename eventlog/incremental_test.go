@@ -3,9 +3,11 @@ package eventlog
 import (
 	"bytes"
 	"context"
+	evt "github.com/bsodwatch/bsodwatch/eventlog/eventlogtest"
 	"io"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // countingReader counts the reads and bytes through it.
@@ -35,13 +37,13 @@ func since(t *testing.T, b []byte, m Mark) (*Log, *countingReader) {
 }
 
 // live is a log as Windows keeps it: records in chunks, the rest of the file preallocated.
-func live(evs []synthEvent) []byte {
-	return buildLog(evs, logOpts{dirty: true, nextRecord: 2, chunks: 1, total: 8})
+func live(evs []evt.Event) []byte {
+	return evt.Log(evs, evt.Options{Dirty: true, NextRecord: 2, Chunks: 1, Total: 8})
 }
 
 func TestIncremental(t *testing.T) {
-	evs1 := append(noise(1, 299), kernelPower41(300, 2, 0x133, [4]uint64{1}))
-	evs1 = append(evs1, noise(301, 300)...) // to 600
+	evs1 := append(evt.Noise(1, 299, t0.Add(time.Duration(1)*time.Second)), evt.KernelPower41(300, t0, 2, 0x133, [4]uint64{1}))
+	evs1 = append(evs1, evt.Noise(301, 300, t0.Add(time.Duration(301)*time.Second))...) // to 600
 	log1 := live(evs1)
 
 	first, _ := since(t, log1, Mark{})
@@ -60,9 +62,9 @@ func TestIncremental(t *testing.T) {
 	})
 
 	// More records: the tail chunk fills and the next one begins; the file size is the same.
-	evs2 := append(append(evs1, noise(601, 100)...), synthEvent{Record: 701, Time: t0, Provider: provEventLog, ID: 6008, Computer: "WEB01",
-		Data: []synthField{fStrings("", "", "")}, Binary: lastAliveBinary(t0, t0.Location())})
-	evs2 = append(evs2, kernelPower41(702, 2, 0, [4]uint64{}))
+	evs2 := append(append(evs1, evt.Noise(601, 100, t0.Add(time.Duration(601)*time.Second))...), evt.Event{Record: 701, Time: t0, Provider: provEventLog, ID: 6008, Computer: "WEB01",
+		Data: []evt.Field{evt.Strings("", "", "")}, Binary: evt.LastAliveBinary(t0, t0.Location())})
+	evs2 = append(evs2, evt.KernelPower41(702, t0, 2, 0, [4]uint64{}))
 	log2 := live(evs2)
 	if len(log2) != len(log1) {
 		t.Fatalf("sizes %d and %d: the test wants a preallocated file", len(log1), len(log2))
@@ -81,7 +83,7 @@ func TestIncremental(t *testing.T) {
 	})
 
 	t.Run("the file grew", func(t *testing.T) {
-		grown := buildLog(evs2, logOpts{total: 12})
+		grown := evt.Log(evs2, evt.Options{Total: 12})
 		l, _ := since(t, grown, first.Mark)
 		if l.Unchanged || crashRecords(l) != "701/6008 702/41" {
 			t.Errorf("unchanged %v, events %q", l.Unchanged, crashRecords(l))
@@ -89,8 +91,8 @@ func TestIncremental(t *testing.T) {
 	})
 
 	t.Run("cleared", func(t *testing.T) {
-		cleared := live(append([]synthEvent{{Record: 1, Time: t0, Provider: provEvtSvc, ID: 104, Computer: "WEB01",
-			Data: []synthField{fStr("SubjectUserName", "admin"), fStr("Channel", "System")}}}, append(noise(2, 10), kernelPower41(12, 2, 0x9f, [4]uint64{3}))...))
+		cleared := live(append([]evt.Event{{Record: 1, Time: t0, Provider: provEvtSvc, ID: 104, Computer: "WEB01",
+			Data: []evt.Field{evt.Str("SubjectUserName", "admin"), evt.Str("Channel", "System")}}}, append(evt.Noise(2, 10, t0.Add(time.Duration(2)*time.Second)), evt.KernelPower41(12, t0, 2, 0x9f, [4]uint64{3}))...))
 		l, _ := since(t, cleared, second.Mark)
 		if l.Reset != ResetCleared || records2(l) != "1/104 12/41" || l.Mark.Record != 12 {
 			t.Errorf("reset %q, events %q, mark %+v", l.Reset, records2(l), l.Mark)
@@ -98,7 +100,7 @@ func TestIncremental(t *testing.T) {
 	})
 
 	t.Run("cleared and refilled past the mark", func(t *testing.T) {
-		refilled := live(append(noise(1, 749), kernelPower41(750, 2, 0x9f, [4]uint64{3})))
+		refilled := live(append(evt.Noise(1, 749, t0.Add(time.Duration(1)*time.Second)), evt.KernelPower41(750, t0, 2, 0x9f, [4]uint64{3})))
 		mark := second.Mark
 		mark.First = 300 // as if the log had rolled over once before
 		l, _ := since(t, refilled, mark)
@@ -108,7 +110,7 @@ func TestIncremental(t *testing.T) {
 	})
 
 	t.Run("rolled over", func(t *testing.T) {
-		rolled := live(append(noise(2000, 50), kernelPower41(2050, 2, 0x133, [4]uint64{1})))
+		rolled := live(append(evt.Noise(2000, 50, t0.Add(time.Duration(2000)*time.Second)), evt.KernelPower41(2050, t0, 2, 0x133, [4]uint64{1})))
 		l, _ := since(t, rolled, second.Mark)
 		if l.Reset != ResetRolledOver || l.Lost != [2]uint64{703, 1999} || crashRecords(l) != "2050/41" {
 			t.Errorf("reset %q, lost %v, events %q", l.Reset, l.Lost, crashRecords(l))
@@ -137,16 +139,16 @@ func TestIncremental(t *testing.T) {
 // TestIncrementalWrap: a full log wraps: the newest records overwrite the oldest chunk, at
 // the start of the file, and are found from a mark in the last chunk.
 func TestIncrementalWrap(t *testing.T) {
-	evs := append(noise(1, 1199), kernelPower41(1200, 2, 0x50, [4]uint64{0xfffff80000000000}))
-	chunks := buildChunks(evs)
+	evs := append(evt.Noise(1, 1199, t0.Add(time.Duration(1)*time.Second)), evt.KernelPower41(1200, t0, 2, 0x50, [4]uint64{0xfffff80000000000}))
+	chunks := evt.Chunks(evs)
 	n := len(chunks)
 	if n < 3 {
 		t.Fatalf("%d chunks", n)
 	}
-	full := assemble(chunks[:n-1], logOpts{}, 0)
+	full := evt.Assemble(chunks[:n-1], evt.Options{}, 0)
 	before, _ := since(t, full, Mark{})
 	// The next records go into chunk n-1, written over chunk 0.
-	wrapped := assemble(append([][]byte{chunks[n-1]}, chunks[1:n-1]...), logOpts{}, 0)
+	wrapped := evt.Assemble(append([][]byte{chunks[n-1]}, chunks[1:n-1]...), evt.Options{}, 0)
 	l, _ := since(t, wrapped, before.Mark)
 	h0, _ := parseChunkHeader(chunks[1])
 	if l.Unchanged || l.Reset != "" || crashRecords(l) != "1200/41" || l.Mark.First != h0.firstRecord || l.Mark.Tail != fileHeaderSize {

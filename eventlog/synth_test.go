@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	evt "github.com/bsodwatch/bsodwatch/eventlog/eventlogtest"
 	"io"
 	"strings"
 	"testing"
@@ -15,37 +16,6 @@ import (
 )
 
 var t0 = time.Date(2024, 5, 1, 3, 12, 0, 0, time.UTC)
-
-const powerGUID = "{331C3B3A-2005-44C2-AC5E-77220C37D6B4}"
-
-// kernelPower41 builds a 41 of a given version with the fields Microsoft's manifests give it
-// (../shared/reference/evtx-research.md §5): v2 has the bugcheck, SleepInProgress (a bool)
-// and PowerButtonTimestamp; v3 adds BootAppStatus and makes SleepInProgress a number; v5
-// adds Checkpoint and the connected-standby fields; v6 CheckpointStatus; v8
-// LongPowerButtonPressDetected; v10 the lid and suppression states.
-func kernelPower41(rec uint64, version uint8, code uint32, p [4]uint64) synthEvent {
-	f := []synthField{fU32("BugcheckCode", code), fHex64("BugcheckParameter1", p[0]), fHex64("BugcheckParameter2", p[1]),
-		fHex64("BugcheckParameter3", p[2]), fHex64("BugcheckParameter4", p[3])}
-	if version < 3 {
-		f = append(f, fBool("SleepInProgress", false), fU64("PowerButtonTimestamp", 0))
-	} else {
-		f = append(f, fU32("SleepInProgress", 0), fU64("PowerButtonTimestamp", 0), fU32("BootAppStatus", 0))
-	}
-	if version >= 5 {
-		f = append(f, fU8("Checkpoint", 0), fBool("ConnectedStandbyInProgress", false), fU32("SystemSleepTransitionsToOn", 0),
-			fBool("CsEntryScenarioInstanceId", false), fBool("BugcheckInfoFromEFI", true))
-	}
-	if version >= 6 {
-		f = append(f, fU8("CheckpointStatus", 0))
-	}
-	if version >= 8 {
-		f = append(f, fU32("CsEntryScenarioInstanceIdV2", 0), fBool("LongPowerButtonPressDetected", false))
-	}
-	if version >= 10 {
-		f = append(f, fU8("LidReliability", 0), fU8("InputSuppressionState", 0), fU8("PowerButtonSuppressionState", 0), fU8("LidState", 1), fU32("WHEABootErrorCount", 0))
-	}
-	return synthEvent{Record: rec, Time: t0, Provider: provPower, GUID: powerGUID, ID: 41, Version: version, Computer: "WEB01", Data: f}
-}
 
 func readBytes(t *testing.T, b []byte) *Log {
 	t.Helper()
@@ -69,12 +39,12 @@ func TestKernelPower41Versions(t *testing.T) {
 	for _, v := range []uint8{2, 3, 5, 6, 8, 10, 11} {
 		for _, code := range []uint32{0x133, 0} {
 			t.Run(fmt.Sprintf("v%d/0x%x", v, code), func(t *testing.T) {
-				ev := kernelPower41(7, v, code, p)
+				ev := evt.KernelPower41(7, t0, v, code, p)
 				if v == 11 {
 					// A version not seen yet, with a field no manifest here names.
-					ev.Data = append(ev.Data, fStr("SomethingNew", "x"))
+					ev.Data = append(ev.Data, evt.Str("SomethingNew", "x"))
 				}
-				e := only(t, readBytes(t, buildLog([]synthEvent{ev}, logOpts{})))
+				e := only(t, readBytes(t, evt.Log([]evt.Event{ev}, evt.Options{})))
 				wantCode, wantArgs := "0x133", []string{"0x1", "0x1e00", "0xfffff8057a4fb320", "0x0"}
 				if code == 0 {
 					wantCode, wantArgs = "", nil
@@ -110,11 +80,11 @@ func TestBugcheck1001(t *testing.T) {
 		{"unparsable bugcheck string", "garbage", `C:\Windows\MEMORY.DMP`, "x", "", "x", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ev := synthEvent{Record: 9, Time: t0, Provider: provWER, GUID: "{ABCE23E7-DE45-4366-8631-84FA6C525952}", Source: "BugCheck", ID: 1001, Qualifiers: 16384,
-				Computer: "WEB01", Data: []synthField{fStr("param1", tc.param1), fStr("param2", tc.param2), fStr("param3", tc.param3)}}
+			ev := evt.Event{Record: 9, Time: t0, Provider: provWER, GUID: "{ABCE23E7-DE45-4366-8631-84FA6C525952}", Source: "BugCheck", ID: 1001, Qualifiers: 16384,
+				Computer: "WEB01", Data: []evt.Field{evt.Str("param1", tc.param1), evt.Str("param2", tc.param2), evt.Str("param3", tc.param3)}}
 			for _, inline := range []bool{false, true} {
 				ev.Inline = inline
-				e := only(t, readBytes(t, buildLog([]synthEvent{ev}, logOpts{})))
+				e := only(t, readBytes(t, evt.Log([]evt.Event{ev}, evt.Options{})))
 				if e.Kind != KindBugcheck || e.BugcheckCode != tc.code || !cmp.Equal(e.Args, tc.args) || e.DumpPath != tc.param2 || e.ReportID != tc.report {
 					t.Errorf("inline %v: got %s %q %v %q %q", inline, e.Kind, e.BugcheckCode, e.Args, e.DumpPath, e.ReportID)
 				}
@@ -124,18 +94,18 @@ func TestBugcheck1001(t *testing.T) {
 }
 
 func TestDumpFailureEvents(t *testing.T) {
-	classic := func(prov string, id uint16, data ...synthField) synthEvent {
-		return synthEvent{Record: 3, Time: t0, Provider: prov, ID: id, Qualifiers: 0xc004, Computer: "WEB01", Data: data, Binary: []byte{0, 0, 0, 0}}
+	classic := func(prov string, id uint16, data ...evt.Field) evt.Event {
+		return evt.Event{Record: 3, Time: t0, Provider: prov, ID: id, Qualifiers: 0xc004, Computer: "WEB01", Data: data, Binary: []byte{0, 0, 0, 0}}
 	}
 	for _, tc := range []struct {
-		ev     synthEvent
+		ev     evt.Event
 		kind   Kind
 		reason string
 	}{
-		{classic(provVolmgr, 45, fStr("", `\Device\HarddiskVolume2`)), KindDumpFailed, "the crash dump driver could not be loaded (volmgr 45)"},
+		{classic(provVolmgr, 45, evt.Str("", `\Device\HarddiskVolume2`)), KindDumpFailed, "the crash dump driver could not be loaded (volmgr 45)"},
 		{classic(provVolmgr, 46), KindDumpFailed, "crash dump initialization failed (volmgr 46)"},
-		{classic(provVolmgr, 49, fStr("", `\Device\HarddiskVolume2`)), KindDumpFailed, "page file too small (volmgr 49)"},
-		{classic(provVolmgr, 161, fStr("", `\Device\HarddiskVolume2`), fStr("", "0xc0000010")), KindDumpFailed, "dump file creation failed during the dump (volmgr 161), BugCheckProgress 0xc0000010"},
+		{classic(provVolmgr, 49, evt.Str("", `\Device\HarddiskVolume2`)), KindDumpFailed, "page file too small (volmgr 49)"},
+		{classic(provVolmgr, 161, evt.Str("", `\Device\HarddiskVolume2`), evt.Str("", "0xc0000010")), KindDumpFailed, "dump file creation failed during the dump (volmgr 161), BugCheckProgress 0xc0000010"},
 		{classic(provVolmgr, 164), KindDumpFailed, "the dedicated dump file could not be configured (volmgr 164)"},
 		{classic(provWER, 1000), KindDumpNotSaved, "a full dump was not saved (WER 1000)"},
 		{classic(provWER, 1004), KindDumpFailed, "the dump could not be moved from its temporary place (WER 1004)"},
@@ -143,7 +113,7 @@ func TestDumpFailureEvents(t *testing.T) {
 		{classic(provWER, 1006), KindDumpNotSaved, "no dump was saved (WER 1006)"},
 	} {
 		t.Run(fmt.Sprintf("%s %d", tc.ev.Provider, tc.ev.ID), func(t *testing.T) {
-			e := only(t, readBytes(t, buildLog([]synthEvent{tc.ev}, logOpts{})))
+			e := only(t, readBytes(t, evt.Log([]evt.Event{tc.ev}, evt.Options{})))
 			if e.Kind != tc.kind || e.Reason != tc.reason {
 				t.Errorf("got %s %q, want %s %q", e.Kind, e.Reason, tc.kind, tc.reason)
 			}
@@ -151,25 +121,19 @@ func TestDumpFailureEvents(t *testing.T) {
 	}
 	// The same ids from other providers are not crash events.
 	other := classic("Microsoft-Windows-Something", 49)
-	if l := readBytes(t, buildLog([]synthEvent{other, kernelPower41(4, 2, 0, [4]uint64{}).withProvider("Microsoft-Windows-Other")}, logOpts{})); len(l.Events) != 0 {
+	if l := readBytes(t, evt.Log([]evt.Event{other, withProvider(evt.KernelPower41(4, t0, 2, 0, [4]uint64{}), "Microsoft-Windows-Other")}, evt.Options{})); len(l.Events) != 0 {
 		t.Errorf("events from other providers: %+v", l.Events)
 	}
 }
 
-func (e synthEvent) withProvider(p string) synthEvent { e.Provider = p; return e }
-
-// lastAliveBinary is 6008's Binary: local SYSTEMTIME, UTC SYSTEMTIME, then other bytes.
-func lastAliveBinary(utc time.Time, zone *time.Location) []byte {
-	b := append(systemTimeBytes(utc.In(zone)), systemTimeBytes(utc)...)
-	return append(b, 0x60, 0x09, 0, 0)
-}
+func withProvider(e evt.Event, p string) evt.Event { e.Provider = p; return e }
 
 func TestUnexpectedShutdown6008(t *testing.T) {
 	alive := time.Date(2024, 5, 1, 3, 10, 7, 250e6, time.UTC)
-	ev := synthEvent{Record: 2, Time: t0, Provider: provEventLog, ID: 6008, Qualifiers: 32768, Computer: "WEB01",
-		Data:   []synthField{fStrings("", "\u200e5:10:07 AM", "\u200e5/\u200e1/\u200e2024", "", "", "42", "", "")},
-		Binary: lastAliveBinary(alive, time.FixedZone("CEST", 2*3600))}
-	e := only(t, readBytes(t, buildLog([]synthEvent{ev}, logOpts{})))
+	ev := evt.Event{Record: 2, Time: t0, Provider: provEventLog, ID: 6008, Qualifiers: 32768, Computer: "WEB01",
+		Data:   []evt.Field{evt.Strings("", "\u200e5:10:07 AM", "\u200e5/\u200e1/\u200e2024", "", "", "42", "", "")},
+		Binary: evt.LastAliveBinary(alive, time.FixedZone("CEST", 2*3600))}
+	e := only(t, readBytes(t, evt.Log([]evt.Event{ev}, evt.Options{})))
 	if fmtTime(e.LastAlive) != "2024-05-01T03:10:07.25Z" || fmtTime(e.LastAliveLocal) != "2024-05-01T05:10:07.25+02:00" {
 		t.Errorf("last alive %s / %s", fmtTime(e.LastAlive), fmtTime(e.LastAliveLocal))
 	}
@@ -178,31 +142,20 @@ func TestUnexpectedShutdown6008(t *testing.T) {
 	}
 	// A Binary too short or not a time leaves the times zero.
 	ev.Binary = []byte{1, 2, 3}
-	if e := only(t, readBytes(t, buildLog([]synthEvent{ev}, logOpts{}))); !e.LastAlive.IsZero() {
+	if e := only(t, readBytes(t, evt.Log([]evt.Event{ev}, evt.Options{}))); !e.LastAlive.IsZero() {
 		t.Errorf("last alive from 3 bytes: %v", e.LastAlive)
 	}
 }
 
-// noise is n ordinary records (Service Control Manager 7036) from record id from.
-func noise(from uint64, n int) []synthEvent {
-	out := make([]synthEvent, n)
-	for i := range out {
-		out[i] = synthEvent{Record: from + uint64(i), Time: t0.Add(time.Duration(from+uint64(i)) * time.Second), Provider: "Service Control Manager",
-			GUID: "{555908D1-A6D7-4695-8E1E-26931D2012F4}", Source: "Service Control Manager", ID: 7036, Qualifiers: 16384, Computer: "WEB01",
-			Data: []synthField{fStr("param1", "Windows Modules Installer"), fStr("param2", "running")}, Binary: []byte("TrustedInstaller/4\x00")}
-	}
-	return out
-}
-
 // crashLog is a log of several chunks with a 41 with a bugcheck at record 500 and a 1001 at 900.
-func crashLog(o logOpts) []byte {
-	evs := noise(1, 499)
-	evs = append(evs, kernelPower41(500, 2, 0x133, [4]uint64{1}))
-	evs = append(evs, noise(501, 399)...)
-	evs = append(evs, synthEvent{Record: 900, Time: t0, Provider: provWER, Source: "BugCheck", ID: 1001, Computer: "WEB01",
-		Data: []synthField{fStr("param1", "0x00000133 (0x1, 0x0, 0x0, 0x0)"), fStr("param2", `C:\Windows\MEMORY.DMP`), fStr("param3", "")}})
-	evs = append(evs, noise(901, 300)...)
-	return buildLog(evs, o)
+func crashLog(o evt.Options) []byte {
+	evs := evt.Noise(1, 499, t0.Add(time.Duration(1)*time.Second))
+	evs = append(evs, evt.KernelPower41(500, t0, 2, 0x133, [4]uint64{1}))
+	evs = append(evs, evt.Noise(501, 399, t0.Add(time.Duration(501)*time.Second))...)
+	evs = append(evs, evt.Event{Record: 900, Time: t0, Provider: provWER, Source: "BugCheck", ID: 1001, Computer: "WEB01",
+		Data: []evt.Field{evt.Str("param1", "0x00000133 (0x1, 0x0, 0x0, 0x0)"), evt.Str("param2", `C:\Windows\MEMORY.DMP`), evt.Str("param3", "")}})
+	evs = append(evs, evt.Noise(901, 300, t0.Add(time.Duration(901)*time.Second))...)
+	return evt.Log(evs, o)
 }
 
 func chunkOffsets(b []byte) []int {
@@ -226,7 +179,7 @@ func records2(l *Log) string {
 // TestDamagedInput: each damage gives what could be read and the exact warning, or the
 // exact error for input that is not an event log.
 func TestDamagedInput(t *testing.T) {
-	good := crashLog(logOpts{dirty: true, nextRecord: 12, chunks: 1})
+	good := crashLog(evt.Options{Dirty: true, NextRecord: 12, Chunks: 1})
 	offs := chunkOffsets(good)
 	if len(offs) < 3 {
 		t.Fatalf("crash log has %d chunks, want at least 3", len(offs))
@@ -277,12 +230,12 @@ func TestDamagedInput(t *testing.T) {
 		{name: "a record's XML broken", b: edit(func(b []byte) {
 			p := findRecord(b[offs[c41]:], 500)
 			b[offs[c41]+p+recordHeader+4] = 0x77 // the template instance token
-			fixChunkSums(b[offs[c41] : offs[c41]+chunkSize])
+			evt.FixChunkSums(b[offs[c41] : offs[c41]+chunkSize])
 		}), events: "900/1001"},
 		{name: "a record's size broken", b: edit(func(b []byte) {
 			p := findRecord(b[offs[c41]:], 500)
 			binary.LittleEndian.PutUint32(b[offs[c41]+p+4:], 1)
-			fixChunkSums(b[offs[c41] : offs[c41]+chunkSize])
+			evt.FixChunkSums(b[offs[c41] : offs[c41]+chunkSize])
 		}), events: "900/1001", warnings: []string{fmt.Sprintf("chunk %d (offset %d): record at chunk offset %d: bad size 1; the rest of the chunk is skipped", c41, offs[c41], findRecord(good[offs[c41]:], 500))}},
 		{name: "empty", b: nil, err: "not an EVTX event log: 0 bytes"},
 		{name: "text", b: []byte("this is not an event log at all, just text\n"), err: "not an EVTX event log"},
@@ -362,7 +315,7 @@ func (f *flakyReader) ReadAt(p []byte, off int64) (int, error) {
 // TestTornChunkReread: a chunk read while it was written fails its checksum once and is
 // read again.
 func TestTornChunkReread(t *testing.T) {
-	b := crashLog(logOpts{})
+	b := crashLog(evt.Options{})
 	offs := chunkOffsets(b)
 	for _, part := range []struct {
 		name string

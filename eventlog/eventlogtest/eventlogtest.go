@@ -1,4 +1,13 @@
-package eventlog
+// Package eventlogtest writes EVTX event logs for tests: the records no public log holds
+// (Kernel-Power 41 of Windows 10 and later, 1001 with GUID report ids, volmgr's dump
+// failures) and logs shaped like live ones (a dirty header that lags, preallocated space,
+// a ring that wrapped). Records are stored as Windows stores them: a template per event
+// shape, defined in the chunk on first use and referenced after it, element names stored
+// once per chunk, EventData as a nested binary XML value (or inline in the template); chunks
+// and the file header carry valid checksums. python-evtx (Debian python3-evtx) reads the
+// output and verifies both checksums of every chunk. Tests that want independent ground
+// truth use the real logs in ../shared/evtx.
+package eventlogtest
 
 import (
 	"encoding/binary"
@@ -9,13 +18,60 @@ import (
 	"unicode/utf16"
 )
 
-// This file writes EVTX bytes for tests: records as Windows stores them (a template per
-// event shape defined inline on first use in a chunk and referenced after, names stored once
-// per chunk, EventData as a nested BinXml value or inline in the template), chunks and a file
-// header with valid checksums.
+// The EVTX layout and binary XML codes (see eventlog's sources for where they come from).
+const (
+	fileHeaderSize  = 4096
+	chunkSize       = 64 << 10
+	chunkHeaderSize = 128
+	chunkDataStart  = 512
+	recordHeader    = 24
+	recordMin       = recordHeader + 4
 
-// synthEvent is one record to write.
-type synthEvent struct {
+	tokEOF        = 0x00
+	tokOpenStart  = 0x01
+	tokCloseStart = 0x02
+	tokCloseEmpty = 0x03
+	tokEnd        = 0x04
+	tokValue      = 0x05
+	tokAttribute  = 0x06
+	tokTemplate   = 0x0c
+	tokSubst      = 0x0d
+	tokOptSubst   = 0x0e
+	tokFragment   = 0x0f
+	tokFlagMore   = 0x40
+)
+
+// Value types of Field.Type.
+const (
+	TypeNull       = 0x00
+	TypeString     = 0x01
+	TypeUint8      = 0x04
+	TypeUint16     = 0x06
+	TypeUint32     = 0x08
+	TypeUint64     = 0x0a
+	TypeBool       = 0x0d
+	TypeBinary     = 0x0e
+	TypeGUID       = 0x0f
+	TypeFileTime   = 0x11
+	TypeHexInt64   = 0x15
+	TypeBinXML     = 0x21
+	TypeStringList = 0x81
+)
+
+var (
+	fileMagic  = []byte("ElfFile\x00")
+	chunkMagic = []byte("ElfChnk\x00")
+)
+
+// ChunkSize is the size of one chunk; FileHeaderSize the size of the file header before
+// the first.
+const (
+	ChunkSize      = chunkSize
+	FileHeaderSize = fileHeaderSize
+)
+
+// Event is one record to write.
+type Event struct {
 	Record     uint64
 	Time       time.Time
 	Provider   string
@@ -25,38 +81,38 @@ type synthEvent struct {
 	Qualifiers uint16
 	Version    uint8
 	Computer   string
-	Data       []synthField
+	Data       []Field
 	Binary     []byte
 	Inline     bool // EventData inside the System template rather than a BinXml value
 }
 
-// synthField is one EventData Data element (Name "" for classic unnamed ones).
-type synthField struct {
+// Field is one EventData Data element (Name "" for classic unnamed ones).
+type Field struct {
 	Name string
 	Type byte
 	Val  []byte
 }
 
-func fStr(name, v string) synthField { return synthField{name, vtString, utf16le(v)} }
-func fU32(name string, v uint32) synthField {
-	return synthField{name, vtUint32, binary.LittleEndian.AppendUint32(nil, v)}
+func Str(name, v string) Field { return Field{name, TypeString, utf16le(v)} }
+func U32(name string, v uint32) Field {
+	return Field{name, TypeUint32, binary.LittleEndian.AppendUint32(nil, v)}
 }
-func fU64(name string, v uint64) synthField {
-	return synthField{name, vtUint64, binary.LittleEndian.AppendUint64(nil, v)}
+func U64(name string, v uint64) Field {
+	return Field{name, TypeUint64, binary.LittleEndian.AppendUint64(nil, v)}
 }
-func fU8(name string, v uint8) synthField { return synthField{name, vtUint8, []byte{v}} }
-func fHex64(name string, v uint64) synthField {
-	return synthField{name, vtHexInt64, binary.LittleEndian.AppendUint64(nil, v)}
+func U8(name string, v uint8) Field { return Field{name, TypeUint8, []byte{v}} }
+func Hex64(name string, v uint64) Field {
+	return Field{name, TypeHexInt64, binary.LittleEndian.AppendUint64(nil, v)}
 }
-func fBool(name string, v bool) synthField {
+func Bool(name string, v bool) Field {
 	b := uint32(0)
 	if v {
 		b = 1
 	}
-	return synthField{name, vtBool, binary.LittleEndian.AppendUint32(nil, b)}
+	return Field{name, TypeBool, binary.LittleEndian.AppendUint32(nil, b)}
 }
-func fStrings(name string, vs ...string) synthField {
-	return synthField{name, vtStringList, utf16le(strings.Join(vs, "\x00") + "\x00")}
+func Strings(name string, vs ...string) Field {
+	return Field{name, TypeStringList, utf16le(strings.Join(vs, "\x00") + "\x00")}
 }
 
 func utf16le(s string) []byte {
@@ -89,8 +145,8 @@ func toFiletime(t time.Time) uint64 {
 	return uint64(t.UnixNano()/100) + 116444736000000000
 }
 
-// systemTimeBytes encodes a SYSTEMTIME.
-func systemTimeBytes(t time.Time) []byte {
+// SystemTime encodes a SYSTEMTIME.
+func SystemTime(t time.Time) []byte {
 	var b []byte
 	for _, v := range []int{t.Year(), int(t.Month()), int(t.Weekday()), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond() / 1e6} {
 		b = binary.LittleEndian.AppendUint16(b, uint16(v))
@@ -227,7 +283,7 @@ func (x *bx) subst(id int, vt byte, opt bool) {
 
 func (x *bx) text(s string) {
 	x.u8(tokValue)
-	x.u8(vtString)
+	x.u8(TypeString)
 	u := utf16le(s)
 	x.u16(uint16(len(u) / 2))
 	x.b = append(x.b, u...)
@@ -282,16 +338,16 @@ func (x *bx) instance(key string, root node, vals []val) {
 // systemTemplate is the System part; EventData follows as substitution 10, a BinXml value
 // right inside Event (as Windows writes it), or, when inline, as Data substitutions from 10
 // on inside the template.
-func systemTemplate(ev synthEvent) (string, node) {
+func systemTemplate(ev Event) (string, node) {
 	sys := el("System",
-		subEl("Provider", -1, 0, false, nattr{name: "Name", sub: 0, vt: vtString}, nattr{name: "Guid", sub: 1, vt: vtGUID, opt: true}, nattr{name: "EventSourceName", sub: 2, vt: vtString, opt: true}),
-		subEl("EventID", 3, vtUint16, false, nattr{name: "Qualifiers", sub: 4, vt: vtUint16, opt: true}),
-		subEl("Version", 5, vtUint8, true),
-		subEl("Level", 6, vtUint8, true),
-		subEl("TimeCreated", -1, 0, false, nattr{name: "SystemTime", sub: 7, vt: vtFileTime, opt: true}),
-		subEl("EventRecordID", 8, vtUint64, true),
+		subEl("Provider", -1, 0, false, nattr{name: "Name", sub: 0, vt: TypeString}, nattr{name: "Guid", sub: 1, vt: TypeGUID, opt: true}, nattr{name: "EventSourceName", sub: 2, vt: TypeString, opt: true}),
+		subEl("EventID", 3, TypeUint16, false, nattr{name: "Qualifiers", sub: 4, vt: TypeUint16, opt: true}),
+		subEl("Version", 5, TypeUint8, true),
+		subEl("Level", 6, TypeUint8, true),
+		subEl("TimeCreated", -1, 0, false, nattr{name: "SystemTime", sub: 7, vt: TypeFileTime, opt: true}),
+		subEl("EventRecordID", 8, TypeUint64, true),
 		node{name: "Channel", text: "System", sub: -1},
-		subEl("Computer", 9, vtString, false),
+		subEl("Computer", 9, TypeString, false),
 	)
 	root := el("Event", sys)
 	root.attrs = []nattr{{name: "xmlns", sub: -1, text: "http://schemas.microsoft.com/win/2004/08/events/event"}}
@@ -300,12 +356,12 @@ func systemTemplate(ev synthEvent) (string, node) {
 		root.kids = append(root.kids, ed)
 		return "system+" + k, root
 	}
-	root.sub, root.vt, root.opt = 10, vtBinXML, true
+	root.sub, root.vt, root.opt = 10, TypeBinXML, true
 	return "system", root
 }
 
 // dataTemplate is an EventData element of Data substitutions from base on.
-func dataTemplate(ev synthEvent, base int) (node, string) {
+func dataTemplate(ev Event, base int) (node, string) {
 	ed := el("EventData")
 	key := "data"
 	for i, f := range ev.Data {
@@ -317,40 +373,40 @@ func dataTemplate(ev synthEvent, base int) (node, string) {
 		key += fmt.Sprintf("|%s:%x", f.Name, f.Type)
 	}
 	if ev.Binary != nil {
-		ed.kids = append(ed.kids, subEl("Binary", base+len(ev.Data), vtBinary, true))
+		ed.kids = append(ed.kids, subEl("Binary", base+len(ev.Data), TypeBinary, true))
 		key += "|bin"
 	}
 	return ed, key
 }
 
-func (ev synthEvent) values() []val {
+func (ev Event) values() []val {
 	opt := func(vt byte, b []byte) val {
 		if len(b) == 0 {
-			return val{vt: vtNull}
+			return val{vt: TypeNull}
 		}
 		return val{vt: vt, b: b}
 	}
 	vs := []val{
-		{vt: vtString, b: utf16le(ev.Provider)},
-		opt(vtGUID, func() []byte {
+		{vt: TypeString, b: utf16le(ev.Provider)},
+		opt(TypeGUID, func() []byte {
 			if ev.GUID == "" {
 				return nil
 			}
 			return guidBytes(ev.GUID)
 		}()),
-		opt(vtString, utf16le(ev.Source)),
-		{vt: vtUint16, b: binary.LittleEndian.AppendUint16(nil, ev.ID)},
-		opt(vtUint16, func() []byte {
+		opt(TypeString, utf16le(ev.Source)),
+		{vt: TypeUint16, b: binary.LittleEndian.AppendUint16(nil, ev.ID)},
+		opt(TypeUint16, func() []byte {
 			if ev.Qualifiers == 0 {
 				return nil
 			}
 			return binary.LittleEndian.AppendUint16(nil, ev.Qualifiers)
 		}()),
-		{vt: vtUint8, b: []byte{ev.Version}},
-		{vt: vtUint8, b: []byte{2}},
-		{vt: vtFileTime, b: binary.LittleEndian.AppendUint64(nil, toFiletime(ev.Time))},
-		{vt: vtUint64, b: binary.LittleEndian.AppendUint64(nil, ev.Record)},
-		{vt: vtString, b: utf16le(ev.Computer)},
+		{vt: TypeUint8, b: []byte{ev.Version}},
+		{vt: TypeUint8, b: []byte{2}},
+		{vt: TypeFileTime, b: binary.LittleEndian.AppendUint64(nil, toFiletime(ev.Time))},
+		{vt: TypeUint64, b: binary.LittleEndian.AppendUint64(nil, ev.Record)},
+		{vt: TypeString, b: utf16le(ev.Computer)},
 	}
 	data := func() []val {
 		var out []val
@@ -358,7 +414,7 @@ func (ev synthEvent) values() []val {
 			out = append(out, val{vt: f.Type, b: f.Val})
 		}
 		if ev.Binary != nil {
-			out = append(out, val{vt: vtBinary, b: ev.Binary})
+			out = append(out, val{vt: TypeBinary, b: ev.Binary})
 		}
 		return out
 	}
@@ -366,7 +422,7 @@ func (ev synthEvent) values() []val {
 		return append(vs, data()...)
 	}
 	ed, key := dataTemplate(ev, 0)
-	return append(vs, val{vt: vtBinXML, nested: func(x *bx) {
+	return append(vs, val{vt: TypeBinXML, nested: func(x *bx) {
 		x.b = append(x.b, tokFragment, 1, 1, 0)
 		x.instance(key, ed, data())
 		x.u8(tokEOF)
@@ -374,7 +430,7 @@ func (ev synthEvent) values() []val {
 }
 
 // add appends a record; false when the chunk is full.
-func (w *chunkWriter) add(ev synthEvent) bool {
+func (w *chunkWriter) add(ev Event) bool {
 	x := &bx{w: w, base: w.p + recordHeader}
 	names, tmpls := len(w.names), len(w.tmpls)
 	x.b = append(x.b, tokFragment, 1, 1, 0)
@@ -425,34 +481,35 @@ func (w *chunkWriter) bytes() []byte {
 	le.PutUint32(w.b[40:], chunkHeaderSize)
 	le.PutUint32(w.b[44:], uint32(w.lastRec))
 	le.PutUint32(w.b[48:], uint32(w.p))
-	fixChunkSums(w.b)
+	FixChunkSums(w.b)
 	return w.b
 }
 
-// fixChunkSums recomputes a chunk's records checksum and header checksum.
-func fixChunkSums(b []byte) {
+// FixChunkSums recomputes a chunk's records checksum and header checksum.
+func FixChunkSums(b []byte) {
 	le := binary.LittleEndian
 	free := le.Uint32(b[48:])
 	le.PutUint32(b[52:], crc32.ChecksumIEEE(b[chunkDataStart:free]))
 	le.PutUint32(b[124:], crc32.Update(crc32.ChecksumIEEE(b[:120]), crc32.IEEETable, b[128:chunkDataStart]))
 }
 
-// logOpts shape the file header.
-type logOpts struct {
-	dirty      bool
-	nextRecord uint64 // 0: right
-	chunks     int    // 0: right
-	slots      int    // extra all-zero chunk slots at the end (preallocated space)
-	total      int    // or: pad with all-zero slots up to this many chunk slots
+// Options shape the file: its header (which Windows leaves behind the chunks on a live
+// log) and the preallocated space after the chunks.
+type Options struct {
+	Dirty      bool   // flag 0x1, as on a live or crashed log
+	NextRecord uint64 // the header's next record id (0: the right one)
+	Chunks     int    // the header's chunk count (0: the right one)
+	Slots      int    // all-zero chunk slots after the chunks (preallocated space)
+	Total      int    // or: all-zero slots up to this many chunk slots in all
 }
 
-// buildLog writes a whole log: records in chunks, then the file header.
-func buildLog(evs []synthEvent, o logOpts) []byte {
-	return assemble(buildChunks(evs), o, nextID(evs))
+// Log writes a whole log: records in chunks, then the file header.
+func Log(evs []Event, o Options) []byte {
+	return Assemble(Chunks(evs), o, nextID(evs))
 }
 
-// buildChunks packs records into chunks in order.
-func buildChunks(evs []synthEvent) [][]byte {
+// Chunks packs records into chunks in order.
+func Chunks(evs []Event) [][]byte {
 	var chunks [][]byte
 	w := newChunkWriter()
 	for _, ev := range evs {
@@ -470,7 +527,7 @@ func buildChunks(evs []synthEvent) [][]byte {
 	return chunks
 }
 
-func nextID(evs []synthEvent) uint64 {
+func nextID(evs []Event) uint64 {
 	var n uint64
 	for _, e := range evs {
 		n = max(n, e.Record)
@@ -478,17 +535,17 @@ func nextID(evs []synthEvent) uint64 {
 	return n + 1
 }
 
-// assemble puts a file header before chunks.
-func assemble(chunks [][]byte, o logOpts, next uint64) []byte {
+// Assemble puts a file header before chunks.
+func Assemble(chunks [][]byte, o Options, next uint64) []byte {
 	h := make([]byte, fileHeaderSize)
 	le := binary.LittleEndian
 	copy(h, fileMagic)
 	n := len(chunks)
-	if o.chunks > 0 {
-		n = o.chunks
+	if o.Chunks > 0 {
+		n = o.Chunks
 	}
-	if o.nextRecord > 0 {
-		next = o.nextRecord
+	if o.NextRecord > 0 {
+		next = o.NextRecord
 	}
 	le.PutUint64(h[16:], uint64(max(n-1, 0)))
 	le.PutUint64(h[24:], next)
@@ -497,7 +554,7 @@ func assemble(chunks [][]byte, o logOpts, next uint64) []byte {
 	le.PutUint16(h[38:], 3)
 	le.PutUint16(h[40:], fileHeaderSize)
 	le.PutUint16(h[42:], uint16(n))
-	if o.dirty {
+	if o.Dirty {
 		le.PutUint32(h[120:], 1)
 	}
 	le.PutUint32(h[124:], crc32.ChecksumIEEE(h[:120]))
@@ -505,16 +562,16 @@ func assemble(chunks [][]byte, o logOpts, next uint64) []byte {
 	for _, c := range chunks {
 		out = append(out, c...)
 	}
-	pad := o.slots
-	if o.total > len(chunks) {
-		pad = o.total - len(chunks)
+	pad := o.Slots
+	if o.Total > len(chunks) {
+		pad = o.Total - len(chunks)
 	}
 	return append(out, make([]byte, pad*chunkSize)...)
 }
 
-// renumber shifts every record id of a real chunk by delta and fixes the checksums (the
+// Renumber shifts every record id of a real chunk by delta and fixes the checksums (the
 // EventRecordID inside the XML keeps its old value; the reader takes the record header's).
-func renumber(c []byte, delta uint64) {
+func Renumber(c []byte, delta uint64) {
 	le := binary.LittleEndian
 	for _, o := range []int{8, 16, 24, 32} {
 		le.PutUint64(c[o:], le.Uint64(c[o:])+delta)
@@ -528,5 +585,51 @@ func renumber(c []byte, delta uint64) {
 		le.PutUint64(c[p+8:], le.Uint64(c[p+8:])+delta)
 		p += size
 	}
-	fixChunkSums(c)
+	FixChunkSums(c)
+}
+
+// KernelPower41 builds a 41 of a given version with the fields Microsoft's manifests give it
+// (../shared/reference/evtx-research.md §5): v2 has the bugcheck, SleepInProgress (a bool)
+// and PowerButtonTimestamp; v3 adds BootAppStatus and makes SleepInProgress a number; v5
+// adds Checkpoint and the connected-standby fields; v6 CheckpointStatus; v8
+// LongPowerButtonPressDetected; v10 the lid and suppression states.
+func KernelPower41(rec uint64, at time.Time, version uint8, code uint32, p [4]uint64) Event {
+	f := []Field{U32("BugcheckCode", code), Hex64("BugcheckParameter1", p[0]), Hex64("BugcheckParameter2", p[1]),
+		Hex64("BugcheckParameter3", p[2]), Hex64("BugcheckParameter4", p[3])}
+	if version < 3 {
+		f = append(f, Bool("SleepInProgress", false), U64("PowerButtonTimestamp", 0))
+	} else {
+		f = append(f, U32("SleepInProgress", 0), U64("PowerButtonTimestamp", 0), U32("BootAppStatus", 0))
+	}
+	if version >= 5 {
+		f = append(f, U8("Checkpoint", 0), Bool("ConnectedStandbyInProgress", false), U32("SystemSleepTransitionsToOn", 0),
+			Bool("CsEntryScenarioInstanceId", false), Bool("BugcheckInfoFromEFI", true))
+	}
+	if version >= 6 {
+		f = append(f, U8("CheckpointStatus", 0))
+	}
+	if version >= 8 {
+		f = append(f, U32("CsEntryScenarioInstanceIdV2", 0), Bool("LongPowerButtonPressDetected", false))
+	}
+	if version >= 10 {
+		f = append(f, U8("LidReliability", 0), U8("InputSuppressionState", 0), U8("PowerButtonSuppressionState", 0), U8("LidState", 1), U32("WHEABootErrorCount", 0))
+	}
+	return Event{Record: rec, Time: at, Provider: "Microsoft-Windows-Kernel-Power", GUID: "{331C3B3A-2005-44C2-AC5E-77220C37D6B4}", ID: 41, Version: version, Data: f}
+}
+
+// LastAliveBinary is 6008's Binary: local SYSTEMTIME, UTC SYSTEMTIME, then other bytes.
+func LastAliveBinary(utc time.Time, zone *time.Location) []byte {
+	b := append(SystemTime(utc.In(zone)), SystemTime(utc)...)
+	return append(b, 0x60, 0x09, 0, 0)
+}
+
+// Noise is n ordinary records (Service Control Manager 7036) from record id from.
+func Noise(from uint64, n int, at time.Time) []Event {
+	out := make([]Event, n)
+	for i := range out {
+		out[i] = Event{Record: from + uint64(i), Time: at.Add(time.Duration(i) * time.Second), Provider: "Service Control Manager",
+			GUID: "{555908D1-A6D7-4695-8E1E-26931D2012F4}", Source: "Service Control Manager", ID: 7036, Qualifiers: 16384,
+			Data: []Field{Str("param1", "Windows Modules Installer"), Str("param2", "running")}, Binary: []byte("TrustedInstaller/4\x00")}
+	}
+	return out
 }
