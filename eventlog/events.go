@@ -24,34 +24,35 @@ const (
 	KindLogCleared         Kind = "log_cleared"         // Eventlog 104: the System log was cleared
 )
 
-// Event is one crash-related event of a System log.
+// Event is one crash-related event of a System log. Its JSON form is stable (the keys of
+// `bsodwatch events --json`, and what a poller keeps between reads).
 type Event struct {
-	ID       uint16    // EventID
-	Record   uint64    // EventRecordID: the order of events, whatever the clock did
-	Time     time.Time // TimeCreated (UTC) by the host's clock, which may jump
-	Provider string    // Provider Name
-	Kind     Kind
-	Version  uint8  // the event's template version (41: 2 on Windows 7, up to 10 and more later)
-	Computer string // the host's name as it logged it
+	ID       uint16    `json:"id"`       // EventID
+	Record   uint64    `json:"record"`   // EventRecordID: the order of events, whatever the clock did
+	Time     time.Time `json:"time"`     // TimeCreated (UTC) by the host's clock, which may jump
+	Provider string    `json:"provider"` // Provider Name
+	Kind     Kind      `json:"kind"`
+	Version  uint8     `json:"version"`            // the event's template version (41: 2 on Windows 7, up to 10 and more later)
+	Computer string    `json:"computer,omitempty"` // the host's name as it logged it
 
-	BugcheckCode string   // "0x133"; empty when the event names no bugcheck (41 with BugcheckCode 0)
-	Args         []string // the four bugcheck parameters, "0x..."
-	DumpPath     string   // 1001: where the dump was saved, e.g. C:\Windows\MEMORY.DMP
-	ReportID     string   // 1001: the report id (MMDDYY-NNNNN-NN on Windows 7, a GUID later; empty for the all-zero GUID)
-	Reason       string   // dump_not_saved, dump_failed: what went wrong, e.g. "page file too small (volmgr 49)"
+	BugcheckCode string   `json:"bugcheck_code,omitempty"` // "0x133"; empty when the event names no bugcheck (41 with BugcheckCode 0)
+	Args         []string `json:"args,omitempty"`          // the four bugcheck parameters, "0x..."
+	DumpPath     string   `json:"dump_path,omitempty"`     // 1001: where the dump was saved, e.g. C:\Windows\MEMORY.DMP
+	ReportID     string   `json:"report_id,omitempty"`     // 1001: the report id (MMDDYY-NNNNN-NN on Windows 7, a GUID later; empty for the all-zero GUID)
+	Reason       string   `json:"reason,omitempty"`        // dump_not_saved, dump_failed: what went wrong, e.g. "page file too small (volmgr 49)"
 
 	// 6008: when the host was last known alive, from the Binary field's SYSTEMTIMEs: UTC,
 	// and the host's wall clock in a zone of the host's offset at that moment.
-	LastAlive      time.Time
-	LastAliveLocal time.Time
+	LastAlive      time.Time `json:"last_alive,omitzero"`
+	LastAliveLocal time.Time `json:"last_alive_local,omitzero"`
 
-	Fields []Field // the raw EventData (or UserData) fields, in order; Binary as hex
+	Fields []Field `json:"fields,omitempty"` // the raw EventData (or UserData) fields, in order; Binary as hex
 }
 
 // Field is one raw field: a Data element (Name may be empty for classic events) or Binary.
 type Field struct {
-	Name  string
-	Value string
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // Field returns the value of the first field of that name (case-insensitive).
