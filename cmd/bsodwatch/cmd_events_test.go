@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	evt "github.com/bsodwatch/bsodwatch/eventlog/eventlogtest"
 	"github.com/bsodwatch/bsodwatch/internal/sharedtest"
@@ -24,49 +23,7 @@ func runEvents(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return out.String(), errb.String(), code
 }
 
-// web01Log is a Windows 10 host's log: a boot whose page file is too small for a dump, a
-// blue screen 0x133 that left none, then a blue screen 0x7e that saved a minidump, and a
-// power loss.
-func web01Log() []byte {
-	at := time.Date(2024, 5, 1, 1, 0, 0, 0, time.UTC)
-	boot := func(rec uint64, at time.Time) []evt.Event {
-		return []evt.Event{
-			{Record: rec, Time: at, Provider: "EventLog", ID: 6009, Qualifiers: 32768, Data: []evt.Field{evt.Strings("", "10.00.", "19045", "Multiprocessor Free", "0")}},
-			{Record: rec + 1, Time: at, Provider: "EventLog", ID: 6005, Qualifiers: 32768, Data: []evt.Field{evt.Strings("", "")}},
-			{Record: rec + 2, Time: at, Provider: "Microsoft-Windows-Kernel-General", ID: 12, Version: 1,
-				Data: []evt.Field{evt.U32("MajorVersion", 10), evt.U32("MinorVersion", 0), evt.U32("BuildVersion", 19045), evt.U32("QfeVersion", 4291)}},
-		}
-	}
-	shutdown := func(rec uint64, at time.Time, alive time.Time) evt.Event {
-		return evt.Event{Record: rec, Time: at, Provider: "EventLog", ID: 6008, Qualifiers: 32768,
-			Data:   []evt.Field{evt.Strings("", "\u200e5:12:07 AM", "\u200e5/\u200e1/\u200e2024", "", "", "118", "", "")},
-			Binary: evt.LastAliveBinary(alive, time.FixedZone("CEST", 2*3600))}
-	}
-	var evs []evt.Event
-	evs = append(evs, boot(1, at)...)
-	evs = append(evs, evt.Event{Record: 4, Time: at, Provider: "volmgr", ID: 49, Qualifiers: 0xc004, Data: []evt.Field{evt.Str("", `\Device\HarddiskVolume3`)}, Binary: make([]byte, 40)})
-	evs = append(evs, evt.Noise(5, 200, at.Add(time.Minute))...)
-	crash1 := at.Add(2*time.Hour + 12*time.Minute)
-	evs = append(evs, shutdown(205, crash1.Add(3*time.Minute), crash1))
-	evs = append(evs, boot(206, crash1.Add(3*time.Minute))...)
-	evs = append(evs, evt.KernelPower41(209, crash1.Add(2*time.Minute), 8, 0x133, [4]uint64{1, 0x1e00, 0xfffff8057a4fb320, 0}))
-	evs = append(evs, evt.Noise(210, 100, crash1.Add(4*time.Minute))...)
-	crash2 := crash1.Add(5 * time.Hour)
-	evs = append(evs, shutdown(310, crash2.Add(2*time.Minute), crash2))
-	evs = append(evs, boot(311, crash2.Add(2*time.Minute))...)
-	evs = append(evs, evt.KernelPower41(314, crash2.Add(time.Minute), 8, 0x7e, [4]uint64{0xffffffffc0000005, 0xfffff80312345678, 0xffffd000a1b2c3d8, 0xffffd000a1b2c5f0}))
-	evs = append(evs, evt.Event{Record: 315, Time: crash2.Add(3 * time.Minute), Provider: "Microsoft-Windows-WER-SystemErrorReporting", Source: "BugCheck", ID: 1001, Qualifiers: 16384,
-		Data: []evt.Field{evt.Str("param1", "0x0000007e (0xffffffffc0000005, 0xfffff80312345678, 0xffffd000a1b2c3d8, 0xffffd000a1b2c5f0)"),
-			evt.Str("param2", `C:\WINDOWS\Minidump\050124-12345-01.dmp`), evt.Str("param3", "cdc03408-1c74-42d1-ad9c-caae62d7edc3")}})
-	crash3 := crash2.Add(3 * time.Hour)
-	evs = append(evs, shutdown(316, crash3.Add(time.Minute), crash3))
-	evs = append(evs, boot(317, crash3.Add(time.Minute))...)
-	evs = append(evs, evt.KernelPower41(320, crash3.Add(time.Minute), 8, 0, [4]uint64{}))
-	for i := range evs {
-		evs[i].Computer = "WEB01.corp.example"
-	}
-	return evt.Log(evs, evt.Options{Dirty: true, NextRecord: 5, Chunks: 1, Slots: 2})
-}
+func web01Log() []byte { return evt.CrashHistory() }
 
 func TestEventsGolden(t *testing.T) {
 	testdata, err := filepath.Abs("testdata")
