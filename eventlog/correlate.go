@@ -128,8 +128,9 @@ type Crash struct {
 
 // Options tune Correlate.
 type Options struct {
-	// Now is the host's time of the newest record read (Log.Newest): a crash logged less
-	// than Settle before it, in the latest boot, with no 1001 yet, is Pending. Zero: never.
+	// Now is the current time on the hosts' clocks (the poller's own clock; a host's last
+	// record time is Mark.Newest): a crash logged less than Settle before it, in the latest
+	// boot, with no 1001 yet, is Pending. Zero: never pending.
 	Now time.Time
 	// Settle is how long after a crash report WER may still log the dump (default 10m).
 	Settle time.Duration

@@ -100,10 +100,11 @@ func TestIncremental(t *testing.T) {
 	})
 
 	t.Run("cleared and refilled past the mark", func(t *testing.T) {
-		refilled := live(append(evt.Noise(1, 749, t0.Add(time.Duration(1)*time.Second)), evt.KernelPower41(750, t0, 2, 0x9f, [4]uint64{3})))
-		mark := second.Mark
-		mark.First = 300 // as if the log had rolled over once before
-		l, _ := since(t, refilled, mark)
+		// A log that never wrapped (First 1), cleared, and refilled past the mark: only the
+		// written time of the mark's own record tells.
+		later := t0.Add(48 * time.Hour)
+		refilled := live(append(evt.Noise(1, 749, later), evt.KernelPower41(750, later, 2, 0x9f, [4]uint64{3})))
+		l, _ := since(t, refilled, second.Mark)
 		if l.Reset != ResetCleared || crashRecords(l) != "750/41" {
 			t.Errorf("reset %q, events %q", l.Reset, crashRecords(l))
 		}

@@ -26,7 +26,8 @@ type Mark struct {
 	TailSum uint64 `json:"tail_sum,omitempty"`
 	Next    int64  `json:"next,omitempty"`
 	NextSum uint64 `json:"next_sum,omitempty"`
-	// Newest is the host's time of the newest record read (its clock, which may jump).
+	// Newest is the written time of record Record (the host's clock, which may jump): a
+	// later read that finds that record with another time knows the log was replaced.
 	Newest time.Time `json:"newest,omitzero"`
 }
 
@@ -210,7 +211,7 @@ func (s *scan) full(since Mark) (*Log, error) {
 	s.log.Stats.FirstRecord, s.log.Stats.LastRecord = first, last
 	if since.Record > 0 && last > 0 {
 		switch {
-		case last < since.Record || (since.First > 0 && first < since.First):
+		case last < since.Record || (since.First > 0 && first < since.First) || s.replaced(slots, since):
 			s.log.Reset, since = ResetCleared, Mark{}
 		case first > since.Record+1:
 			s.log.Reset, s.log.Lost = ResetRolledOver, [2]uint64{since.Record + 1, first - 1}
@@ -261,6 +262,34 @@ func (s *scan) full(since Mark) (*Log, error) {
 	sort.Slice(s.log.Events, func(i, j int) bool { return s.log.Events[i].Record < s.log.Events[j].Record })
 	s.log.Mark = s.mark(slots, since, first, damaged)
 	return s.log, nil
+}
+
+// replaced reports whether the mark's own record is in the log with another written time: a
+// log cleared (ids restart at 1) and refilled past the mark before this read. It reads the
+// chunk holding that record.
+func (s *scan) replaced(slots []slot, m Mark) bool {
+	if m.Newest.IsZero() {
+		return false
+	}
+	for i := range slots {
+		sl := &slots[i]
+		if sl.state != chunkOK || m.Record < sl.head.firstRecord || m.Record > sl.head.lastRecord {
+			continue
+		}
+		if ok, err := s.loadData(sl); err != nil || !ok {
+			return false
+		}
+		found := false
+		records(sl.data, sl.head, func(r record) bool {
+			if r.id == m.Record {
+				found = !r.written.Equal(m.Newest)
+				return false
+			}
+			return true
+		})
+		return found
+	}
+	return false
 }
 
 // slots lists the chunk positions: every full 64 KiB after the header, and a last partial
@@ -397,7 +426,7 @@ func idRange(slots []slot) (first, last uint64) {
 // known good (a damaged chunk with newer records holds the mark below it), the chunk holding
 // it and the one after it in ring order. After damage the next read scans every chunk.
 func (s *scan) mark(slots []slot, since Mark, first uint64, damaged bool) Mark {
-	m := Mark{Record: since.Record, First: first, Size: s.size, Newest: s.newest.written}
+	m := Mark{Record: since.Record, First: first, Size: s.size}
 	tail := -1
 	for i, sl := range slots {
 		if sl.state != chunkOK || sl.head.lastRecord <= m.Record {
@@ -410,6 +439,11 @@ func (s *scan) mark(slots []slot, since Mark, first uint64, damaged bool) Mark {
 	}
 	if s.newest.id > m.Record { // a verified chunk held records past its header's count
 		m.Record = s.newest.id
+	}
+	if s.newest.id == m.Record {
+		m.Newest = s.newest.written
+	} else if m.Record == since.Record {
+		m.Newest = since.Newest
 	}
 	if tail < 0 {
 		for i, sl := range slots {
