@@ -14,6 +14,7 @@ echo "== $(date -u +%FT%TZ)  cores: $(nproc)  load: $(cut -d' ' -f1-3 /proc/load
 run() { echo "== $*"; go test -run '^$' -benchmem "$@"; }
 run -bench 'BenchmarkParse' ./analyzer/cdbout
 run -bench 'BenchmarkTriage|BenchmarkReadMinidump' ./dumpfile
+run -bench 'BenchmarkRead20MiB|BenchmarkUnchanged20MiB' -count 5 ./eventlog
 run -bench 'BenchmarkMatch1000Rules|BenchmarkLoad1000Rules' ./rules
 run -bench 'BenchmarkWorker' -benchtime 300x ./analyzer
 run -bench 'BenchmarkRender|BenchmarkHandleGrouped' ./notifier

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,37 +32,14 @@ func cmdTriage(ctx context.Context, e *env, args []string) int {
 		fs.Usage()
 		return exitUsage
 	}
-	code := exitOK
-	enc := json.NewEncoder(e.Stdout)
-	enc.SetIndent("", "  ")
-	for i, path := range fs.Args() {
-		if ctx.Err() != nil {
-			return exitInterrupted
-		}
+	read := func(path string) (*triageReport, int, error) {
 		d, err := dumpfile.Open(path)
 		if err != nil {
-			fmt.Fprintf(e.Stderr, "bsodwatch triage: %s: %s\n", path, oneLine(err))
-			c := exitError
-			if badDump(err) {
-				c = exitUsage
-			}
-			code = max(code, c)
-			continue
+			return nil, 0, err
 		}
-		r := newTriageReport(path, d)
-		if *asJSON {
-			if err := enc.Encode(r); err != nil {
-				fmt.Fprintf(e.Stderr, "bsodwatch triage: %v\n", err)
-				return exitError
-			}
-			continue
-		}
-		if i > 0 {
-			fmt.Fprintln(e.Stdout)
-		}
-		printTriage(e.Stdout, r, *listDrivers)
+		return newTriageReport(path, d), exitOK, nil
 	}
-	return code
+	return eachFile(ctx, e, "triage", fs.Args(), *asJSON, read, badDump, func(w io.Writer, r *triageReport) { printTriage(w, r, *listDrivers) })
 }
 
 func badDump(err error) bool {

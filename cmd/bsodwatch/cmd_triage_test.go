@@ -22,6 +22,23 @@ func updateGolden() bool {
 	return f != nil && f.Value.String() == "true"
 }
 
+// checkGolden compares out with a golden file, or rewrites it under -update.
+func checkGolden(t *testing.T, path, out string) {
+	t.Helper()
+	if updateGolden() {
+		if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if out != string(want) {
+		t.Errorf("output differs from %s (run with -update if intended):\n%s", filepath.Base(path), out)
+	}
+}
+
 func init() {
 	if flag.Lookup("update") == nil {
 		flag.Bool("update", false, "rewrite golden files")
@@ -81,19 +98,7 @@ func TestTriageGolden(t *testing.T) {
 			if code != exitOK || errOut != "" {
 				t.Fatalf("exit %d, stderr %q", code, errOut)
 			}
-			golden := filepath.Join(testdata, tt.golden)
-			if updateGolden() {
-				if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if out != string(want) {
-				t.Errorf("output differs from %s (run with -update if intended):\n%s", tt.golden, out)
-			}
+			checkGolden(t, filepath.Join(testdata, tt.golden), out)
 		})
 	}
 }

@@ -53,6 +53,7 @@ func commands() []command {
 		{"notify", "post verdicts to Slack, Teams, Mattermost, webhooks", cmdNotify},
 		{"parse", "parse saved debugger output (!analyze -v, lmvm, cdb logs)", cmdParse},
 		{"triage", "read Windows dump files natively, without a debugger", cmdTriage},
+		{"events", "read saved System event logs: blue screens, dumps not saved, unexpected reboots", cmdEvents},
 		{"rules", "lint and test known-issue rules", cmdRules},
 		{"submit", "queue dumps already on disk for analysis", cmdSubmit},
 		{"results", "list and count stored verdicts", cmdResults},

@@ -130,3 +130,36 @@ func (s *session) Open(ctx context.Context, p string) (fetcher.File, error) {
 }
 
 func (s *session) Close() error { return s.root.Close() }
+
+var _ fetcher.EventLogOpener = (*session)(nil)
+
+// OpenEventLog implements fetcher.EventLogOpener on a fleet folder
+// (DATA/fleet/<host>/System32/winevt/Logs/System.evtx). os.Open shares read and write on
+// Windows (FILE_SHARE_READ|FILE_SHARE_WRITE), so it opens a live log there too.
+func (s *session) OpenEventLog(ctx context.Context, name string) (fetcher.LogFile, error) {
+	p := strings.Trim(strings.ReplaceAll(name, `\`, "/"), "/")
+	if !fs.ValidPath(p) {
+		return nil, fmt.Errorf("%w: event log path %q", fetcher.ErrConfig, name)
+	}
+	f, err := s.root.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: not a regular file", name)
+	}
+	return &logFile{File: f, size: fi.Size()}, nil
+}
+
+type logFile struct {
+	*os.File
+	size int64
+}
+
+func (f *logFile) Size() int64 { return f.size }

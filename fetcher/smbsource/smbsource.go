@@ -280,3 +280,34 @@ func (s *session) Close() error {
 	s.sess.WithContext(ctx).Logoff()
 	return s.conn.Close()
 }
+
+var _ fetcher.EventLogOpener = (*session)(nil)
+
+// OpenEventLog implements fetcher.EventLogOpener. go-smb2's Share.Open asks for
+// GENERIC_READ with share access FILE_SHARE_READ|FILE_SHARE_WRITE and no oplock: the
+// share mode readers of a live .evtx need (pysmb, impacket and osquery got
+// STATUS_SHARING_VIOLATION until they shared write), and no cached, stale data. The size
+// comes from the open handle (FileStandardInformation), not the directory entry.
+func (s *session) OpenEventLog(ctx context.Context, name string) (fetcher.LogFile, error) {
+	p := strings.Trim(strings.ReplaceAll(name, `\`, "/"), "/")
+	if !fs.ValidPath(p) {
+		return nil, fmt.Errorf("%w: event log path %q", fetcher.ErrConfig, name)
+	}
+	f, err := s.fs.WithContext(ctx).Open(s.remote(p))
+	if err != nil {
+		return nil, classify(err, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, classify(err, err)
+	}
+	return &logFile{File: f, size: fi.Size()}, nil
+}
+
+type logFile struct {
+	*smb2.File
+	size int64
+}
+
+func (f *logFile) Size() int64 { return f.size }
