@@ -12,14 +12,19 @@ import (
 	"io"
 	"time"
 
+	"github.com/bsodwatch/bsodwatch/internal/smbauth"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/secret"
 )
 
 // Options configure the fetcher role; the zero value of each field takes the default noted.
 type Options struct {
-	// Inventory is a file of hosts (YAML or one host per line), re-read when it changes.
+	// Inventory is a file of hosts (YAML or one host per line), re-read when it changes; with
+	// ldap it adds static hosts, overrides discovered ones of the same name and excludes
+	// hosts (docs/inventory.md).
 	Inventory string `yaml:"inventory"`
+	// LDAP discovers the hosts in Active Directory, re-read every ldap.refresh (docs/ad.md).
+	LDAP *LDAPOptions `yaml:"ldap"`
 	// FleetDir, instead of Inventory, makes every subfolder of a local directory a host laid
 	// out like ADMIN$ (MEMORY.DMP, Minidump\): the all-in-one mode's source.
 	FleetDir string `yaml:"fleet_dir"`
@@ -62,20 +67,68 @@ type Options struct {
 	// RequireSigning refuses SMB sessions the host does not sign (default false; signing is
 	// always honoured when a host requires it).
 	RequireSigning bool `yaml:"require_signing"`
+	// Auth is how hosts log on: negotiate (Kerberos when the credential has kerberos
+	// settings, else NTLM; NTLM too when Kerberos cannot start, e.g. no SPN for the host, and
+	// the credential has a password), kerberos, or ntlm. A host's own auth overrides it
+	// (default negotiate).
+	Auth string `yaml:"auth"`
 	// Credentials by name; hosts refer to one (default: DefaultCredentials).
 	Credentials map[string]Credential `yaml:"credentials"`
 	// DefaultCredentials names the credentials of hosts that name none (default "default").
 	DefaultCredentials string `yaml:"default_credentials"`
 }
 
-// Credential is an NTLM account. The password comes from a file or an environment
-// variable (or, discouraged, inline); it is never logged.
+// Credential is an account for SMB (and the LDAP bind). The password comes from a file or
+// an environment variable (or, discouraged, inline); it is never logged. With kerberos
+// settings the account logs on with Kerberos, from a keytab or the password.
 type Credential struct {
-	// User is "DOMAIN\user", "user@domain" or a local "user".
+	// User is "DOMAIN\user", "user@domain" or a local "user" (for Kerberos, the account's
+	// sAMAccountName, e.g. svc-bsod or a gMSA's gmsa-bsod$).
 	User         string `yaml:"user"`
 	Password     string `yaml:"password"`
 	PasswordFile string `yaml:"password_file"`
 	PasswordEnv  string `yaml:"password_env"`
+	// Kerberos settings: keytab, realm, KDCs or krb5.conf. Default: none (NTLM only).
+	Kerberos *smbauth.Kerberos `yaml:"kerberos"`
+}
+
+// HasPassword says whether a password is configured (not whether it can be read).
+func (c Credential) HasPassword() bool {
+	return c.Password != "" || c.PasswordFile != "" || c.PasswordEnv != ""
+}
+
+// Validate reports every problem at once, each message starting with its key relative to
+// the credential.
+func (c Credential) Validate() error {
+	var errs []error
+	if c.User == "" {
+		errs = append(errs, errors.New("user: required"))
+	}
+	if c.Kerberos != nil {
+		errs = append(errs, prefixed("kerberos.", c.Kerberos.Validate()))
+		if c.Kerberos.KeytabFile == "" && !c.HasPassword() {
+			errs = append(errs, errors.New("kerberos.keytab_file: required without a password"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// prefixed puts prefix before each of the (joined) errors' keys.
+func prefixed(prefix string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var list []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	} else {
+		list = []error{err}
+	}
+	out := make([]error, len(list))
+	for i, e := range list {
+		out[i] = fmt.Errorf("%s%w", prefix, e)
+	}
+	return errors.Join(out...)
 }
 
 // Resolve loads the password.
@@ -136,6 +189,8 @@ type Host struct {
 	Share string   `yaml:"share"`
 	Dir   string   `yaml:"dir"`
 	Tags  []string `yaml:"tags"`
+	// Auth overrides Options.Auth for this host: kerberos, ntlm or negotiate.
+	Auth string `yaml:"auth"`
 	// Globs are extra dump patterns for this host (added to Options.Globs).
 	Globs []string `yaml:"globs"`
 }
@@ -181,10 +236,17 @@ type File interface {
 	Close() error
 }
 
-// Errors a Source wraps so the fetcher can tell host states apart.
+// Errors a Source wraps so the fetcher can tell host states apart. The Kerberos and NTLM
+// ones are smbauth's, so that its errors classify without a translation.
 var (
+	ErrNTLMBlocked      = smbauth.ErrNTLMBlocked
+	ErrClockSkew        = smbauth.ErrClockSkew
+	ErrUnknownPrincipal = smbauth.ErrUnknownPrincipal
+	ErrKeytab           = smbauth.ErrKeytab
+	ErrKDCUnreachable   = smbauth.ErrKDCUnreachable
+
 	ErrOffline  = errors.New("host unreachable")
-	ErrAuth     = errors.New("logon failed")
+	ErrAuth     = smbauth.ErrLogon
 	ErrDenied   = errors.New("access denied")
 	ErrNoShare  = errors.New("share not found")
 	ErrConfig   = errors.New("configuration")
@@ -193,12 +255,23 @@ var (
 	errUnstable = errors.New("dump is still changing")
 )
 
-// Reason classifies an error for logs and metrics: offline, auth, denied, no_share, config,
-// timeout, canceled or error.
+// Reason classifies an error for logs and metrics: offline, auth, ntlm_blocked,
+// clock_skew, unknown_principal, keytab, kdc_unreachable, denied, no_share, config, timeout,
+// canceled or error.
 func Reason(err error) string {
 	switch {
 	case err == nil:
 		return "ok"
+	case errors.Is(err, ErrNTLMBlocked):
+		return "ntlm_blocked"
+	case errors.Is(err, ErrClockSkew):
+		return "clock_skew"
+	case errors.Is(err, ErrUnknownPrincipal):
+		return "unknown_principal"
+	case errors.Is(err, ErrKeytab):
+		return "keytab"
+	case errors.Is(err, ErrKDCUnreachable):
+		return "kdc_unreachable"
 	case errors.Is(err, ErrOffline):
 		return "offline"
 	case errors.Is(err, ErrAuth):
@@ -237,15 +310,30 @@ type Publisher interface {
 	Publish(ctx context.Context, job *pipeline.Job) error
 }
 
-// checkOptions reports configuration errors early, with the field name.
-func checkOptions(o Options) error {
+// Validate reports every problem at once, each message starting with its key relative to
+// the fetcher's options (e.g. "ldap.base_dns: required").
+func (o Options) Validate() error {
+	var errs []error
 	for _, g := range o.Globs {
 		if err := checkGlob(g); err != nil {
-			return fmt.Errorf("globs: %w", err)
+			errs = append(errs, fmt.Errorf("globs: %w", err))
 		}
 	}
 	if o.ChunkSize > 8<<20 {
-		return fmt.Errorf("chunk_size %d: at most 8 MiB", o.ChunkSize)
+		errs = append(errs, fmt.Errorf("chunk_size: %d: at most 8 MiB", o.ChunkSize))
 	}
-	return nil
+	if err := smbauth.CheckAuth(o.Auth); err != nil {
+		errs = append(errs, fmt.Errorf("auth: %w", err))
+	}
+	for _, name := range sortedKeys(o.Credentials) {
+		errs = append(errs, prefixed("credentials."+name+".", o.Credentials[name].Validate()))
+	}
+	if o.LDAP != nil {
+		if o.FleetDir != "" {
+			errs = append(errs, errors.New("ldap: set ldap or fleet_dir, not both"))
+		}
+		errs = append(errs, prefixed("ldap.", o.LDAP.Validate()))
+		errs = append(errs, o.LDAP.checkBind(o))
+	}
+	return errors.Join(errs...)
 }
