@@ -10,7 +10,8 @@
 #   127.0.0.2  srv01.bsod.test   OU=Servers                enabled
 #   127.0.0.3  srv02.bsod.test   OU=Web,OU=Servers         enabled, member of "Critical Servers"
 #   127.0.0.4  srv03.bsod.test   OU=Servers                disabled
-#   127.0.0.5  ghost.bsod.test   OU=Orphans                enabled, no cifs/ SPN
+#   127.0.0.5  ghost.bsod.test   OU=Orphans                enabled, but no keys (never joined)
+#   127.0.0.6  unjoined.bsod.test                          no computer object, no SPN
 # plus lab01..lab$LAB_HOSTS.bsod.test (OU=Lab, no address) so that a search spans pages.
 # Samba serves ADMIN$ from $AD_ROOT/shares/<address the client connected to>, so each name is
 # a host of its own; the share wants members of "BSOD Dump Readers", signing and encryption.
@@ -142,7 +143,8 @@ files() {
   {
     printf '127.0.0.1 localhost dc1.%s dc1\n' "$DNSDOMAIN"
     printf '127.0.0.2 srv01.%s srv01\n127.0.0.3 srv02.%s srv02\n' "$DNSDOMAIN" "$DNSDOMAIN"
-    printf '127.0.0.4 srv03.%s srv03\n127.0.0.5 ghost.%s ghost\n::1 localhost\n' "$DNSDOMAIN" "$DNSDOMAIN"
+    printf '127.0.0.4 srv03.%s srv03\n127.0.0.5 ghost.%s ghost\n' "$DNSDOMAIN" "$DNSDOMAIN"
+    printf '127.0.0.6 unjoined.%s unjoined\n::1 localhost\n' "$DNSDOMAIN"
   } > "$AD_ROOT/hosts"
   cat > "$AD_ROOT/krb5.conf" <<KRB
 [libdefaults]
@@ -165,7 +167,7 @@ start_samba() {
   # Samba is the pid namespace's init: when it exits, the kernel ends every helper it started
   # (samba-dcerpcd, which smbd starts on demand, outlives a plain samba otherwise).
   local a script
-  a=$(printf 'ip addr add 127.0.0.%s/32 dev lo && ' 2 3 4 5)
+  a=$(printf 'ip addr add 127.0.0.%s/32 dev lo && ' 2 3 4 5 6)
   script="ip link set lo up && $a
     mount --bind '$AD_ROOT/hosts' /etc/hosts &&
     mount --bind '$AD_ROOT/sys/run' /run/samba && mount --bind '$AD_ROOT/log' /var/log/samba &&
@@ -291,11 +293,12 @@ export BSODWATCH_AD_STALE_USER='svc-stale'
 export BSODWATCH_AD_STALE_KEYTAB='$AD_ROOT/svc-stale.keytab'
 export BSODWATCH_AD_OUTSIDER_USER='svc-outsider'
 export BSODWATCH_AD_SHARES='$AD_ROOT/shares'
-# enabled hosts with dumps, by OU; disabled; enabled without a cifs/ SPN; OU=Lab
+# enabled hosts with dumps, by OU; disabled; enabled without keys; no account; OU=Lab
 export BSODWATCH_AD_SERVERS='srv01.$DNSDOMAIN srv02.$DNSDOMAIN'
 export BSODWATCH_AD_NESTED='srv02.$DNSDOMAIN'
 export BSODWATCH_AD_DISABLED='srv03.$DNSDOMAIN'
-export BSODWATCH_AD_NO_SPN='ghost.$DNSDOMAIN'
+export BSODWATCH_AD_NO_KEYS='ghost.$DNSDOMAIN'
+export BSODWATCH_AD_UNJOINED='unjoined.$DNSDOMAIN'
 export BSODWATCH_AD_LAB='${lab[*]}'
 export BSODWATCH_AD_CRITICAL_GROUP='CN=Critical Servers,OU=Servers,$BASE_DN'
 ENV

@@ -85,7 +85,7 @@ func byName(hosts []fetcher.Host, name string) fetcher.Host {
 func TestADDiscovery(t *testing.T) {
 	e := adtest.Need(t)
 	inv, hosts := read(t, options(e), simple(t, e))
-	want := sorted([]string{e.DC}, e.Servers, e.NoSPN, e.Lab)
+	want := sorted([]string{e.DC}, e.Servers, e.NoKeys, e.Lab)
 	if got := names(hosts); !slices.Equal(got, want) {
 		t.Fatalf("hosts\n got %v\nwant %v", got, want)
 	}
@@ -300,7 +300,7 @@ func TestADDiscoveryWithFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := sorted(e.Servers, e.NoSPN, []string{"extra." + e.Domain})
+	want := sorted(e.Servers, e.NoKeys, []string{"extra." + e.Domain})
 	if got := names(hosts); !slices.Equal(got, want) {
 		t.Fatalf("hosts %v, want %v", got, want)
 	}

@@ -22,14 +22,15 @@ import (
 
 // Env is the rig as its env file describes it.
 type Env struct {
-	Realm, Domain, BaseDN, DC, KDC   string
-	Krb5Conf, CAFile                 string
-	User, Keytab, PasswordFile       string
-	StaleUser, StaleKeytab, Outsider string
-	Shares                           string
-	Servers, Nested, Disabled, NoSPN []string
-	Lab                              []string
-	CriticalGroup                    string
+	Realm, Domain, BaseDN, DC, KDC    string
+	Krb5Conf, CAFile                  string
+	User, Keytab, PasswordFile        string
+	StaleUser, StaleKeytab, Outsider  string
+	Shares                            string
+	Servers, Nested, Disabled, NoKeys []string
+	Unjoined                          string
+	Lab                               []string
+	CriticalGroup                     string
 }
 
 // Need returns the rig, skips the test when BSODWATCH_AD_ENV is not set (outside make test),
@@ -58,7 +59,7 @@ func Need(t testing.TB) Env {
 		PasswordFile: get("PASSWORD_FILE"), StaleUser: get("STALE_USER"), StaleKeytab: get("STALE_KEYTAB"),
 		Outsider: get("OUTSIDER_USER"), Shares: get("SHARES"),
 		Servers: strings.Fields(get("SERVERS")), Nested: strings.Fields(get("NESTED")),
-		Disabled: strings.Fields(get("DISABLED")), NoSPN: strings.Fields(get("NO_SPN")),
+		Disabled: strings.Fields(get("DISABLED")), NoKeys: strings.Fields(get("NO_KEYS")), Unjoined: get("UNJOINED"),
 		Lab: strings.Fields(get("LAB")), CriticalGroup: get("CRITICAL_GROUP"),
 	}
 	e.inside(t)

@@ -379,6 +379,8 @@ func (c *Client) Classify(err error, spn string) error {
 		return fmt.Errorf("%w: the domain has no account with the SPN %s: the host is not in the domain, or AD knows it by another name (use its dNSHostName; setspn -Q %s)", ErrUnknownPrincipal, spn, spn)
 	case hasCode(msg, errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN):
 		return fmt.Errorf("%w: the domain has no account %s", ErrUnknownPrincipal, c.principal)
+	case spn != "" && hasCode(msg, errorcode.KDC_ERR_ETYPE_NOSUPP):
+		return fmt.Errorf("%w: the account with the SPN %s has no Kerberos keys (a computer object that never joined, or a stale one): rejoin the host or remove the object", ErrUnknownPrincipal, spn)
 	case hasCode(msg, errorcode.KRB_AP_ERR_SKEW):
 		return fmt.Errorf("%w (KRB_AP_ERR_SKEW for %s)", ErrClockSkew, c.principal)
 	case strings.Contains(msg, "clock skew"):
