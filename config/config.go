@@ -296,12 +296,28 @@ func (c *Config) validate() keyedErrors {
 			add(s.key, v.Validate())
 		}
 	}
+	// fetcher.Options.Validate reports every problem (errors.Join), each led by its key.
+	for _, e := range unjoin(d.Fetcher.Validate()) {
+		key, _, _ := strings.Cut(e.Error(), ": ")
+		errs = append(errs, keyedError{Error: Error{Msg: "fetcher." + e.Error()}, key: "fetcher." + key})
+	}
 	for name, cr := range c.Fetcher.Credentials {
 		if _, err := cr.Resolve(); err != nil {
 			add("fetcher.credentials."+name, err)
 		}
 	}
 	return errs
+}
+
+// unjoin lists the errors of an errors.Join (or err alone).
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // checkListen checks a listen address the way net.Listen and the embedded server parse it.

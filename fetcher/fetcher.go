@@ -105,7 +105,7 @@ func (c Credential) Validate() error {
 		errs = append(errs, errors.New("user: required"))
 	}
 	if c.Kerberos != nil {
-		errs = append(errs, prefixed("kerberos.", c.Kerberos.Validate()))
+		errs = append(errs, prefixed("kerberos.", c.Kerberos.Validate())...)
 		if c.Kerberos.KeytabFile == "" && !c.HasPassword() {
 			errs = append(errs, errors.New("kerberos.keytab_file: required without a password"))
 		}
@@ -113,22 +113,19 @@ func (c Credential) Validate() error {
 	return errors.Join(errs...)
 }
 
-// prefixed puts prefix before each of the (joined) errors' keys.
-func prefixed(prefix string, err error) error {
+// prefixed puts prefix before the key of each error in err (joined ones one by one).
+func prefixed(prefix string, err error) []error {
 	if err == nil {
 		return nil
 	}
-	var list []error
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		list = j.Unwrap()
-	} else {
-		list = []error{err}
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, prefixed(prefix, e)...)
+		}
+		return out
 	}
-	out := make([]error, len(list))
-	for i, e := range list {
-		out[i] = fmt.Errorf("%s%w", prefix, e)
-	}
-	return errors.Join(out...)
+	return []error{fmt.Errorf("%s%w", prefix, err)}
 }
 
 // Resolve loads the password.
@@ -326,13 +323,13 @@ func (o Options) Validate() error {
 		errs = append(errs, fmt.Errorf("auth: %w", err))
 	}
 	for _, name := range sortedKeys(o.Credentials) {
-		errs = append(errs, prefixed("credentials."+name+".", o.Credentials[name].Validate()))
+		errs = append(errs, prefixed("credentials."+name+".", o.Credentials[name].Validate())...)
 	}
 	if o.LDAP != nil {
 		if o.FleetDir != "" {
 			errs = append(errs, errors.New("ldap: set ldap or fleet_dir, not both"))
 		}
-		errs = append(errs, prefixed("ldap.", o.LDAP.Validate()))
+		errs = append(errs, prefixed("ldap.", o.LDAP.Validate())...)
 		errs = append(errs, o.LDAP.checkBind(o))
 	}
 	return errors.Join(errs...)

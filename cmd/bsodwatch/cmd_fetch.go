@@ -9,13 +9,15 @@ import (
 	"github.com/bsodwatch/bsodwatch/dumpshare"
 	"github.com/bsodwatch/bsodwatch/fetcher"
 	"github.com/bsodwatch/bsodwatch/fetcher/dirsource"
+	"github.com/bsodwatch/bsodwatch/fetcher/ldapinv"
 	"github.com/bsodwatch/bsodwatch/fetcher/smbsource"
 	"github.com/bsodwatch/bsodwatch/ops"
 )
 
 const fetchSynopsis = `fetch [--config FILE] [--inventory FILE | --fleet DIR] [--share DIR] [--nats URL] [--once] [--dry-run] [--interval D] [--json] [--metrics ADDR]
 
-Polls the hosts of fetcher.inventory over SMB (or a local fleet directory), copies new dumps
+Polls the hosts of fetcher.inventory and fetcher.ldap (Active Directory) over SMB (or a
+local fleet directory), copies new dumps
 to the dump share and queues a job for each. Reads the same configuration file as run
 (sections nats, share, fetcher, metrics); the flags override it for quick use.
 ` + precedenceHelp + `
@@ -89,8 +91,8 @@ func cmdFetch(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 	switch {
-	case (o.Inventory == "") == (o.FleetDir == ""):
-		return usage("give exactly one of --inventory (SMB hosts) or --fleet (local directory), or fetcher.inventory or fetcher.fleet_dir in --config")
+	case (o.Inventory == "" && o.LDAP == nil) == (o.FleetDir == ""):
+		return usage("give exactly one of --inventory (SMB hosts) or --fleet (local directory), or fetcher.inventory, fetcher.ldap or fetcher.fleet_dir in --config")
 	case !*dryRun && cfg.Share.Dir == "" && cfg.Share.SMB == nil:
 		return usage("--share DIR (or share: in --config) is required")
 	case !*dryRun && len(cfg.NATS.URLs) == 0:
@@ -106,11 +108,12 @@ func cmdFetch(ctx context.Context, e *env, args []string) int {
 		}
 		d.Inventory, d.Source = src, src
 	} else {
-		inv, err := fetcher.NewFileInventory(o.Inventory)
+		src, err := smbsource.New(*o, smbsource.WithLogger(log))
 		if err != nil {
 			return usage(err.Error())
 		}
-		src, err := smbsource.New(*o)
+		defer src.Close()
+		inv, err := ldapinv.ForFetcher(*o, src.Kerberos, log)
 		if err != nil {
 			return usage(err.Error())
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/bsodwatch/bsodwatch/dumpshare"
 	"github.com/bsodwatch/bsodwatch/fetcher"
 	"github.com/bsodwatch/bsodwatch/fetcher/dirsource"
+	"github.com/bsodwatch/bsodwatch/fetcher/ldapinv"
 	"github.com/bsodwatch/bsodwatch/fetcher/smbsource"
 	"github.com/bsodwatch/bsodwatch/history"
 	"github.com/bsodwatch/bsodwatch/notifier"
@@ -243,7 +244,7 @@ func (r *runner) prepareDirs() error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	r.note("data", c.DataDir)
-	if r.has(roleFetcher) && c.Fetcher.Inventory == "" {
+	if r.has(roleFetcher) && c.Fetcher.Inventory == "" && c.Fetcher.LDAP == nil {
 		fleet := c.FleetDir()
 		if err := makeFleet(fleet); err != nil {
 			return err
@@ -457,17 +458,18 @@ func (r *runner) fetcher(ctx context.Context) (task, error) {
 	c := r.cfg
 	o := c.Fetcher
 	d := fetcher.Deps{Log: r.log, Registerer: r.ops.Registry()}
-	if o.Inventory != "" {
-		inv, err := fetcher.NewFileInventory(o.Inventory)
+	if o.Inventory != "" || o.LDAP != nil {
+		src, err := smbsource.New(o, smbsource.WithLogger(r.log))
 		if err != nil {
 			return task{}, err
 		}
-		src, err := smbsource.New(o)
+		inv, err := ldapinv.ForFetcher(o, src.Kerberos, r.log)
 		if err != nil {
+			src.Close()
 			return task{}, err
 		}
 		d.Inventory, d.Source = inv, src
-		r.note("hosts", o.Inventory+" (SMB)")
+		r.note("hosts", strings.TrimPrefix(o.Inventory+ldapNote(o), " + ")+" (SMB)")
 	} else {
 		src, err := dirsource.New(o.FleetDir)
 		if err != nil {
@@ -531,4 +533,12 @@ func rolesText(roles []string) string {
 func isDir(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.IsDir()
+}
+
+// ldapNote names the directory a fetcher reads, for the start-up notes.
+func ldapNote(o fetcher.Options) string {
+	if o.LDAP == nil {
+		return ""
+	}
+	return " + " + strings.Join(o.LDAP.URLs, ", ")
 }

@@ -414,3 +414,46 @@ func joinLine(errs []error) string {
 	}
 	return strings.Join(s, "; ")
 }
+
+// ForFetcher builds the fetcher's SMB inventory from its options: the directory when ldap is
+// set (combined with the inventory file when one is named), else the file. kerberos returns
+// the Kerberos identity of a named credential (the SMB source's, so LDAP and SMB share
+// tickets), or nil.
+func ForFetcher(o fetcher.Options, kerberos func(credential string) *smbauth.Client, log zerolog.Logger) (fetcher.Inventory, error) {
+	var file *fetcher.FileInventory
+	if o.Inventory != "" {
+		var err error
+		if file, err = fetcher.NewFileInventory(o.Inventory); err != nil {
+			return nil, err
+		}
+	}
+	if o.LDAP == nil {
+		if file == nil {
+			return nil, errors.New("fetcher: no inventory: set fetcher.inventory or fetcher.ldap")
+		}
+		return file, nil
+	}
+	method, name := o.LDAP.LDAPBind(o)
+	c, ok := o.Credentials[name]
+	if !ok {
+		return nil, fmt.Errorf("ldap.credentials: no entry %q in fetcher.credentials to bind with", name)
+	}
+	b := Bind{Method: method, User: c.User}
+	switch method {
+	case fetcher.BindGSSAPI:
+		if b.Kerberos = kerberos(name); b.Kerberos == nil {
+			return nil, fmt.Errorf("ldap.bind: gssapi needs kerberos settings in credentials.%s", name)
+		}
+	default:
+		pw, err := c.Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("credentials %q: %w", name, err)
+		}
+		b.Password = pw
+	}
+	inv, err := New(*o.LDAP, b, log)
+	if err != nil {
+		return nil, err
+	}
+	return &fetcher.CombinedInventory{Discovered: inv, File: file}, nil
+}

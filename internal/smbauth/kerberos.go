@@ -330,10 +330,10 @@ func (i *Initiator) Err() error { return i.err }
 // SPN returns the service principal name of service on host: "cifs/srv01.corp.example".
 // A host given by IP address has none (the KDC would answer KDC_ERR_S_PRINCIPAL_UNKNOWN).
 func SPN(service, host string) (string, error) {
-	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
 	if _, err := netip.ParseAddr(host); err == nil {
 		return "", fmt.Errorf("%w: Kerberos needs the host's DNS name, and %s is an IP address: name the host as AD knows it (its dNSHostName)", ErrUnknownPrincipal, host)
 	}
