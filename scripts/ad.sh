@@ -25,7 +25,8 @@
 # with the BSODWATCH_AD_* variables the Go tests read. `exec CMD` runs CMD inside the
 # namespaces with that environment: `scripts/ad.sh exec go test -run '^TestAD' ./...`.
 # Missing Debian packages (samba-ad-dc, winbind, krb5-user, ldap-utils) are installed.
-# Startup takes about 10 s on 2 cores (provision 5 s, samba 1 s, objects 4 s); `stop` ends the
+# Startup took 10-42 s on the shared 2-core VM (provision 5-25 s, samba 1-2 s, objects 4-10 s;
+# ranges over the day's runs, noisy: other engineers share the cores); `stop` ends the
 # pid namespace, and with it every samba helper.
 #
 #   AD_ROOT    default /tmp/bsodwatch-ad
