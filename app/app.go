@@ -190,8 +190,8 @@ func (p *Process) check() error {
 	}
 	if has(RoleFetcher) {
 		f := c.Fetcher
-		if f.Inventory == "" && f.FleetDir == "" {
-			ps.Addf("fetcher.inventory", "set exactly one of fetcher.inventory (SMB hosts) or fetcher.fleet_dir (a local folder); flags --inventory or --fleet")
+		if f.Inventory == "" && f.LDAP == nil && f.FleetDir == "" {
+			ps.Addf("fetcher.inventory", "set exactly one of fetcher.inventory or fetcher.ldap (SMB hosts) or fetcher.fleet_dir (a local folder); flags --inventory or --fleet")
 		}
 		ps.Add("fetcher", f.Validate())
 		if !p.o.DryRun {
@@ -352,7 +352,7 @@ func (p *Process) prepareDirs() error {
 	}
 	p.note("data", c.DataDir)
 	has := func(r string) bool { return slices.Contains(p.o.Roles, r) }
-	if has(RoleFetcher) && c.Fetcher.Inventory == "" {
+	if has(RoleFetcher) && c.Fetcher.Inventory == "" && c.Fetcher.LDAP == nil {
 		fleet := c.FleetDir()
 		if err := makeFleet(fleet); err != nil {
 			return err

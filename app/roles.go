@@ -13,6 +13,7 @@ import (
 	"github.com/bsodwatch/bsodwatch/dumpshare"
 	"github.com/bsodwatch/bsodwatch/fetcher"
 	"github.com/bsodwatch/bsodwatch/fetcher/dirsource"
+	"github.com/bsodwatch/bsodwatch/fetcher/ldapinv"
 	"github.com/bsodwatch/bsodwatch/fetcher/smbsource"
 	"github.com/bsodwatch/bsodwatch/history"
 	"github.com/bsodwatch/bsodwatch/intake"
@@ -114,17 +115,25 @@ func (p *Process) buildFetcher(ctx context.Context) (task, error) {
 	o := c.Fetcher
 	log := p.log.With().Str("role", RoleFetcher).Logger()
 	d := fetcher.Deps{Log: log, Registerer: p.ops.Registry(), DryRun: p.o.DryRun}
-	if o.Inventory != "" {
-		inv, err := fetcher.NewFileInventory(o.Inventory)
+	if o.Inventory != "" || o.LDAP != nil {
+		src, err := smbsource.New(o, smbsource.WithLogger(log))
 		if err != nil {
 			return task{}, UsageError{err}
 		}
-		src, err := smbsource.New(o)
+		p.cleanups = append(p.cleanups, src.Close) // ends Kerberos ticket renewal
+		inv, err := ldapinv.ForFetcher(o, src.Kerberos, log)
 		if err != nil {
 			return task{}, UsageError{err}
 		}
 		d.Inventory, d.Source = inv, src
-		p.note("hosts", o.Inventory+" (SMB)")
+		hosts := []string{}
+		if o.Inventory != "" {
+			hosts = append(hosts, o.Inventory)
+		}
+		if o.LDAP != nil {
+			hosts = append(hosts, strings.Join(o.LDAP.URLs, ", "))
+		}
+		p.note("hosts", strings.Join(hosts, " + ")+" (SMB)")
 	} else {
 		src, err := dirsource.New(o.FleetDir)
 		if err != nil {

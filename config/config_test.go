@@ -33,6 +33,11 @@ func TestParseErrors(t *testing.T) {
 		{"two auth methods", "\n\nnats:\n  token: t\n  creds_file: /etc/hostname\n", []string{"cfg.yaml:5: nats.creds_file: choose one authentication method: user/password, token, nkey_seed_file or creds_file (token is set too)"}},
 		{"bad metrics address", "metrics:\n  listen: nonsense\n", []string{`cfg.yaml:2: metrics.listen: address "nonsense"`}},
 		{"notifier validation", "notifier:\n  targets:\n    - name: x\n      type: pager\n", []string{`cfg.yaml:4: notifier.targets[0].type: "pager": want slack, teams, mattermost, webhook or console`}},
+		{"fetcher ldap validation", "fetcher:\n  credentials:\n    default: {user: svc, password_env: X}\n  ldap:\n    urls: [ldap://dc1.corp.example]\n    filter: \"(cn=a\"\n",
+			[]string{`cfg.yaml:3: fetcher.credentials.default.password_env: secret environment variable X is not set`,
+				`cfg.yaml:4: fetcher.ldap.base_dns: required (e.g. OU=Servers,DC=corp,DC=example)`,
+				`cfg.yaml:5: fetcher.ldap.urls: ldap://dc1.corp.example without start_tls would send the password in clear`,
+				`cfg.yaml:6: fetcher.ldap.filter: "(cn=a": unexpected end of filter`}},
 		{"two documents", "data_dir: /a\n---\ndata_dir: /b\n", []string{"cfg.yaml:2: only one YAML document is allowed"}},
 	}
 	for _, tc := range tests {

@@ -18,14 +18,19 @@ import (
 	"time"
 
 	"github.com/bsodwatch/bsodwatch/internal/optcheck"
+	"github.com/bsodwatch/bsodwatch/internal/smbauth"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/secret"
 )
 
 // Options configure the fetcher role; the zero value of each field takes the default noted.
 type Options struct {
-	// Inventory is a file of hosts (YAML or one host per line), re-read when it changes.
+	// Inventory is a file of hosts (YAML or one host per line), re-read when it changes; with
+	// ldap it adds static hosts, overrides discovered ones of the same name and excludes
+	// hosts (docs/inventory.md).
 	Inventory string `yaml:"inventory"`
+	// LDAP discovers the hosts in Active Directory, re-read every ldap.refresh (docs/ad.md).
+	LDAP *LDAPOptions `yaml:"ldap"`
 	// FleetDir, instead of Inventory, makes every subfolder of a local directory a host laid
 	// out like ADMIN$ (MEMORY.DMP, Minidump\): the all-in-one mode's source.
 	FleetDir string `yaml:"fleet_dir"`
@@ -68,20 +73,50 @@ type Options struct {
 	// RequireSigning refuses SMB sessions the host does not sign (default false; signing is
 	// always honoured when a host requires it).
 	RequireSigning bool `yaml:"require_signing"`
+	// Auth is how hosts log on: negotiate (Kerberos when the credential has kerberos
+	// settings, else NTLM; NTLM too when Kerberos cannot start, e.g. no SPN for the host, and
+	// the credential has a password), kerberos, or ntlm. A host's own auth overrides it
+	// (default negotiate).
+	Auth string `yaml:"auth"`
 	// Credentials by name; hosts refer to one (default: DefaultCredentials).
 	Credentials map[string]Credential `yaml:"credentials"`
 	// DefaultCredentials names the credentials of hosts that name none (default "default").
 	DefaultCredentials string `yaml:"default_credentials"`
 }
 
-// Credential is an NTLM account. The password comes from a file or an environment
-// variable (or, discouraged, inline); it is never logged.
+// Credential is an account for SMB (and the LDAP bind). The password comes from a file or
+// an environment variable (or, discouraged, inline); it is never logged. With kerberos
+// settings the account logs on with Kerberos, from a keytab or the password.
 type Credential struct {
-	// User is "DOMAIN\user", "user@domain" or a local "user".
+	// User is "DOMAIN\user", "user@domain" or a local "user" (for Kerberos, the account's
+	// sAMAccountName, e.g. svc-bsod or a gMSA's gmsa-bsod$).
 	User         string `yaml:"user"`
 	Password     string `yaml:"password"`
 	PasswordFile string `yaml:"password_file"`
 	PasswordEnv  string `yaml:"password_env"`
+	// Kerberos settings: keytab, realm, KDCs or krb5.conf. Default: none (NTLM only).
+	Kerberos *smbauth.Kerberos `yaml:"kerberos"`
+}
+
+// HasPassword says whether a password is configured (not whether it can be read).
+func (c Credential) HasPassword() bool {
+	return c.Password != "" || c.PasswordFile != "" || c.PasswordEnv != ""
+}
+
+// Validate reports every problem at once, keyed relative to the credential (the secret
+// itself is resolved by Resolve).
+func (c Credential) Validate() error {
+	var ps optcheck.Problems
+	if c.User == "" {
+		ps.Addf("user", "required")
+	}
+	if c.Kerberos != nil {
+		ps.Add("kerberos", c.Kerberos.Validate())
+		if c.Kerberos.KeytabFile == "" && !c.HasPassword() {
+			ps.Addf("kerberos.keytab_file", "required without a password")
+		}
+	}
+	return ps.Err()
 }
 
 // Resolve loads the password.
@@ -142,6 +177,8 @@ type Host struct {
 	Share string   `yaml:"share"`
 	Dir   string   `yaml:"dir"`
 	Tags  []string `yaml:"tags"`
+	// Auth overrides Options.Auth for this host: kerberos, ntlm or negotiate.
+	Auth string `yaml:"auth"`
 	// Globs are extra dump patterns for this host (added to Options.Globs).
 	Globs []string `yaml:"globs"`
 }
@@ -187,10 +224,17 @@ type File interface {
 	Close() error
 }
 
-// Errors a Source wraps so the fetcher can tell host states apart.
+// Errors a Source wraps so the fetcher can tell host states apart. The Kerberos and NTLM
+// ones are smbauth's, so that its errors classify without a translation.
 var (
+	ErrNTLMBlocked      = smbauth.ErrNTLMBlocked
+	ErrClockSkew        = smbauth.ErrClockSkew
+	ErrUnknownPrincipal = smbauth.ErrUnknownPrincipal
+	ErrKeytab           = smbauth.ErrKeytab
+	ErrKDCUnreachable   = smbauth.ErrKDCUnreachable
+
 	ErrOffline  = errors.New("host unreachable")
-	ErrAuth     = errors.New("logon failed")
+	ErrAuth     = smbauth.ErrLogon
 	ErrDenied   = errors.New("access denied")
 	ErrNoShare  = errors.New("share not found")
 	ErrConfig   = errors.New("configuration")
@@ -199,12 +243,23 @@ var (
 	errUnstable = errors.New("dump is still changing")
 )
 
-// Reason classifies an error for logs and metrics: offline, auth, denied, no_share, config,
-// timeout, canceled or error.
+// Reason classifies an error for logs and metrics: offline, auth, ntlm_blocked,
+// clock_skew, unknown_principal, keytab, kdc_unreachable, denied, no_share, config, timeout,
+// canceled or error.
 func Reason(err error) string {
 	switch {
 	case err == nil:
 		return "ok"
+	case errors.Is(err, ErrNTLMBlocked):
+		return "ntlm_blocked"
+	case errors.Is(err, ErrClockSkew):
+		return "clock_skew"
+	case errors.Is(err, ErrUnknownPrincipal):
+		return "unknown_principal"
+	case errors.Is(err, ErrKeytab):
+		return "keytab"
+	case errors.Is(err, ErrKDCUnreachable):
+		return "kdc_unreachable"
 	case errors.Is(err, ErrOffline):
 		return "offline"
 	case errors.Is(err, ErrAuth):
@@ -300,12 +355,13 @@ func (o Options) validate(readInventory bool) error {
 	if o.AdminShare != "" && strings.ContainsAny(o.AdminShare, `/\:`) {
 		ps.Addf("admin_share", "%q: a share name, without slashes", o.AdminShare)
 	}
+	if err := smbauth.CheckAuth(o.Auth); err != nil {
+		ps.Addf("auth", "%s", err)
+	}
 	for _, name := range slices.Sorted(maps.Keys(o.Credentials)) {
 		c := o.Credentials[name]
 		key := "credentials." + name
-		if c.User == "" {
-			ps.Addf(key+".user", "required")
-		}
+		ps.Add(key, c.Validate())
 		if _, err := c.Resolve(); err != nil {
 			var k string
 			switch {
@@ -317,6 +373,15 @@ func (o Options) validate(readInventory bool) error {
 				k = ".password"
 			}
 			ps.Addf(key+k, "%s", err)
+		}
+	}
+	if o.LDAP != nil {
+		if o.FleetDir != "" {
+			ps.Addf("ldap", "set ldap or fleet_dir, not both")
+		}
+		ps.Add("ldap", o.LDAP.Validate())
+		if err := o.LDAP.checkBind(o); err != nil {
+			ps.Add("", err)
 		}
 	}
 	if o.Inventory != "" && readInventory {
@@ -336,7 +401,8 @@ func (o Options) checkInventory() error {
 		}
 		return fmt.Errorf("%s: %w", o.Inventory, err)
 	}
-	hosts, lines, err := parseInventory(b)
+	f, lines, err := parseInventory(b)
+	hosts := f.Hosts
 	var ps optcheck.Problems
 	if err != nil {
 		for _, p := range optcheck.Of(err) {

@@ -14,8 +14,8 @@ import (
 
 const fetchSynopsis = `fetch [--config FILE] [--inventory FILE | --fleet DIR] [--share DIR] [--nats URL] [--once] [--dry-run] [--interval D] [--json] [--metrics ADDR]
 
-Polls the hosts of fetcher.inventory over SMB (or a local fleet directory), copies new dumps
-to the dump share and queues a job for each. Reads the same configuration file as run
+Polls the hosts of fetcher.inventory and fetcher.ldap (Active Directory) over SMB (or a
+local fleet directory), copies new dumps to the dump share and queues a job for each. Reads the same configuration file as run
 (sections nats, share, fetcher, metrics); the flags override it for quick use.
 ` + precedenceHelp + `
 Environment: BSODWATCH_CONFIG, BSODWATCH_NATS_URL (NATS_URL also works).`

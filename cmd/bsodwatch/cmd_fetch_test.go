@@ -49,7 +49,7 @@ func TestFetchUsageErrors(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{[]string{"--once"}, "bsodwatch fetch: fetcher.inventory: set exactly one of fetcher.inventory (SMB hosts) or fetcher.fleet_dir (a local folder); flags --inventory or --fleet\n"},
+		{[]string{"--once"}, "bsodwatch fetch: fetcher.inventory: set exactly one of fetcher.inventory or fetcher.ldap (SMB hosts) or fetcher.fleet_dir (a local folder); flags --inventory or --fleet\n"},
 		{[]string{"--fleet", "x", "--inventory", "y"}, "bsodwatch fetch: fetcher.fleet_dir: set inventory or fleet_dir, not both\n"},
 		{[]string{"--fleet", t.TempDir(), "--once"}, "bsodwatch fetch: share: no dump share: set share.dir or share.smb, or --share DIR\n"},
 		{[]string{"--fleet", t.TempDir(), "--share", t.TempDir(), "--once"}, "bsodwatch fetch: nats.urls: no NATS server: set nats.urls in the config, --nats URL or $BSODWATCH_NATS_URL\n"},
@@ -75,18 +75,25 @@ func TestFetchDryRun(t *testing.T) {
 	}
 }
 
-func TestFetchOnceQueuesAJob(t *testing.T) {
+// fetchNATS starts an embedded NATS server on a free loopback port for the test.
+func fetchNATS(t *testing.T) (addr string, srv *embedded.Server) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
+	addr = l.Addr().String()
 	l.Close()
-	srv, err := embedded.Start(embedded.Options{StoreDir: t.TempDir(), Listen: addr})
+	srv, err = embedded.Start(embedded.Options{StoreDir: t.TempDir(), Listen: addr})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Shutdown()
+	t.Cleanup(srv.Shutdown)
+	return addr, srv
+}
+
+func TestFetchOnceQueuesAJob(t *testing.T) {
+	addr, srv := fetchNATS(t)
 	fleet, share := fetchFleet(t), t.TempDir()
 	cfg := filepath.Join(t.TempDir(), "fetch.yaml")
 	os.WriteFile(cfg, []byte("nats:\n  urls: [nats://"+addr+"]\nshare:\n  dir: "+share+"\nfetcher:\n  fleet_dir: "+fleet+"\n  stable_after: 50ms\n"), 0o644)

@@ -1,7 +1,7 @@
 // Package smbsource is the fetcher's production source: it reads a Windows host's ADMIN$
-// share over SMB 2/3 with github.com/cloudsoda/go-smb2 (NTLM, dialect negotiated, signing
-// and encryption as the host requires). Every request carries a deadline, because a silent
-// server otherwise hangs a read forever.
+// share over SMB 2/3 with github.com/cloudsoda/go-smb2 (Kerberos or NTLM, dialect
+// negotiated, signing and encryption as the host requires). Every request carries a
+// deadline, because a silent server otherwise hangs a read forever.
 package smbsource
 
 import (
@@ -17,6 +17,7 @@ import (
 	"github.com/bsodwatch/bsodwatch/internal/smbauth"
 
 	"github.com/cloudsoda/go-smb2"
+	"github.com/rs/zerolog"
 
 	"github.com/bsodwatch/bsodwatch/fetcher"
 	"github.com/bsodwatch/bsodwatch/secret"
@@ -26,34 +27,67 @@ import (
 type Source struct {
 	o     fetcher.Options
 	creds map[string]cred
+	log   zerolog.Logger
 }
 
 type cred struct {
 	domain, user string
 	pass         secret.Value
+	krb          *smbauth.Client // nil: no kerberos settings
 }
+
+// Option configures a Source.
+type Option func(*Source)
+
+// WithLogger sets the logger (Kerberos ticket events at debug level).
+func WithLogger(l zerolog.Logger) Option { return func(s *Source) { s.log = l } }
 
 var (
 	_ fetcher.Source      = (*Source)(nil)
 	_ fetcher.ExtraOpener = (*session)(nil)
 )
 
-// New resolves the credentials (password files, environment variables) once.
-func New(o fetcher.Options) (*Source, error) {
+// New resolves the credentials (password files, environment variables) once and loads the
+// keytabs; Close releases the Kerberos identities.
+func New(o fetcher.Options, opts ...Option) (*Source, error) {
 	o = o.WithDefaults()
-	s := &Source{o: o, creds: map[string]cred{}}
+	s := &Source{o: o, creds: map[string]cred{}, log: zerolog.Nop()}
+	for _, opt := range opts {
+		opt(s)
+	}
 	for name, c := range o.Credentials {
 		if c.User == "" {
+			s.Close()
 			return nil, fmt.Errorf("credentials %q: user is required", name)
 		}
 		pw, err := c.Resolve()
 		if err != nil {
+			s.Close()
 			return nil, fmt.Errorf("credentials %q: %w", name, err)
 		}
 		d, u := smbauth.SplitUser(c.User)
-		s.creds[name] = cred{domain: d, user: u, pass: pw}
+		cr := cred{domain: d, user: u, pass: pw}
+		if c.Kerberos != nil {
+			if cr.krb, err = smbauth.NewClient(c.User, pw, *c.Kerberos, s.log.With().Str("credentials", name).Logger()); err != nil {
+				s.Close()
+				return nil, fmt.Errorf("credentials %q: %w", name, err)
+			}
+		}
+		s.creds[name] = cr
 	}
 	return s, nil
+}
+
+// Kerberos returns the Kerberos identity of the named credentials, or nil.
+func (s *Source) Kerberos(name string) *smbauth.Client { return s.creds[name].krb }
+
+// Close ends the Kerberos identities' ticket renewal.
+func (s *Source) Close() {
+	for _, c := range s.creds {
+		if c.krb != nil {
+			c.krb.Destroy()
+		}
+	}
 }
 
 // Addr returns the host:port a host is dialed at.
@@ -87,15 +121,9 @@ func (s *Source) open(ctx context.Context, h fetcher.Host) (*session, error) {
 		return nil, fmt.Errorf("%w: host %s: no credentials named %q", fetcher.ErrConfig, h.Name, cn)
 	}
 	addr := Addr(h)
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	conn, sess, err := s.logon(ctx, h, c, addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", fetcher.ErrOffline, err)
-	}
-	d := smbauth.Dialer(c.domain, c.user, c.pass, s.o.RequireSigning)
-	sess, err := d.DialConn(ctx, conn, addr)
-	if err != nil {
-		conn.Close()
-		return nil, classify(fmt.Errorf("session %s: %s", addr, secret.Redact(err.Error(), c.pass)), err)
+		return nil, err
 	}
 	share := h.Share
 	if share == "" {
@@ -109,6 +137,88 @@ func (s *Source) open(ctx context.Context, h fetcher.Host) (*session, error) {
 	}
 	dir := strings.Trim(strings.ReplaceAll(h.Dir, "/", `\`), `\`)
 	return &session{src: s, host: h, conn: conn, sess: sess, fs: fsh, dir: dir, timeout: s.o.OpTimeout}, nil
+}
+
+// logon dials addr and logs on as the host's auth says: Kerberos, NTLM, or negotiate
+// (Kerberos when the credential has it, NTLM when Kerberos cannot start and there is a
+// password).
+func (s *Source) logon(ctx context.Context, h fetcher.Host, c cred, addr string) (net.Conn, *smb2.Session, error) {
+	auth := h.Auth
+	if auth == "" {
+		auth = s.o.Auth
+	}
+	if auth == "" {
+		auth = smbauth.AuthNegotiate
+	}
+	switch {
+	case auth == smbauth.AuthNTLM || (auth == smbauth.AuthNegotiate && c.krb == nil):
+		if c.pass.IsZero() {
+			return nil, nil, fmt.Errorf("%w: host %s: NTLM needs a password, and its credentials have none", fetcher.ErrConfig, h.Name)
+		}
+		return s.dial(ctx, addr, smbauth.Dialer(c.domain, c.user, c.pass, s.o.RequireSigning), nil, c.pass)
+	case c.krb == nil:
+		return nil, nil, fmt.Errorf("%w: host %s: auth kerberos, but its credentials have no kerberos settings", fetcher.ErrConfig, h.Name)
+	}
+	conn, sess, kerr := s.kerberos(ctx, h, c, addr)
+	if kerr == nil || auth == smbauth.AuthKerberos || c.pass.IsZero() || !fallback(kerr) {
+		return conn, sess, kerr
+	}
+	conn, sess, nerr := s.dial(ctx, addr, smbauth.Dialer(c.domain, c.user, c.pass, s.o.RequireSigning), nil, c.pass)
+	if nerr != nil {
+		return nil, nil, fmt.Errorf("%w; NTLM fallback: %s", kerr, nerr)
+	}
+	s.log.Debug().Str("host", h.Name).Err(kerr).Msg("Kerberos could not start; logged on with NTLM")
+	return conn, sess, nil
+}
+
+// fallback says whether negotiate may try NTLM after this Kerberos error: only when no
+// Kerberos exchange with the host took place (no SPN, no KDC).
+func fallback(err error) bool {
+	return errors.Is(err, fetcher.ErrUnknownPrincipal) || errors.Is(err, fetcher.ErrKDCUnreachable)
+}
+
+func (s *Source) kerberos(ctx context.Context, h fetcher.Host, c cred, addr string) (net.Conn, *smb2.Session, error) {
+	spn, err := smbauth.SPN("cifs", spnHost(h))
+	if err != nil {
+		return nil, nil, fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	if err := c.krb.Ticket(spn); err != nil {
+		return nil, nil, fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	ini := c.krb.Initiator(spn)
+	d := &smb2.Dialer{Negotiator: smb2.Negotiator{RequireMessageSigning: s.o.RequireSigning}, Initiator: ini}
+	return s.dial(ctx, addr, d, ini, c.pass)
+}
+
+// spnHost is the name the SPN is built from: the address when it is a name, else the
+// host's name (an IP address there makes smbauth.SPN refuse).
+func spnHost(h fetcher.Host) string {
+	a := h.Address
+	if host, _, err := net.SplitHostPort(a); err == nil {
+		a = host
+	}
+	if a != "" && net.ParseIP(strings.Trim(a, "[]")) == nil {
+		return a
+	}
+	return h.Name
+}
+
+// dial connects and sets up the session; ini, when set, holds the Kerberos error with its
+// chain (go-smb2 keeps only its text).
+func (s *Source) dial(ctx context.Context, addr string, d *smb2.Dialer, ini *smbauth.Initiator, pass secret.Value) (net.Conn, *smb2.Session, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", fetcher.ErrOffline, err)
+	}
+	sess, err := d.DialConn(ctx, conn, addr)
+	if err != nil {
+		conn.Close()
+		if ini != nil && ini.Err() != nil {
+			return nil, nil, fmt.Errorf("session %s: %w", addr, ini.Err())
+		}
+		return nil, nil, classify(fmt.Errorf("session %s: %s", addr, secret.Redact(err.Error(), pass)), err)
+	}
+	return conn, sess, nil
 }
 
 func logoff(s *smb2.Session) {
@@ -127,14 +237,39 @@ const (
 	statusAccountLockedOut  = 0xC0000234
 	statusBadNetworkName    = 0xC00000CC
 	statusNetworkAccessDeny = 0xC00000CA
+	statusNTLMBlocked       = 0xC0000418
+	statusTimeDifference    = 0xC0000133 // STATUS_TIME_DIFFERENCE_AT_DC
 )
+
+// status returns the NTSTATUS orig carries: a ResponseError's code, or one of codes named in
+// the text go-smb2 makes of a session setup's first answer ("expected status ..., got X").
+func status(orig error, codes ...uint32) (uint32, bool) {
+	var re *smb2.ResponseError
+	if errors.As(orig, &re) {
+		return re.Code, true
+	}
+	var ie *smb2.InvalidResponseError
+	if errors.As(orig, &ie) {
+		for _, c := range codes {
+			desc := strings.TrimPrefix((&smb2.ResponseError{Code: c}).Error(), "response error: ")
+			if desc != "" && strings.HasSuffix(ie.Message, "got "+desc) {
+				return c, true
+			}
+		}
+	}
+	return 0, false
+}
 
 // classify wraps err with the fetcher's sentinel for what orig says (orig is the library's
 // error; err may be a redacted copy of it).
 func classify(err, orig error) error {
-	var re *smb2.ResponseError
-	if errors.As(orig, &re) {
-		switch re.Code {
+	if code, ok := status(orig, statusNTLMBlocked, statusLogonFailure, statusAccountRestrict, statusPasswordExpired,
+		statusAccountDisabled, statusAccountLockedOut, statusAccessDenied, statusTimeDifference); ok {
+		switch code {
+		case statusNTLMBlocked:
+			return fmt.Errorf("%w (%w)", fetcher.ErrNTLMBlocked, err)
+		case statusTimeDifference:
+			return fmt.Errorf("%w (%w)", fetcher.ErrClockSkew, err)
 		case statusLogonFailure, statusAccountRestrict, statusPasswordExpired, statusAccountDisabled, statusAccountLockedOut:
 			return fmt.Errorf("%w: %w", fetcher.ErrAuth, err)
 		case statusAccessDenied, statusNetworkAccessDeny:
