@@ -3,6 +3,7 @@ package analyzer_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -267,5 +268,47 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A debugger that dies half-way, or whose output ends before the analysis did, never
+// yields an ok verdict of high confidence: the verdict is degraded, says why, and its
+// confidence is low.
+func TestBrokenDebuggerDegrades(t *testing.T) {
+	e := newEnv(t)
+	// The whole analysis sits in the first half of the transcript, then the lmv listing:
+	// the crash mode prints half of it and dies (exit 2), as cdb does when it crashes during lmv.
+	var lmv strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&lmv, "fffff805`%08x fffff805`%08x   drv%03d   (deferred)\n", i<<16, i<<16+0x1000, i)
+	}
+	whole := strings.Replace(minimalTranscript, "0: kd> q\n", "0: kd> lmv\n"+lmv.String()+"0: kd> q\n", 1)
+	dies := e.dump("h/dies.dmp", script("mode: crash", "transcript: "+e.transcript("whole.txt", whole)))
+	// The output stops inside the analysis, before FAILURE_BUCKET_ID, with exit code 0.
+	cutAt := strings.Index(minimalTranscript, "IMAGE_NAME:")
+	cut := e.dump("h/cut.dmp", script("transcript: "+e.transcript("cut.txt", minimalTranscript[:cutAt])))
+	e.publish(dies)
+	e.publish(cut)
+	e.start(e.options(), analyzer.Deps{})
+	for _, tt := range []struct {
+		name, reason, headline string
+		job                    *pipeline.Job
+	}{
+		{"dies", "the debugger exited with code 2", "DRIVER_IRQL_NOT_LESS_OR_EQUAL (0xd1) in testdrv.sys", dies},
+		// cut before IMAGE_NAME: only the module name is known
+		{"cut", "the debugger output ends before the analysis does", "DRIVER_IRQL_NOT_LESS_OR_EQUAL (0xd1) in testdrv", cut},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.result(tt.job.ID)
+			if r.Status != pipeline.StatusOK || r.Analysis == nil || r.Analysis.BugcheckCode != "0xd1" {
+				t.Fatalf("status %s error %q: the analysis that was printed should be kept", r.Status, r.Error)
+			}
+			if !r.Degraded || r.Confidence != "low" || !containsAll(r.DegradedReasons, tt.reason) {
+				t.Errorf("degraded=%v confidence=%q reasons=%q, want low with %q", r.Degraded, r.Confidence, r.DegradedReasons, tt.reason)
+			}
+			if r.Verdict == nil || r.Verdict.Headline != tt.headline {
+				t.Errorf("verdict %+v", r.Verdict)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,7 +119,12 @@ func TestPipelineNativeEngine(t *testing.T) {
 		if !strings.HasPrefix(rel, "kernel/") || e.BugcheckCode == "" || e.BugcheckCode == "0x0" {
 			continue
 		}
-		w := want{code: e.BugcheckCode}
+		// Messages name the code as the verdict does: without the 0x10000000 "_M" flag.
+		code, err := strconv.ParseUint(strings.TrimPrefix(e.BugcheckCode, "0x"), 16, 32)
+		if err != nil {
+			t.Fatalf("%s: bug check %q: %v", rel, e.BugcheckCode, err)
+		}
+		w := want{code: fmt.Sprintf("0x%x", code&^0x10000000)}
 		// The culprit is certain when the faulting instruction and the first driver on the
 		// stack agree.
 		if h := e.Heuristics; h != nil && h.ContextPC != "" && h.ContextPC == h.StackFirstNonCore {

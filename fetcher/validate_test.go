@@ -1,22 +1,29 @@
 package fetcher_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/bsodwatch/bsodwatch/fetcher"
+	"github.com/bsodwatch/bsodwatch/internal/optcheck"
 	"github.com/bsodwatch/bsodwatch/internal/smbauth"
 )
 
 // TestValidate: every problem is reported at once, each line led by its key relative to
 // the fetcher's options.
 func TestValidate(t *testing.T) {
+	keytab := filepath.Join(t.TempDir(), "svc.keytab")
+	if err := os.WriteFile(keytab, []byte{5, 2}, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		o    fetcher.Options
 		want []string
 	}{
-		{"ok", fetcher.Options{Credentials: map[string]fetcher.Credential{"default": {User: "svc", Kerberos: &smbauth.Kerberos{KeytabFile: "k", KDCs: []string{"dc1"}}}},
+		{"ok", fetcher.Options{Credentials: map[string]fetcher.Credential{"default": {User: "svc", Kerberos: &smbauth.Kerberos{KeytabFile: keytab, KDCs: []string{"dc1"}}}},
 			LDAP: &fetcher.LDAPOptions{URLs: []string{"ldaps://dc1"}, BaseDNs: []string{"DC=corp,DC=example"}}}, nil},
 		{"everything wrong", fetcher.Options{Auth: "basic", ChunkSize: 9 << 20,
 			Credentials: map[string]fetcher.Credential{"a": {Kerberos: &smbauth.Kerberos{Realm: "corp", KDCs: []string{"dc 1"}}}},
@@ -24,10 +31,10 @@ func TestValidate(t *testing.T) {
 				Bind: "ntlm", PageSize: 5000, Tags: []fetcher.LDAPTag{{OU: "OU=A,DC=x", Group: "CN=G,DC=x"}, {OU: "OU=B,DC=x"}},
 				Host: fetcher.LDAPHost{Auth: "basic"}, Credentials: "a"}},
 			[]string{
-				"chunk_size: 9437184: at most 8 MiB",
+				"chunk_size: 9437184: want 4 KiB (4096) to 8 MiB (8388608)",
 				`auth: "basic": want kerberos, ntlm or negotiate`,
 				"credentials.a.user: required",
-				`credentials.a.kerberos.kdcs: "dc 1": want host or host:port`,
+				`credentials.a.kerberos.kdcs[0]: "dc 1": want host or host:port`,
 				`credentials.a.kerberos.realm: "corp": want the realm in upper case, e.g. CORP.EXAMPLE.COM`,
 				"credentials.a.kerberos.keytab_file: required without a password",
 				`ldap.urls: "https://dc1": scheme must be ldaps or ldap`,
@@ -39,7 +46,7 @@ func TestValidate(t *testing.T) {
 				"ldap.tags[1].tag: required with ou or group",
 				`ldap.host.auth: "basic": want kerberos, ntlm or negotiate`,
 			}},
-		{"gssapi over plain ldap", fetcher.Options{Credentials: map[string]fetcher.Credential{"default": {User: "svc", Kerberos: &smbauth.Kerberos{KeytabFile: "k", KDCs: []string{"dc1"}}}},
+		{"gssapi over plain ldap", fetcher.Options{Credentials: map[string]fetcher.Credential{"default": {User: "svc", Kerberos: &smbauth.Kerberos{KeytabFile: keytab, KDCs: []string{"dc1"}}}},
 			LDAP: &fetcher.LDAPOptions{URLs: []string{"ldap://dc1.corp.example"}, BaseDNs: []string{"DC=corp,DC=example"}}},
 			[]string{"ldap.bind: gssapi over plain ldap://dc1.corp.example is refused: go-ldap has no SASL signing or sealing (domain controllers that require LDAP signing reject such a bind, and the answers could be tampered with): use ldaps:// or start_tls: true"}},
 	}
@@ -48,7 +55,9 @@ func TestValidate(t *testing.T) {
 			err := tc.o.Validate()
 			var got []string
 			if err != nil {
-				got = strings.Split(err.Error(), "\n")
+				for _, p := range optcheck.Of(err) {
+					got = append(got, p.Error())
+				}
 			}
 			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
 				t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))

@@ -312,6 +312,11 @@ func Built(m *analysis.Module, r *pipeline.Result) string {
 	if !ok || n == 0 {
 		return ""
 	}
+	// Windows 10 and later build their own modules reproducibly (/Brepro): the field is a
+	// hash even when it happens to read as a plausible date.
+	if b := osBuild(r); b >= 10240 && analysis.IsMicrosoftModule(firstNonEmpty(m.ImageName, m.Name)) {
+		return "reproducible build (no date)"
+	}
 	t := time.Unix(int64(n), 0).UTC()
 	limit := time.Now()
 	if ct := crashTime(r, r.Analysis); !ct.IsZero() {
@@ -456,4 +461,24 @@ func firstLine(s string, max int) string {
 		s = string(r[:max-1]) + "…"
 	}
 	return s
+}
+
+// osBuild is the Windows build of the result's dump, or 0.
+func osBuild(r *pipeline.Result) int {
+	if h := r.Job.Header; h != nil && h.Build > 0 {
+		return h.Build
+	}
+	if r.Analysis != nil {
+		return r.Analysis.OSBuild
+	}
+	return 0
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }

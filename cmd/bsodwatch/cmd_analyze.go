@@ -22,8 +22,10 @@ import (
 	"github.com/bsodwatch/bsodwatch/app"
 	"github.com/bsodwatch/bsodwatch/config"
 	"github.com/bsodwatch/bsodwatch/ops"
+	"github.com/bsodwatch/bsodwatch/intake"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/rules"
+	"github.com/bsodwatch/bsodwatch/verdict"
 )
 
 const analyzeSynopsis = `analyze [--config FILE] [flags]          run an analyzer worker on the job queue
@@ -198,6 +200,10 @@ func analyzeFile(ctx context.Context, e *env, args []string) int {
 	}
 	h := sha256.New()
 	size, err := io.Copy(h, f)
+	var hdr *pipeline.Header
+	if err == nil {
+		hdr = intake.Header(f, size)
+	}
 	f.Close()
 	if err != nil {
 		fmt.Fprintln(e.Stderr, "bsodwatch analyze file:", err)
@@ -224,8 +230,13 @@ func analyzeFile(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return exitFor(ctx, e, "analyze file", app.UsageError{Err: err})
 	}
-	job := &pipeline.Job{Version: pipeline.JobVersion, ID: sum, SHA256: sum, Size: size, SharePath: filepath.Base(abs),
-		SourcePath: abs, Host: "local", DetectedAt: time.Now().UTC(), Submitter: "cli"}
+	fi, _ := os.Stat(abs)
+	var mtime time.Time
+	if fi != nil {
+		mtime = fi.ModTime()
+	}
+	job := intake.NewJob(intake.Dump{Host: "local", SourcePath: abs, SharePath: filepath.Base(abs), Size: size, SHA256: sum,
+		ModTime: mtime, Header: hdr, Submitter: "cli"}, time.Now())
 	res, err := w.Analyze(ctx, job)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -254,11 +265,16 @@ func analyzeFile(ctx context.Context, e *env, args []string) int {
 
 // printVerdict writes a verdict for people.
 func printVerdict(w io.Writer, r *pipeline.Result) {
+	v := verdict.Ensure(r)
 	fmt.Fprintf(w, "%s  %s\n", r.Job.SourcePath, r.Status)
 	line := func(k, v string) {
 		if v != "" {
 			fmt.Fprintf(w, "  %-12s %s\n", k+":", v)
 		}
+	}
+	line("verdict", v.Headline)
+	if v.Kind != analysis.KindFailed && !strings.Contains(v.Headline, v.Reason) {
+		line("meaning", v.Reason)
 	}
 	engine := r.Engine
 	if r.Confidence != "" { // a failed verdict has none
@@ -269,16 +285,38 @@ func printVerdict(w io.Writer, r *pipeline.Result) {
 		engine += ")"
 	}
 	line("engine", engine)
-	if a := r.Analysis; a != nil {
-		line("bugcheck", strings.TrimSpace(a.BugcheckCode+" "+a.BugcheckName))
-		line("module", a.ModuleName)
-		line("third party", a.ThirdPartyModule)
-		line("symbol", a.SymbolName)
+	if c := v.Culprit; c != nil {
+		who := c.Module
+		if c.Description != "" {
+			who += " — " + c.Description
+		} else if c.Vendor != "" {
+			who += " (" + c.Vendor + ")"
+		}
+		for _, x := range []string{c.Version, c.Built} {
+			if x != "" {
+				who += ", " + x
+			}
+		}
+		line("culprit", who)
+		line("why", c.Why)
+		line("symbol", c.Symbol)
 	}
-	if c := r.ProbableCause; c != nil {
-		line("cause", strings.TrimSpace(c.Module+" "+c.Reason))
+	line("process", v.Process)
+	if !v.CrashTime.IsZero() {
+		label := "crashed"
+		if v.Kind == analysis.KindLive || v.Kind == analysis.KindNoCrash {
+			label = "taken"
+		}
+		line(label, v.CrashTime.Format("2006-01-02 15:04:05 UTC"))
 	}
+	if o := v.OS; o != nil && (o.Product != "" || o.Build > 0) {
+		line("windows", strings.TrimSpace(fmt.Sprintf("%s (build %d, %s)", o.Product, o.Build, o.Arch)))
+	}
+	line("uptime", v.Uptime)
 	line("bucket", r.Bucket())
+	if a := r.Analysis; a != nil && a.FailureBucketID != "" {
+		line("cdb bucket", a.FailureBucketID)
+	}
 	line("error", r.Error)
 	for _, m := range r.Matches {
 		fmt.Fprintf(w, "  match:       %s [%s] %s\n", m.ID, m.Severity, m.Title)

@@ -99,3 +99,35 @@ func TestNotifyBadInput(t *testing.T) {
 		})
 	}
 }
+
+// `parse --json` output is accepted by --dry-run (documented): with no job behind it, the
+// message has no empty host and no link to a result that does not exist, and keeps the
+// verdict, the known issue and the culprit.
+func TestNotifyDryRunParseOutput(t *testing.T) {
+	code, parsed, errs := runParse(t, "", "--json", "--rules", "../../rules/known", sample)
+	if code != exitOK {
+		t.Fatalf("parse: exit %d: %s", code, errs)
+	}
+	p := filepath.Join(t.TempDir(), "parsed.json")
+	if err := os.WriteFile(p, []byte(parsed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "bsodwatch.yaml")
+	os.WriteFile(cfg, []byte("notifier:\n  result_url: https://bsodwatch.example/verdicts/{id}\n  targets:\n    - {name: log, type: console}\n"), 0o644)
+	code, out, errs := runNotify(t, "--dry-run", "--config", cfg, p)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	title, _, _ := strings.Cut(strings.TrimPrefix(out, "### target log (console): would post\n"), "\n")
+	if title != "KERNEL_STACK_INPAGE_ERROR (0x77) in SYMEVENT.SYS" && !strings.Contains(title, "SYMEVENT") {
+		t.Errorf("title %q: want the verdict's headline without a host", title)
+	}
+	for _, bad := range []string{": :", "\n: ", "full result", "/verdicts/", "Dump: "} {
+		if strings.Contains(out, bad) {
+			t.Errorf("dry run shows %q:\n%s", bad, out)
+		}
+	}
+	if !strings.Contains(out, "Known issue:") || !strings.Contains(out, "Culprit: SYMEVENT") {
+		t.Errorf("dry run lost the known issue or culprit:\n%s", out)
+	}
+}

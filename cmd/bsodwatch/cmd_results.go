@@ -14,6 +14,8 @@ import (
 
 	"github.com/bsodwatch/bsodwatch/app"
 	"github.com/bsodwatch/bsodwatch/history"
+	"github.com/bsodwatch/bsodwatch/notifier/chat"
+	"github.com/bsodwatch/bsodwatch/verdict"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 )
 
@@ -109,10 +111,12 @@ func printVerdictTable(w io.Writer, rs []*pipeline.Result, asJSON bool) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CRASHED\tHOST\tSTATUS\tBUCKET\tKNOWN ISSUE\tMARKS\tDUMP")
+	fmt.Fprintln(tw, "CRASHED\tHOST\tSTATUS\tBUCKET\tKNOWN ISSUE\tMARKS\tDUMP\tVERDICT")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", fmtCrashTime(history.CrashTime(r)), dashIfEmpty(r.Job.Host),
-			dashIfEmpty(r.Status), r.Bucket(), verdictIssues(r), verdictMarks(r), shortJobID(r.Job.ID))
+		v := verdict.Ensure(r)
+		headline, _ := chat.TruncateRunes(v.Headline, 80, "…")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", fmtCrashTime(history.CrashTime(r)), dashIfEmpty(r.Job.Host),
+			dashIfEmpty(r.Status), r.Bucket(), verdictIssues(r), verdictMarks(r), shortJobID(r.Job.ID), headline)
 	}
 	return tw.Flush()
 }

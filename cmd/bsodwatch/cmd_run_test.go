@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -152,4 +153,83 @@ func httpGet(t *testing.T, url string) (string, int) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b), resp.StatusCode
+}
+
+// Byte-identical dumps from two hosts are two crashes: two verdicts, both hosts counted by
+// `results --by host`. The same file fetched again from one host (its copy made anew after
+// its time changed) stays one job: JetStream drops the repeat and no second verdict comes.
+func TestIdenticalDumpsOnTwoHosts(t *testing.T) {
+	dumps := sharedtest.Dir(t, "dumps")
+	b, err := os.ReadFile(filepath.Join(dumps, "kernel", "triage-x64-win10-19041-bc1000007e.dmp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	var out, errOut testlog.Buffer
+	e := &env{Stdout: &out, Stderr: &errOut, Stdin: strings.NewReader(""), Getenv: func(string) string { return "" }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() { done <- dispatch(ctx, e, []string{"--log.format", "json", "run", "--data", data, "--metrics", ""}) }()
+	waitFor(t, "start-up summary", out.String, regexp.MustCompile(`Stop with Ctrl-C`), 60*time.Second)
+	paths := map[string]string{}
+	for _, host := range []string{"web-a", "web-b"} {
+		p := filepath.Join(data, "fleet", host, "Minidump", "120126-01.dmp")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths[host] = p
+	}
+	byHost := func() map[string]int {
+		var rout, rerr bytes.Buffer
+		re := &env{Stdout: &rout, Stderr: &rerr, Getenv: func(string) string { return "" }, Log: e.Log}
+		if code := dispatch(ctx, re, []string{"results", "--data", data, "--by", "host", "--json"}); code != exitOK {
+			t.Fatalf("results: exit %d: %s", code, rerr.String())
+		}
+		counts := map[string]int{}
+		for _, l := range strings.Fields(rout.String()) {
+			var c struct {
+				Key   string `json:"key"`
+				Count int    `json:"count"`
+			}
+			if err := json.Unmarshal([]byte(l), &c); err != nil {
+				t.Fatalf("results line %q: %v", l, err)
+			}
+			counts[c.Key] = c.Count
+		}
+		return counts
+	}
+	// The console posts the first and folds the second into the bucket's group update; the
+	// stored verdicts are the truth.
+	deadline := time.Now().Add(90 * time.Second)
+	for got := byHost(); got["web-a"] != 1 || got["web-b"] != 1 || len(got) != 2; got = byHost() {
+		if time.Now().After(deadline) {
+			t.Fatalf("results --by host = %v, want web-a 1 and web-b 1; output:\n%s", got, out.String())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+
+	// web-a's file gets a new time: the fetcher copies it again (a new share path) and
+	// publishes the same job, which JetStream drops.
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(paths["web-a"], later, later); err != nil {
+		t.Fatal(err)
+	}
+	queued := regexp.MustCompile(`"host":"web-a"[^\n]*"message":"dump queued"`)
+	deadline = time.Now().Add(60 * time.Second)
+	for len(queued.FindAllString(errOut.String(), -1)) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("web-a's dump was not fetched again; log:\n%s", errOut.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // time for a second verdict, were there one
+	if got := byHost(); got["web-a"] != 1 || got["web-b"] != 1 {
+		t.Errorf("results --by host after the re-fetch = %v", got)
+	}
+	cancel()
+	<-done
 }

@@ -7,12 +7,16 @@ import (
 	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 
+	"github.com/bsodwatch/bsodwatch/analysis"
 	"github.com/bsodwatch/bsodwatch/analyzer/native"
+	"github.com/bsodwatch/bsodwatch/drivers"
 	"github.com/bsodwatch/bsodwatch/dumpfile"
 	"github.com/bsodwatch/bsodwatch/intake"
 	"github.com/bsodwatch/bsodwatch/pipeline"
+	"github.com/bsodwatch/bsodwatch/verdict"
 )
 
 // cmdTriage reads dump files natively and prints what they hold. Exit status: 0 when every
@@ -86,7 +90,9 @@ type triageReport struct {
 	Modules         []triageModule   `json:"modules,omitempty"`
 	StackModules    []string         `json:"stack_modules,omitempty"`
 	ProbableCause   *pipeline.Cause  `json:"probable_cause"`
-	Warnings        []string         `json:"warnings,omitempty"`
+	// Verdict is what the analyzer's native engine would say (package verdict).
+	Verdict  *analysis.Verdict `json:"verdict,omitempty"`
+	Warnings []string          `json:"warnings,omitempty"`
 }
 
 type triageException struct {
@@ -104,8 +110,14 @@ type triageModule struct {
 	Base        string `json:"base"`
 	Size        string `json:"size"`
 	Timestamp   string `json:"timestamp"`
+	// Built is the link date ("2019-12-06"), or says the timestamp is a reproducible-build
+	// hash.
+	Built       string `json:"built,omitempty"`
 	Checksum    string `json:"checksum,omitempty"`
 	FileVersion string `json:"file_version,omitempty"`
+	// Vendor and Kind come from the driver reference, for known third-party drivers.
+	Vendor string `json:"vendor,omitempty"`
+	Kind   string `json:"kind,omitempty"`
 }
 
 type triageUnloaded struct {
@@ -134,11 +146,14 @@ func hex64(v uint64) string { return fmt.Sprintf("0x%x", v) }
 
 func newTriageReport(path string, d *dumpfile.Dump) *triageReport {
 	c := d.ProbableCause()
+	res := &pipeline.Result{Status: pipeline.StatusOK, Engine: "native", Job: pipeline.Job{Header: intake.HeaderOf(d)},
+		Analysis: native.AnalysisOf(d, c), ProbableCause: native.CauseOf(c)}
+	res.Analysis.Culprit = drivers.Identify(res.Analysis)
 	r := &triageReport{
 		File: path, Format: d.Format, DumpType: d.DumpType, Arch: d.Arch, Processors: d.Processors,
 		Build: d.Build, OSVersion: d.OSVersion, ServicePack: d.CSDVersion, NtBuildLab: d.NtBuildLab,
 		SystemTime: d.SystemTime, UptimeSeconds: d.Uptime.Seconds(), Threads: d.ThreadCount,
-		ProbableCause: native.CauseOf(c), Warnings: d.Warnings,
+		ProbableCause: res.ProbableCause, Verdict: verdict.Of(res), Warnings: d.Warnings,
 	}
 	if d.Kernel() {
 		h := intake.HeaderOf(d)
@@ -175,10 +190,10 @@ func newTriageReport(path string, d *dumpfile.Dump) *triageReport {
 		r.ProcessName = d.Modules[0].Name()
 	}
 	for _, m := range d.Drivers {
-		r.Drivers = append(r.Drivers, triageModuleOf(m))
+		r.Drivers = append(r.Drivers, triageModuleOf(m, res))
 	}
 	for _, m := range d.Modules {
-		r.Modules = append(r.Modules, triageModuleOf(m))
+		r.Modules = append(r.Modules, triageModuleOf(m, res))
 	}
 	for _, u := range d.UnloadedDrivers {
 		r.UnloadedDrivers = append(r.UnloadedDrivers, triageUnloaded{Name: u.Name, Start: hex64(u.Start), End: hex64(u.End)})
@@ -186,17 +201,31 @@ func newTriageReport(path string, d *dumpfile.Dump) *triageReport {
 	return r
 }
 
-func triageModuleOf(m dumpfile.Module) triageModule {
-	return triageModule{
+func triageModuleOf(m dumpfile.Module, res *pipeline.Result) triageModule {
+	tm := triageModule{
 		Name: m.Name(), Path: m.Path, Base: hex64(m.Base), Size: hex64(uint64(m.Size)),
 		Timestamp: hex64(uint64(m.Timestamp)), Checksum: hex64(uint64(m.Checksum)), FileVersion: m.FileVersion,
 	}
+	tm.Built = verdict.Built(&analysis.Module{Name: tm.Name, ImageName: tm.Name, Timestamp: tm.Timestamp}, res)
+	if e, ok := drivers.Lookup(tm.Name); ok {
+		tm.Vendor, tm.Kind = e.Vendor, e.Kind
+	}
+	return tm
 }
 
 // printTriage writes the human form: the verdict first, details after.
 func printTriage(w io.Writer, r *triageReport, all bool) {
 	line := func(k, f string, a ...any) { fmt.Fprintf(w, "  %-15s "+f+"\n", append([]any{k}, a...)...) }
 	fmt.Fprintf(w, "%s\n", r.File)
+	if v := r.Verdict; v != nil {
+		line("verdict", "%s", v.Headline)
+		if v.Reason != "" && v.Kind != analysis.KindBugcheck && v.Kind != analysis.KindException {
+			line("", "%s", v.Reason)
+		}
+		if v.OS != nil && v.OS.Product != "" {
+			line("windows", "%s (build %d)", v.OS.Product, v.OS.Build)
+		}
+	}
 	kind := r.Format + " " + r.DumpType
 	if r.Arch != "" {
 		kind += ", " + r.Arch
@@ -271,10 +300,17 @@ func printTriage(w io.Writer, r *triageReport, all bool) {
 	if !all {
 		return
 	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "    NAME\tBASE\tSIZE\tBUILT\tVERSION\tVENDOR\tPATH")
 	for _, m := range append(r.Drivers, r.Modules...) {
-		fmt.Fprintf(w, "    %-18s %-10s %s  %s\n", m.Base, m.Size, m.Timestamp, m.Path)
+		built := m.Built
+		if strings.HasPrefix(built, "reproducible") {
+			built = "reproducible build"
+		}
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.Base, m.Size, dashIfEmpty(built), dashIfEmpty(m.FileVersion), dashIfEmpty(m.Vendor), m.Path)
 	}
 	for _, u := range r.UnloadedDrivers {
-		fmt.Fprintf(w, "    %-18s %-10s unloaded    %s\n", u.Start, u.End, u.Name)
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, u.Start, "-", "unloaded", "-", "-", "")
 	}
+	tw.Flush()
 }

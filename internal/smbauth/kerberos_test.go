@@ -47,7 +47,7 @@ func TestSPN(t *testing.T) {
 
 func TestKerberosValidate(t *testing.T) {
 	err := Kerberos{Realm: "corp.example", KDCs: []string{"dc1:88", "a b"}}.Validate()
-	want := `kdcs: "a b": want host or host:port` + "\n" + `realm: "corp.example": want the realm in upper case, e.g. CORP.EXAMPLE.COM`
+	want := `kdcs[1]: "a b": want host or host:port; realm: "corp.example": want the realm in upper case, e.g. CORP.EXAMPLE.COM`
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v\nwant %s", err, want)
 	}
