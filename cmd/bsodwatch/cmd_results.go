@@ -15,8 +15,8 @@ import (
 	"github.com/bsodwatch/bsodwatch/app"
 	"github.com/bsodwatch/bsodwatch/history"
 	"github.com/bsodwatch/bsodwatch/notifier/chat"
-	"github.com/bsodwatch/bsodwatch/verdict"
 	"github.com/bsodwatch/bsodwatch/pipeline"
+	"github.com/bsodwatch/bsodwatch/verdict"
 )
 
 // cmdResults lists or counts stored verdicts.

@@ -170,7 +170,9 @@ func TestIdenticalDumpsOnTwoHosts(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int, 1)
-	go func() { done <- dispatch(ctx, e, []string{"--log.format", "json", "run", "--data", data, "--metrics", ""}) }()
+	go func() {
+		done <- dispatch(ctx, e, []string{"--log.format", "json", "run", "--data", data, "--metrics", ""})
+	}()
 	waitFor(t, "start-up summary", out.String, regexp.MustCompile(`Stop with Ctrl-C`), 60*time.Second)
 	paths := map[string]string{}
 	for _, host := range []string{"web-a", "web-b"} {

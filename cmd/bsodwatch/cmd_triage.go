@@ -105,11 +105,11 @@ type triageException struct {
 }
 
 type triageModule struct {
-	Name        string `json:"name"`
-	Path        string `json:"path,omitempty"`
-	Base        string `json:"base"`
-	Size        string `json:"size"`
-	Timestamp   string `json:"timestamp"`
+	Name      string `json:"name"`
+	Path      string `json:"path,omitempty"`
+	Base      string `json:"base"`
+	Size      string `json:"size"`
+	Timestamp string `json:"timestamp"`
 	// Built is the link date ("2019-12-06"), or says the timestamp is a reproducible-build
 	// hash.
 	Built       string `json:"built,omitempty"`
