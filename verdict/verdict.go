@@ -50,6 +50,10 @@ func Of(r *pipeline.Result) *analysis.Verdict {
 	v.OS = osOf(h, a)
 	v.Uptime = uptimeOf(h, a)
 	if r.Status == pipeline.StatusFailed {
+		// A failed read says nothing of when the crash was: only the dump's own clock does.
+		if h.SystemTime.IsZero() {
+			v.CrashTime = time.Time{}
+		}
 		v.Kind = analysis.KindFailed
 		v.Reason = firstLine(r.Error, maxReason)
 		if v.Reason == "" {

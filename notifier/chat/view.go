@@ -37,6 +37,7 @@ type View struct {
 	Crash       bool   // a crash that wants a known issue (bugcheck, exception, hang)
 	Reason      string // why it failed, or what a manual crash, live dump or hardware error means
 	CrashTime   string // "2021-02-21 01:38 UTC" by the dump's clock
+	When        string // how CrashTime reads: "Crashed", or "Taken" for a dump of no crash
 	OS          string // "Windows 10 2004 (build 19041, x64)"
 	Uptime      string
 
@@ -136,9 +137,15 @@ func NewView(m *Message, mk Markup) *View {
 	v.Headline = e(vd.Headline)
 	v.VerdictKind = vd.Kind
 	v.Crash = vd.Kind == analysis.KindBugcheck || vd.Kind == analysis.KindException || vd.Kind == analysis.KindHang || vd.Kind == ""
-	v.Reason = e(vd.Reason)
+	if vd.Kind == analysis.KindFailed || !strings.Contains(vd.Headline, vd.Reason) {
+		v.Reason = e(vd.Reason) // else the headline says it already
+	}
 	if !vd.CrashTime.IsZero() {
 		v.CrashTime = vd.CrashTime.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	v.When = "Crashed"
+	if vd.Kind == analysis.KindLive || vd.Kind == analysis.KindNoCrash {
+		v.When = "Taken"
 	}
 	if o := vd.OS; o != nil {
 		var parts []string
