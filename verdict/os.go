@@ -82,6 +82,9 @@ func osOf(h pipeline.Header, a *analysis.Analysis) *analysis.OS {
 		workstation = strings.HasPrefix(p, "winnt")
 	}
 	o.Product = ProductName(o.Build, server, workstation)
+	if o.Build == 3790 && o.Arch == "x86" {
+		o.Product = "Windows Server 2003" // XP x64 shared the build, never on x86
+	}
 	if o.Build == 0 && o.Arch == "" {
 		return nil
 	}
