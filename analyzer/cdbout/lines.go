@@ -511,10 +511,19 @@ func hasNonASCII(s string) bool {
 // a backtick inside an address (the 64-bit separator), are unescaped: other
 // backslashes are Windows paths (C:\\__w\\1, d:\\symbols\\x.pdb) and stay.
 func unescapeMarkdown(s string) string {
-	found := false
+	return dropEscapes(s, func(s string, i int) bool {
+		c := s[i+1]
+		return c == '*' || c == '`' && i > 0 && addrSide(s[i-1]) && i+2 < len(s) && addrSide(s[i+2])
+	})
+}
+
+// dropEscapes removes each backslash at i for which drop(s, i) holds (s[i+1] exists), and
+// returns s itself, unallocated, when there is none.
+func dropEscapes(s string, drop func(s string, i int) bool) string {
+	first := -1
 	for i := strings.IndexByte(s, '\\'); i >= 0 && i+1 < len(s); {
-		if c := s[i+1]; c == '*' || c == '`' {
-			found = true
+		if drop(s, i) {
+			first = i
 			break
 		}
 		k := strings.IndexByte(s[i+1:], '\\')
@@ -523,18 +532,14 @@ func unescapeMarkdown(s string) string {
 		}
 		i += 1 + k
 	}
-	if !found {
+	if first < 0 {
 		return s
 	}
 	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+1 < len(s) {
-			switch {
-			case s[i+1] == '*':
-				continue
-			case s[i+1] == '`' && i > 0 && addrSide(s[i-1]) && i+2 < len(s) && addrSide(s[i+2]):
-				continue
-			}
+	b = append(b, s[:first]...)
+	for i := first; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) && drop(s, i) {
+			continue
 		}
 		b = append(b, s[i])
 	}
@@ -567,29 +572,7 @@ var mdEscapable = [256]bool{'_': true, '*': true, '#': true, '[': true, ']': tru
 // unescapeMarkdownAll undoes every markdown escape of a line whose text was escaped as a
 // whole ("FAULTING\_IP:", "system\_ni!X+0x1", "\*\* Pseudo Context \*\*").
 func unescapeMarkdownAll(s string) string {
-	found := false
-	for i := strings.IndexByte(s, '\\'); i >= 0 && i+1 < len(s); {
-		if mdEscapable[s[i+1]] {
-			found = true
-			break
-		}
-		k := strings.IndexByte(s[i+1:], '\\')
-		if k < 0 {
-			break
-		}
-		i += 1 + k
-	}
-	if !found {
-		return s
-	}
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+1 < len(s) && mdEscapable[s[i+1]] {
-			continue
-		}
-		b = append(b, s[i])
-	}
-	return string(b)
+	return dropEscapes(s, func(s string, i int) bool { return mdEscapable[s[i+1]] })
 }
 
 // addrSide reports a byte that stands beside the backtick of a 64-bit address: a hex digit,
