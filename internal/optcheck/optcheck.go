@@ -68,7 +68,8 @@ func (ps *Problems) Add(key string, err error) {
 	if err == nil {
 		return
 	}
-	if sub, ok := err.(Problems); ok {
+	var sub Problems
+	if errors.As(err, &sub) && err.Error() == sub.Error() { // Problems, or a wrapper adding nothing
 		for _, p := range sub {
 			p.Key = Join(key, p.Key)
 			*ps = append(*ps, p)

@@ -44,3 +44,16 @@ func TestJoin(t *testing.T) {
 		}
 	}
 }
+
+type wrapper struct{ err error }
+
+func (w wrapper) Error() string { return w.err.Error() }
+func (w wrapper) Unwrap() error { return w.err }
+
+func TestAddSeesThroughAWrapperThatAddsNothing(t *testing.T) {
+	var ps Problems
+	ps.Add("analyzer", wrapper{Problems{{Key: "engine", Msg: "bad"}, {File: "r.yaml", Line: 3, Column: 5, Msg: "typo"}}})
+	if len(ps) != 2 || ps[0].Error() != "analyzer.engine: bad" || ps[1].Error() != "r.yaml:3:5: typo" {
+		t.Errorf("%v", ps)
+	}
+}
