@@ -77,8 +77,8 @@ func TestAnalyzeUsageErrors(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{"no share", []string{"--nats", "nats://127.0.0.1:1"}, exitUsage, "bsodwatch analyze: analyzer: share_dir: required: the dump share that jobs name files on"},
-		{"bad engine", []string{"--share", "x", "--engine", "windbg"}, exitUsage, `bsodwatch analyze: analyzer: engine: "windbg": want auto, cdb or native`},
+		{"no share", []string{"--nats", "nats://127.0.0.1:1"}, exitUsage, "bsodwatch analyze: analyzer.share_dir: required: the dump share that jobs name files on"},
+		{"bad engine", []string{"--share", "x", "--engine", "windbg"}, exitUsage, `bsodwatch analyze: analyzer.engine: "windbg": want auto, cdb or native`},
 		{"bad backoff", []string{"--share", "x", "--backoff", "soon"}, exitUsage, "--backoff"},
 		{"stray argument", []string{"x.dmp"}, exitUsage, "unexpected argument"},
 		{"file without dump", []string{"file"}, exitUsage, "exactly one DUMP"},
