@@ -291,7 +291,7 @@ func (c *Config) validate() keyedErrors {
 	for _, s := range []struct {
 		key string
 		v   any
-	}{{"analyzer", d.Analyzer}, {"notifier", d.Notifier}, {"history", d.History}} {
+	}{{"fetcher", d.Fetcher}, {"analyzer", d.Analyzer}, {"notifier", d.Notifier}, {"history", d.History}} {
 		if v, ok := s.v.(interface{ Validate() error }); ok {
 			add(s.key, v.Validate())
 		}

@@ -33,6 +33,7 @@ func TestParseErrors(t *testing.T) {
 		{"two auth methods", "\n\nnats:\n  token: t\n  creds_file: /etc/hostname\n", []string{"cfg.yaml:3: nats: nats: choose one authentication method"}},
 		{"bad metrics address", "metrics:\n  listen: nonsense\n", []string{`cfg.yaml:2: metrics.listen: address "nonsense"`}},
 		{"notifier validation", "notifier:\n  targets:\n    - name: x\n      type: pager\n", []string{`cfg.yaml:1: notifier: notifier target 1 (x): unknown type "pager"`}},
+		{"fetcher validation", "fetcher:\n  encryption: optional\n", []string{`cfg.yaml:1: fetcher: encryption "optional": want auto or required`}},
 		{"two documents", "data_dir: /a\n---\ndata_dir: /b\n", []string{"cfg.yaml:2: only one YAML document is allowed"}},
 	}
 	for _, tc := range tests {

@@ -63,7 +63,7 @@ func lookKey(host, p string) string { return host + "\x00" + strings.ToLower(p) 
 // New checks the options and returns a Fetcher.
 func New(o Options, d Deps) (*Fetcher, error) {
 	o = o.WithDefaults()
-	if err := checkOptions(o); err != nil {
+	if err := o.Validate(); err != nil {
 		return nil, err
 	}
 	if d.Inventory == nil || d.Source == nil {
