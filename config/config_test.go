@@ -38,6 +38,7 @@ func TestParseErrors(t *testing.T) {
 				`cfg.yaml:4: fetcher.ldap.base_dns: required (e.g. OU=Servers,DC=corp,DC=example)`,
 				`cfg.yaml:5: fetcher.ldap.urls: ldap://dc1.corp.example without start_tls would send the password in clear`,
 				`cfg.yaml:6: fetcher.ldap.filter: "(cn=a": unexpected end of filter`}},
+		{"fetcher validation", "fetcher:\n  encryption: optional\n", []string{`cfg.yaml:2: fetcher.encryption: "optional": want auto or required`}},
 		{"two documents", "data_dir: /a\n---\ndata_dir: /b\n", []string{"cfg.yaml:2: only one YAML document is allowed"}},
 	}
 	for _, tc := range tests {

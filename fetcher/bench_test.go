@@ -51,8 +51,8 @@ func benchEnv(b *testing.B, key string) string {
 
 // BenchmarkSMBCopy copies the MEMORY.DMP in ADMIN$\$BSODWATCH_BENCH_DIR from
 // $BSODWATCH_BENCH_ADDR to a local share, the way a sweep does (parallel range reads, hash,
-// fsync, rename). $BSODWATCH_BENCH_WORKERS and $BSODWATCH_BENCH_SESSIONS override
-// copy_workers and parallel_sessions; with $BSODWATCH_BENCH_KEEP set the last copy is left
+// fsync, rename). $BSODWATCH_BENCH_WORKERS, $BSODWATCH_BENCH_SESSIONS and
+// $BSODWATCH_BENCH_CHUNK override copy_workers, parallel_sessions and chunk_size; with $BSODWATCH_BENCH_KEEP set the last copy is left
 // for the caller to remove (outside a whole-process timing, as for smbclient). Reports MiB/s.
 func BenchmarkSMBCopy(b *testing.B) {
 	addr := benchEnv(b, "BSODWATCH_BENCH_ADDR")
@@ -63,9 +63,10 @@ func BenchmarkSMBCopy(b *testing.B) {
 	}
 	workers, _ := strconv.Atoi(os.Getenv("BSODWATCH_BENCH_WORKERS"))
 	sessions, _ := strconv.Atoi(os.Getenv("BSODWATCH_BENCH_SESSIONS"))
+	chunk, _ := strconv.Atoi(os.Getenv("BSODWATCH_BENCH_CHUNK"))
 	o := fetcher.Options{
 		Credentials: map[string]fetcher.Credential{"default": {User: benchEnv(b, "BSODWATCH_SMB_USER"), PasswordEnv: "BSODWATCH_SMB_PASS"}},
-		StableAfter: time.Millisecond, CopyWorkers: workers, ParallelSessions: sessions, ProgressEvery: time.Hour,
+		StableAfter: time.Millisecond, CopyWorkers: workers, ParallelSessions: sessions, ChunkSize: chunk, ProgressEvery: time.Hour,
 	}
 	src, err := smbsource.New(o)
 	if err != nil {

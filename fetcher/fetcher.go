@@ -73,6 +73,16 @@ type Options struct {
 	// RequireSigning refuses SMB sessions the host does not sign (default false; signing is
 	// always honoured when a host requires it).
 	RequireSigning bool `yaml:"require_signing"`
+	// Encryption is the policy for SMB 3 encryption (AES-128-GCM, or AES-128-CCM on SMB 3.0)
+	// of the traffic with a host, which otherwise carries the dump, kernel memory that may
+	// hold secrets, in clear: "auto" (default) encrypts whenever the host asks for it (on
+	// Windows Set-SmbServerConfiguration -EncryptData $true, or a share that requires it) and
+	// relies on signing otherwise; "required" refuses a host whose session it cannot see
+	// encrypted on the wire (reason "unencrypted") and drops a connection that later sends a
+	// message in clear. go-smb2 cannot ask a host for encryption by itself, so "required"
+	// needs hosts that ask for it. Encrypted, a copy costs less CPU than with go-smb2's
+	// AES-CMAC signing (scripts/bench-copy.sh).
+	Encryption string `yaml:"encryption"`
 	// Auth is how hosts log on: negotiate (Kerberos when the credential has kerberos
 	// settings, else NTLM; NTLM too when Kerberos cannot start, e.g. no SPN for the host, and
 	// the credential has a password), kerberos, or ntlm. A host's own auth overrides it
@@ -83,6 +93,12 @@ type Options struct {
 	// DefaultCredentials names the credentials of hosts that name none (default "default").
 	DefaultCredentials string `yaml:"default_credentials"`
 }
+
+// The values of Options.Encryption.
+const (
+	EncryptionAuto     = "auto"
+	EncryptionRequired = "required"
+)
 
 // Credential is an account for SMB (and the LDAP bind). The password comes from a file or
 // an environment variable (or, discouraged, inline); it is never logged. With kerberos
@@ -156,6 +172,9 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.AdminShare == "" {
 		o.AdminShare = "ADMIN$"
+	}
+	if o.Encryption == "" {
+		o.Encryption = EncryptionAuto
 	}
 	if o.DefaultCredentials == "" {
 		o.DefaultCredentials = "default"
@@ -233,18 +252,20 @@ var (
 	ErrKeytab           = smbauth.ErrKeytab
 	ErrKDCUnreachable   = smbauth.ErrKDCUnreachable
 
-	ErrOffline  = errors.New("host unreachable")
-	ErrAuth     = smbauth.ErrLogon
-	ErrDenied   = errors.New("access denied")
-	ErrNoShare  = errors.New("share not found")
-	ErrConfig   = errors.New("configuration")
-	ErrTimeout  = errors.New("timed out")
-	errStalled  = errors.New("no progress within the operation timeout")
-	errUnstable = errors.New("dump is still changing")
+	ErrOffline = errors.New("host unreachable")
+	ErrAuth    = smbauth.ErrLogon
+	ErrDenied  = errors.New("access denied")
+	ErrNoShare = errors.New("share not found")
+	ErrConfig  = errors.New("configuration")
+	ErrTimeout = errors.New("timed out")
+	// ErrUnencrypted: encryption is required and the host's session is not encrypted.
+	ErrUnencrypted = errors.New("session not encrypted")
+	errStalled     = errors.New("no progress within the operation timeout")
+	errUnstable    = errors.New("dump is still changing")
 )
 
 // Reason classifies an error for logs and metrics: offline, auth, ntlm_blocked,
-// clock_skew, unknown_principal, keytab, kdc_unreachable, denied, no_share, config, timeout,
+// clock_skew, unknown_principal, keytab, kdc_unreachable, denied, no_share, unencrypted, config, timeout,
 // canceled or error.
 func Reason(err error) string {
 	switch {
@@ -268,6 +289,8 @@ func Reason(err error) string {
 		return "denied"
 	case errors.Is(err, ErrNoShare):
 		return "no_share"
+	case errors.Is(err, ErrUnencrypted):
+		return "unencrypted"
 	case errors.Is(err, ErrConfig):
 		return "config"
 	case errors.Is(err, ErrTimeout), errors.Is(err, errStalled), errors.Is(err, context.DeadlineExceeded):
@@ -351,6 +374,11 @@ func (o Options) validate(readInventory bool) error {
 		if err := checkGlob(g); err != nil {
 			ps.Addf(optcheck.Index("globs", i), "%s", err)
 		}
+	}
+	switch o.Encryption {
+	case "", EncryptionAuto, EncryptionRequired:
+	default:
+		ps.Addf("encryption", "%q: want auto or required", o.Encryption)
 	}
 	if o.AdminShare != "" && strings.ContainsAny(o.AdminShare, `/\:`) {
 		ps.Addf("admin_share", "%q: a share name, without slashes", o.AdminShare)

@@ -20,12 +20,16 @@ import (
 )
 
 // smbEnv is the test Samba written by scripts/samba.sh (sourced by scripts/test.sh).
-type smbEnv struct{ addr, signedAddr, user, pass, root, passdb string }
+type smbEnv struct{ addr, signedAddr, encryptedAddr, user, pass, root, passdb, confDir string }
 
 func needSamba(t *testing.T) smbEnv {
 	t.Helper()
-	e := smbEnv{os.Getenv("BSODWATCH_SMB_ADDR"), os.Getenv("BSODWATCH_SMB_SIGNED_ADDR"), os.Getenv("BSODWATCH_SMB_USER"),
-		os.Getenv("BSODWATCH_SMB_PASS"), os.Getenv("BSODWATCH_SMB_ROOT"), os.Getenv("BSODWATCH_SMB_PASSDB")}
+	e := smbEnv{
+		addr: os.Getenv("BSODWATCH_SMB_ADDR"), signedAddr: os.Getenv("BSODWATCH_SMB_SIGNED_ADDR"),
+		encryptedAddr: os.Getenv("BSODWATCH_SMB_ENCRYPTED_ADDR"), user: os.Getenv("BSODWATCH_SMB_USER"),
+		pass: os.Getenv("BSODWATCH_SMB_PASS"), root: os.Getenv("BSODWATCH_SMB_ROOT"),
+		passdb: os.Getenv("BSODWATCH_SMB_PASSDB"), confDir: os.Getenv("BSODWATCH_SMB_CONF_DIR"),
+	}
 	if e.addr == "" {
 		t.Skip("BSODWATCH_SMB_* not set: run scripts/samba.sh start and source $SMB_ROOT/env.sh (make test does)")
 	}

@@ -148,3 +148,30 @@ func TestFileInventoryReloadsAndKeepsLastGood(t *testing.T) {
 		t.Fatalf("bad edit: want the last good 2 hosts and an error, got %v %v", hosts, err)
 	}
 }
+
+func TestValidateCopyOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		o    fetcher.Options
+		want string
+	}{
+		{"defaults", fetcher.Options{}, ""},
+		{"encryption required", fetcher.Options{Encryption: "required"}, ""},
+		{"encryption unknown", fetcher.Options{Encryption: "off"}, `encryption: "off": want auto or required`},
+		{"encryption case", fetcher.Options{Encryption: "Required"}, `encryption: "Required": want auto or required`},
+		{"chunk too big", fetcher.Options{ChunkSize: 16 << 20}, "chunk_size: 16777216: want 4 KiB (4096) to 8 MiB (8388608)"},
+		{"bad glob", fetcher.Options{Globs: []string{"../x"}}, `globs[0]: pattern "../x": empty, '.' or '..' element`},
+	}
+	for _, tt := range tests {
+		got := ""
+		if err := tt.o.WithDefaults().Validate(); err != nil {
+			got = err.Error()
+		}
+		if got != tt.want {
+			t.Errorf("%s: Validate() = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	if e := (fetcher.Options{}).WithDefaults().Encryption; e != fetcher.EncryptionAuto {
+		t.Errorf("default encryption %q, want %q", e, fetcher.EncryptionAuto)
+	}
+}

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # samba.sh start|stop|status — a private, loopback-only Samba for bsodwatch's tests.
 #
-# Two smbd instances serve the same share directories:
-#   plain   127.0.0.1:$SMB_PORT         server signing = default (what most fleets have)
-#   signed  127.0.0.1:$SMB_SIGNED_PORT  server signing = mandatory (Windows 11 24H2 / Server 2025)
+# Three smbd instances serve the same share directories:
+#   plain      127.0.0.1:$SMB_PORT            server signing = default (what most fleets have)
+#   signed     127.0.0.1:$SMB_SIGNED_PORT     server signing = mandatory (Windows 11 24H2 / Server 2025)
+#   encrypted  127.0.0.1:$SMB_ENCRYPTED_PORT  server smb encrypt = required (a host with
+#              Set-SmbServerConfiguration -EncryptData $true: SMB 3 AES encryption, no 2.x)
 # Shares: ADMIN$ (hidden, like C:\Windows: MEMORY.DMP + Minidump\*.dmp) and dumps (read/write,
 # a dump share). Everything lives under $SMB_ROOT; /etc/samba, /var/lib/samba, /run/samba and
 # /var/log/samba are never written. The only system change is a unix account for the SMB user.
@@ -11,10 +13,12 @@
 #
 #   SMB_ROOT         default /tmp/bsodwatch-smb
 #   SMB_PORT         default: a free port (the one of a running instance under SMB_ROOT is kept)
-#   SMB_SIGNED_PORT  default: a free port
+#   SMB_SIGNED_PORT  default: a free port   SMB_ENCRYPTED_PORT  default: a free port
 #   SMB_USER         default smbtest   SMB_PASS         default Bsod-Test-Pass-1
 # Ports are never assumed free: other processes on a shared machine may hold any fixed port, so
 # start picks unused ones and then checks that the process answering on each is our own smbd.
+# Sourced (`. scripts/samba.sh`), it only defines its functions (free_port, owner_ok, ...), for
+# scripts that run an smbd of their own.
 set -euo pipefail
 SMB_ROOT="${SMB_ROOT:-/tmp/bsodwatch-smb}"
 SMB_USER="${SMB_USER:-smbtest}"
@@ -37,9 +41,11 @@ install_samba() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y samba smbclient >&2
 }
 
-# conf NAME PORT SIGNING: writes $SMB_ROOT/NAME/smb.conf
+INSTANCES="plain signed encrypted"
+
+# conf NAME PORT SIGNING ENCRYPT: writes $SMB_ROOT/NAME/smb.conf
 conf() {
-  local name=$1 port=$2 signing=$3 d="$SMB_ROOT/$1"
+  local name=$1 port=$2 signing=$3 encrypt=$4 d="$SMB_ROOT/$1"
   mkdir -p "$d"/{private,lock,state,cache,run/ncalrpc,bind-dns,log}
   chmod 700 "$d/private"
   cat > "$d/smb.conf" <<CONF
@@ -70,6 +76,7 @@ conf() {
   server min protocol = SMB2_02
   server max protocol = SMB3_11
   server signing = $signing
+  server smb encrypt = $encrypt
   load printers = no
   printing = bsd
   printcap name = /dev/null
@@ -102,26 +109,27 @@ running() { local p="$SMB_ROOT/$1/run/smbd.pid"; [ -f "$p" ] && kill -0 "$(cat "
 # listening PORT: true when something accepts TCP connections on 127.0.0.1:PORT.
 listening() { (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
 
-# free_port [EXCEPT]: a loopback port nothing listens on (and not EXCEPT), from a range well
-# away from the usual fixed test ports.
+# free_port [EXCEPT...]: a port nothing listens on, on any address (and none of EXCEPT), from a
+# range well away from the usual fixed test ports.
 free_port() {
   local p
   for _ in $(seq 1 200); do
     p=$(( 20000 + RANDOM % 20000 ))
-    [ "$p" = "${1:-}" ] && continue
-    listening "$p" || { echo "$p"; return 0; }
+    [[ " $* " == *" $p "* ]] && continue
+    listening "$p" && continue
+    [ -z "$(ss -ltnH "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return 0; }
   done
-  die "no free loopback port found"
+  die "no free port found"
 }
 
 # port_of NAME: the port a running instance was configured with.
 port_of() { sed -n 's/^  smb ports = //p' "$SMB_ROOT/$1/smb.conf" 2>/dev/null; }
 
 # owner_ok NAME PORT: the process listening on PORT is this instance's smbd.
-owner_ok() {
-  local pid; pid="$(cat "$SMB_ROOT/$1/run/smbd.pid" 2>/dev/null)" || return 1
-  ss -ltnpH "src 127.0.0.1 and sport = :$2" 2>/dev/null | grep -q "pid=$pid,"
-}
+owner_ok() { pid_listens "$(cat "$SMB_ROOT/$1/run/smbd.pid" 2>/dev/null)" "$2"; }
+
+# pid_listens PID PORT: PID is a process listening on PORT.
+pid_listens() { [ -n "$1" ] && ss -ltnpH "sport = :$2" 2>/dev/null | grep -q "pid=$1,"; }
 
 start_instance() {
   local name=$1 port=$2
@@ -172,40 +180,48 @@ cmd_start() {
   id -u "$SMB_USER" >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin "$SMB_USER"
   mkdir -p "$SMB_ROOT"
   # An instance already running under SMB_ROOT (and really answering) is kept with its port.
-  local plain_port signed_port
-  if running plain && owner_ok plain "$(port_of plain)"; then plain_port=$(port_of plain); else
-    stop_instance plain; plain_port="${SMB_PORT:-$(free_port)}"; fi
-  if running signed && owner_ok signed "$(port_of signed)"; then signed_port=$(port_of signed); else
-    stop_instance signed; signed_port="${SMB_SIGNED_PORT:-$(free_port "$plain_port")}"; fi
-  SMB_PORT=$plain_port SMB_SIGNED_PORT=$signed_port
-  running plain || conf plain "$SMB_PORT" default
-  running signed || conf signed "$SMB_SIGNED_PORT" mandatory
+  local name want port taken="" signing encrypt
+  declare -A ports
+  for name in $INSTANCES; do
+    case $name in
+      plain) want=${SMB_PORT:-} signing=default encrypt=default ;;
+      signed) want=${SMB_SIGNED_PORT:-} signing=mandatory encrypt=default ;;
+      encrypted) want=${SMB_ENCRYPTED_PORT:-} signing=default encrypt=required ;;
+    esac
+    if running "$name" && owner_ok "$name" "$(port_of "$name")"; then port=$(port_of "$name"); else
+      stop_instance "$name"; port="${want:-$(free_port $taken)}"; conf "$name" "$port" "$signing" "$encrypt"; fi
+    ports[$name]=$port taken="$taken $port"
+  done
   fixtures
-  running plain || start_instance plain "$SMB_PORT"
-  running signed || start_instance signed "$SMB_SIGNED_PORT"
+  for name in $INSTANCES; do running "$name" || start_instance "$name" "${ports[$name]}"; done
   cat > "$SMB_ROOT/env.sh" <<ENV
 # written by scripts/samba.sh start; source it before go test
-export BSODWATCH_SMB_ADDR=127.0.0.1:$SMB_PORT
-export BSODWATCH_SMB_SIGNED_ADDR=127.0.0.1:$SMB_SIGNED_PORT
+export BSODWATCH_SMB_ADDR=127.0.0.1:${ports[plain]}
+export BSODWATCH_SMB_SIGNED_ADDR=127.0.0.1:${ports[signed]}
+export BSODWATCH_SMB_ENCRYPTED_ADDR=127.0.0.1:${ports[encrypted]}
 export BSODWATCH_SMB_USER='$SMB_USER'
 export BSODWATCH_SMB_PASS='$SMB_PASS'
 export BSODWATCH_SMB_ROOT='$SHARES'
 export BSODWATCH_SMB_PASSDB='$SMB_ROOT/plain/private/passdb.tdb'
+# instance NAME (plain, signed, encrypted) is configured in \$BSODWATCH_SMB_CONF_DIR/NAME/smb.conf
+export BSODWATCH_SMB_CONF_DIR='$SMB_ROOT'
 ENV
-  echo "samba.sh: plain 127.0.0.1:$SMB_PORT, signing required 127.0.0.1:$SMB_SIGNED_PORT; source $SMB_ROOT/env.sh" >&2
+  echo "samba.sh: plain 127.0.0.1:${ports[plain]}, signing required 127.0.0.1:${ports[signed]}," \
+    "encryption required 127.0.0.1:${ports[encrypted]}; source $SMB_ROOT/env.sh" >&2
 }
 
 cmd_status() {
   local rc=0
-  for i in plain signed; do
+  for i in $INSTANCES; do
     if running "$i"; then echo "$i: running (pid $(cat "$SMB_ROOT/$i/run/smbd.pid"))"; else echo "$i: stopped"; rc=1; fi
   done
   return $rc
 }
 
+[[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0
 case "${1:-}" in
   start) cmd_start ;;
-  stop) stop_instance plain; stop_instance signed ;;
+  stop) for i in $INSTANCES; do stop_instance "$i"; done ;;
   status) cmd_status ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac

@@ -1,7 +1,9 @@
 // Package smbsource is the fetcher's production source: it reads a Windows host's ADMIN$
 // share over SMB 2/3 with github.com/cloudsoda/go-smb2 (Kerberos or NTLM, dialect
 // negotiated, signing and encryption as the host requires). Every request carries a
-// deadline, because a silent server otherwise hangs a read forever.
+// deadline, because a silent server otherwise hangs a read forever. With the encryption
+// option "required" it checks on the wire (internal/smbwire) that the host encrypts the
+// session, since go-smb2 does not say.
 package smbsource
 
 import (
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bsodwatch/bsodwatch/internal/smbauth"
+	"github.com/bsodwatch/bsodwatch/internal/smbwire"
 
 	"github.com/cloudsoda/go-smb2"
 	"github.com/rs/zerolog"
@@ -136,13 +139,37 @@ func (s *Source) open(ctx context.Context, h fetcher.Host) (*session, error) {
 		return nil, classify(fmt.Errorf("mount %s on %s: %w", share, addr, err), err)
 	}
 	dir := strings.Trim(strings.ReplaceAll(h.Dir, "/", `\`), `\`)
-	return &session{src: s, host: h, conn: conn, sess: sess, fs: fsh, dir: dir, timeout: s.o.OpTimeout}, nil
+	x := &session{src: s, host: h, addr: addr, conn: conn, sess: sess, fs: fsh, dir: dir, timeout: s.o.OpTimeout}
+	if s.o.Encryption == fetcher.EncryptionRequired {
+		if err := x.requireEncryption(ctx); err != nil {
+			x.Close()
+			return nil, err
+		}
+	}
+	return x, nil
+}
+
+// requireEncryption checks that the host encrypts this session's traffic on the share: the
+// answers to a probe (a stat of the host's root folder) must all have come encrypted, and
+// from then on a message in clear ends the connection. (A host that encrypts only the share,
+// not the session, sends the tree connect's answer in clear; that is why the probe comes
+// after the mount.)
+func (s *session) requireEncryption(ctx context.Context) error {
+	sealed0, plain0 := s.conn.Counts()
+	if _, err := s.fs.WithContext(ctx).Stat(s.remote("")); err != nil {
+		return classify(fmt.Errorf("probe %s: %w", s.addr, err), err)
+	}
+	if sealed, plain := s.conn.Counts(); plain != plain0 || sealed == sealed0 {
+		return fmt.Errorf("%s: %w, and encryption is required (the host must ask for it: on Windows Set-SmbServerConfiguration -EncryptData $true)", s.addr, fetcher.ErrUnencrypted)
+	}
+	s.conn.Require()
+	return nil
 }
 
 // logon dials addr and logs on as the host's auth says: Kerberos, NTLM, or negotiate
 // (Kerberos when the credential has it, NTLM when Kerberos cannot start and there is a
 // password).
-func (s *Source) logon(ctx context.Context, h fetcher.Host, c cred, addr string) (net.Conn, *smb2.Session, error) {
+func (s *Source) logon(ctx context.Context, h fetcher.Host, c cred, addr string) (*smbwire.Conn, *smb2.Session, error) {
 	auth := h.Auth
 	if auth == "" {
 		auth = s.o.Auth
@@ -177,7 +204,7 @@ func fallback(err error) bool {
 	return errors.Is(err, fetcher.ErrUnknownPrincipal) || errors.Is(err, fetcher.ErrKDCUnreachable)
 }
 
-func (s *Source) kerberos(ctx context.Context, h fetcher.Host, c cred, addr string) (net.Conn, *smb2.Session, error) {
+func (s *Source) kerberos(ctx context.Context, h fetcher.Host, c cred, addr string) (*smbwire.Conn, *smb2.Session, error) {
 	spn, err := smbauth.SPN("cifs", spnHost(h))
 	if err != nil {
 		return nil, nil, fmt.Errorf("host %s: %w", h.Name, err)
@@ -205,11 +232,12 @@ func spnHost(h fetcher.Host) string {
 
 // dial connects and sets up the session; ini, when set, holds the Kerberos error with its
 // chain (go-smb2 keeps only its text).
-func (s *Source) dial(ctx context.Context, addr string, d *smb2.Dialer, ini *smbauth.Initiator, pass secret.Value) (net.Conn, *smb2.Session, error) {
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+func (s *Source) dial(ctx context.Context, addr string, d *smb2.Dialer, ini *smbauth.Initiator, pass secret.Value) (*smbwire.Conn, *smb2.Session, error) {
+	tcp, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", fetcher.ErrOffline, err)
 	}
+	conn := smbwire.Watch(tcp)
 	sess, err := d.DialConn(ctx, conn, addr)
 	if err != nil {
 		conn.Close()
@@ -281,9 +309,13 @@ func classify(err, orig error) error {
 	if errors.Is(orig, context.DeadlineExceeded) {
 		return fmt.Errorf("%w: %w", fetcher.ErrTimeout, err)
 	}
-	var te *smb2.TransportError
-	var ne net.Error
-	if errors.As(orig, &te) || errors.As(orig, &ne) {
+	if te := (*smb2.TransportError)(nil); errors.As(orig, &te) {
+		if errors.Is(te.Err, smbwire.ErrPlaintext) { // the host dropped encryption mid-session
+			return fmt.Errorf("%w: %w", fetcher.ErrUnencrypted, err)
+		}
+		return fmt.Errorf("%w: %w", fetcher.ErrOffline, err)
+	}
+	if ne := net.Error(nil); errors.As(orig, &ne) {
 		return fmt.Errorf("%w: %w", fetcher.ErrOffline, err)
 	}
 	if errors.Is(orig, fs.ErrPermission) {
@@ -295,7 +327,8 @@ func classify(err, orig error) error {
 type session struct {
 	src     *Source
 	host    fetcher.Host
-	conn    net.Conn
+	addr    string
+	conn    *smbwire.Conn
 	sess    *smb2.Session
 	fs      *smb2.Share
 	dir     string
