@@ -35,11 +35,11 @@ type shareDump struct {
 }
 
 var fixture = []shareDump{
-	{name: "old", bucket: "0x7e_drv.sys", crash: 40 * 24 * time.Hour},                 // max_age
-	{name: "known", bucket: "0x3b_symevent.sys", crash: 40 * 24 * time.Hour, known: true}, // kept longer
-	{name: "silenced", bucket: "0xd1_netx.sys", crash: 40 * 24 * time.Hour},             // kept longer (silenced)
-	{name: "queued", queued: true},                                                    // analysis not finished
-	{name: "orphan"},                                                                  // no verdict, past the grace
+	{name: "old", bucket: "0x7e_drv.sys", crash: 40 * 24 * time.Hour},                       // max_age
+	{name: "known", bucket: "0x3b_symevent.sys", crash: 40 * 24 * time.Hour, known: true},   // kept longer
+	{name: "silenced", bucket: "0xd1_netx.sys", crash: 40 * 24 * time.Hour},                 // kept longer (silenced)
+	{name: "queued", queued: true},                                                          // analysis not finished
+	{name: "orphan"},                                                                        // no verdict, past the grace
 	{name: "older-of-two", bucket: "0x50_kbd.sys", crash: 10 * 24 * time.Hour, known: true}, // keep_per_bucket
 	{name: "newer-of-two", bucket: "0x50_kbd.sys", crash: 9 * 24 * time.Hour, known: true},
 }
