@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bsodwatch/bsodwatch/dumpshare"
 	"github.com/bsodwatch/bsodwatch/internal/optcheck"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/secret"
@@ -200,11 +201,13 @@ var (
 )
 
 // Reason classifies an error for logs and metrics: offline, auth, denied, no_share, config,
-// timeout, canceled or error.
+// timeout, share_full, canceled or error.
 func Reason(err error) string {
 	switch {
 	case err == nil:
 		return "ok"
+	case errors.Is(err, dumpshare.ErrNoSpace):
+		return ReasonShareFull
 	case errors.Is(err, ErrOffline):
 		return "offline"
 	case errors.Is(err, ErrAuth):
