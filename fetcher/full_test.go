@@ -146,7 +146,9 @@ func TestMinFreeDefersCopy(t *testing.T) {
 	free := int64(10 << 20)
 	var observed int64
 	guard := &dumpshare.Guard{
-		Space:   func(context.Context) (dumpshare.Space, error) { return dumpshare.Space{Free: free, Total: 100 << 20}, nil },
+		Space: func(context.Context) (dumpshare.Space, error) {
+			return dumpshare.Space{Free: free, Total: 100 << 20}, nil
+		},
 		MinFree: 9 << 20, Observe: func(n int64) { observed = n },
 	}
 	f := r.withShare(t, fetcher.Options{}, src, share, guard)

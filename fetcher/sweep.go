@@ -98,11 +98,11 @@ type Report struct {
 	Unstable    int          `json:"unstable"`
 	// Deferred dumps were not copied for want of space on the share (reason share_full);
 	// the next sweep tries them again.
-	Deferred int `json:"deferred"`
-	Failed      int          `json:"failed"`
-	BytesRead   int64        `json:"bytes_read"`
-	Errors      []HostError  `json:"errors,omitempty"`
-	Duration    float64      `json:"duration_seconds"`
+	Deferred  int         `json:"deferred"`
+	Failed    int         `json:"failed"`
+	BytesRead int64       `json:"bytes_read"`
+	Errors    []HostError `json:"errors,omitempty"`
+	Duration  float64     `json:"duration_seconds"`
 }
 
 // CopiedDump is a dump that was copied and queued.
