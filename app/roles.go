@@ -141,7 +141,7 @@ func (p *Process) buildFetcher(ctx context.Context) (task, error) {
 		}
 	}
 	if !p.o.DryRun {
-		share, release, err := dumpshare.Open(ctx, c.Share)
+		share, release, err := dumpshare.Open(ctx, c.Share.Options)
 		if err != nil {
 			return task{}, err
 		}

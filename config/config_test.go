@@ -33,6 +33,10 @@ func TestParseErrors(t *testing.T) {
 		{"two auth methods", "\n\nnats:\n  token: t\n  creds_file: /etc/hostname\n", []string{"cfg.yaml:5: nats.creds_file: choose one authentication method: user/password, token, nkey_seed_file or creds_file (token is set too)"}},
 		{"bad metrics address", "metrics:\n  listen: nonsense\n", []string{`cfg.yaml:2: metrics.listen: address "nonsense"`}},
 		{"notifier validation", "notifier:\n  targets:\n    - name: x\n      type: pager\n", []string{`cfg.yaml:4: notifier.targets[0].type: "pager": want slack, teams, mattermost, webhook or console`}},
+		{"share lifecycle", "share:\n  dir: /tmp\n  min_free: lots\n  compress:\n    level: turbo\n  retention:\n    max_age: 48h\n    silenced_max_age: 24h\n", []string{
+			`cfg.yaml:3: size "lots": want a number of bytes`, `cfg.yaml:5: share.compress.level: "turbo": want fastest, default, better or best`,
+			`cfg.yaml:8: share.retention.silenced_max_age: 24h0m0s: shorter than max_age (48h0m0s); it keeps dumps longer, not shorter`}},
+		{"bad size", "share:\n  min_free: plenty\n", []string{`cfg.yaml:2: size "plenty": want a number of bytes or a number with a unit`}},
 		{"two documents", "data_dir: /a\n---\ndata_dir: /b\n", []string{"cfg.yaml:2: only one YAML document is allowed"}},
 	}
 	for _, tc := range tests {

@@ -90,14 +90,15 @@ func (s Size) Human() string {
 	return fmt.Sprintf("%.1f %s", v, suffix)
 }
 
-// UnmarshalYAML reads a whole number of bytes or a size with a unit.
+// UnmarshalYAML reads a whole number of bytes or a size with a unit. A bad value is a
+// yaml.TypeError, so that the decoder goes on and reports the file's other mistakes too.
 func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: want a size such as 10GiB", n.Line)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want a size such as 10GiB", n.Line)}}
 	}
 	v, err := Parse(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s", n.Line, err)}}
 	}
 	*s = v
 	return nil

@@ -60,7 +60,7 @@ func TestStringAndYAML(t *testing.T) {
 	var v struct {
 		S Size `yaml:"s"`
 	}
-	if err := yaml.Unmarshal([]byte("s: lots\n"), &v); err == nil || err.Error() != `line 1: size "lots": want a number of bytes or a number with a unit (KiB, MiB, GiB, TiB, KB, MB, GB, TB)` {
+	if err := yaml.Unmarshal([]byte("s: lots\n"), &v); err == nil || err.Error() != "yaml: unmarshal errors:\n  "+`line 1: size "lots": want a number of bytes or a number with a unit (KiB, MiB, GiB, TiB, KB, MB, GB, TB)` {
 		t.Errorf("bad size: %v", err)
 	}
 }
