@@ -49,6 +49,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s -fuzzminimizetime 2s ./analyzer/cdbout
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime 30s -fuzzminimizetime 2s ./dumpfile
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime 30s -fuzzminimizetime 2s ./eventlog
+	$(GO) test -run '^$$' -fuzz '^FuzzRestore$$' -fuzztime 30s -fuzzminimizetime 2s ./dumpshare
 
 # Multi-stage: the image builds its own static binary (needs a Docker engine).
 docker:

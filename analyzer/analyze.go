@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -52,10 +53,11 @@ const maxDegradedReasons = 10
 // verdict (status ok, rules matched) or a *JobError. The context's error is returned as is.
 func (w *Worker) Analyze(ctx context.Context, job *pipeline.Job) (*pipeline.Result, error) {
 	start := time.Now()
-	path, f, size, jerr := w.openDump(job)
+	path, f, size, done, jerr := w.openDump(ctx, job)
 	if jerr != nil {
 		return nil, jerr
 	}
+	defer done()
 	if job.Header == nil {
 		// A job from a producer that read no header: the verdict's crash time and OS need it.
 		job.Header = intake.Header(f, size)
@@ -93,47 +95,90 @@ func (w *Worker) Analyze(ctx context.Context, job *pipeline.Job) (*pipeline.Resu
 }
 
 // openDump finds the job's file on the share and checks that it is the file the job was
-// made for: same size, same sha256.
-func (w *Worker) openDump(job *pipeline.Job) (string, *os.File, int64, *JobError) {
+// made for: same size, same sha256. A dump stored compressed is restored to a temporary
+// file first (checked on the way); done removes it.
+func (w *Worker) openDump(ctx context.Context, job *pipeline.Job) (string, *os.File, int64, func(), *JobError) {
 	engine := w.Engine()
+	nop := func() {}
 	if err := dumpshare.ValidateRel(job.SharePath); err != nil {
-		return "", nil, 0, permanent(engine, "job share path: %w", err)
+		return "", nil, 0, nop, permanent(engine, "job share path: %w", err)
 	}
 	want := job.SHA256
 	if want == "" {
 		want = job.ID
 	}
 	if len(want) != sha256.Size*2 {
-		return "", nil, 0, permanent(engine, "job has no sha256 to check the dump against")
+		return "", nil, 0, nop, permanent(engine, "job has no sha256 to check the dump against")
 	}
 	path := filepath.Join(w.opts.ShareDir, filepath.FromSlash(job.SharePath))
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return "", nil, 0, permanent(engine, "dump %s is missing from the share", job.SharePath)
+		return "", nil, 0, nop, permanent(engine, "dump %s is missing from the share", job.SharePath)
 	}
 	if err != nil {
 		// A share that is briefly unreachable deserves a retry.
-		return "", nil, 0, &JobError{Err: fmt.Errorf("open dump: %w", err), Engine: engine}
+		return "", nil, 0, nop, &JobError{Err: fmt.Errorf("open dump: %w", err), Engine: engine}
+	}
+	if dumpshare.Compressed(job.SharePath) {
+		defer f.Close()
+		return w.restore(ctx, job, f, want)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return "", nil, 0, &JobError{Err: fmt.Errorf("stat dump: %w", err), Engine: engine}
+		return "", nil, 0, nop, &JobError{Err: fmt.Errorf("stat dump: %w", err), Engine: engine}
 	}
 	if job.Size > 0 && fi.Size() != job.Size {
 		f.Close()
-		return "", nil, 0, permanent(engine, "dump %s changed on the share: %d bytes, the job says %d", job.SharePath, fi.Size(), job.Size)
+		return "", nil, 0, nop, permanent(engine, "dump %s changed on the share: %d bytes, the job says %d", job.SharePath, fi.Size(), job.Size)
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		f.Close()
-		return "", nil, 0, &JobError{Err: fmt.Errorf("read dump: %w", err), Engine: engine}
+		return "", nil, 0, nop, &JobError{Err: fmt.Errorf("read dump: %w", err), Engine: engine}
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); !strings.EqualFold(got, want) {
 		f.Close()
-		return "", nil, 0, permanent(engine, "dump %s changed on the share: sha256 %s, the job says %s", job.SharePath, got, strings.ToLower(want))
+		return "", nil, 0, nop, permanent(engine, "dump %s changed on the share: sha256 %s, the job says %s", job.SharePath, got, strings.ToLower(want))
 	}
-	return path, f, fi.Size(), nil
+	return path, f, fi.Size(), nop, nil
+}
+
+// restore decompresses a .zst dump into a temporary file in TempDir, once the guard says
+// the directory keeps its floor of free space after it. A full directory (before or during
+// the restore) is a transient failure: the job comes back later. Bytes that do not restore
+// to the job's size and sha256 are a permanent one.
+func (w *Worker) restore(ctx context.Context, job *pipeline.Job, src *os.File, want string) (string, *os.File, int64, func(), *JobError) {
+	engine := w.Engine()
+	nop := func() {}
+	release, err := w.temp.Reserve(ctx, job.Size)
+	if err != nil {
+		return "", nil, 0, nop, &JobError{Err: fmt.Errorf("restore compressed dump: %w", err), Engine: engine}
+	}
+	name := strings.TrimSuffix(path.Base(job.SharePath), dumpshare.CompressedSuffix)
+	tmp, err := os.CreateTemp(w.opts.TempDir, "bsodwatch-*-"+name)
+	if err != nil {
+		release()
+		return "", nil, 0, nop, &JobError{Err: fmt.Errorf("restore compressed dump: %w", err), Engine: engine}
+	}
+	done := func() {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		release()
+	}
+	err = dumpshare.Restore(ctx, tmp, src, true, job.Size, want)
+	if err == nil {
+		_, err = tmp.Seek(0, io.SeekStart)
+	}
+	switch {
+	case err == nil:
+		return tmp.Name(), tmp, job.Size, done, nil
+	case errors.Is(err, dumpshare.ErrCorrupt):
+		done()
+		return "", nil, 0, nop, permanent(engine, "dump %s changed on the share: %w", job.SharePath, err)
+	}
+	done()
+	return "", nil, 0, nop, &JobError{Err: fmt.Errorf("restore compressed dump to %s: %w", w.opts.TempDir, err), Engine: engine}
 }
 
 // runDebugger runs cdb and turns its output into a verdict.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bsodwatch/bsodwatch/analyzer/cdb"
+	"github.com/bsodwatch/bsodwatch/internal/bytesize"
 	"github.com/bsodwatch/bsodwatch/internal/optcheck"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/rules"
@@ -64,6 +65,13 @@ type Options struct {
 	RulesDir string `yaml:"rules_dir"`
 	// RulesReload is how often the rules folder is checked for edits. Default 30s.
 	RulesReload time.Duration `yaml:"rules_reload"`
+	// TempDir is where a dump stored compressed (NAME.zst) is restored for analysis (cdb
+	// needs a plain file); the file is removed when the job is done. Default: the system's
+	// temporary directory.
+	TempDir string `yaml:"temp_dir"`
+	// TempMinFree is the free space a restore must leave in temp_dir; a job that would leave
+	// less is retried later (the debugger never sees half a dump). Default 1GiB.
+	TempMinFree bytesize.Size `yaml:"temp_min_free"`
 }
 
 // Defaults.
@@ -72,6 +80,7 @@ const (
 	DefaultAckWait     = 2 * time.Minute
 	DefaultMaxDeliver  = 5
 	DefaultRulesReload = 30 * time.Second
+	DefaultTempMinFree = bytesize.GiB
 )
 
 // DefaultBackoff is the retry schedule used when Options.Backoff is empty.
@@ -108,6 +117,9 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.RulesReload <= 0 {
 		o.RulesReload = DefaultRulesReload
+	}
+	if o.TempMinFree <= 0 {
+		o.TempMinFree = DefaultTempMinFree
 	}
 	return o
 }
@@ -150,6 +162,9 @@ func (o Options) problems() optcheck.Problems {
 		if d < 0 {
 			ps.Addf(optcheck.Index("backoff", i), "%s: must not be negative", d)
 		}
+	}
+	if o.TempMinFree < 0 {
+		ps.Addf("temp_min_free", "%s: must not be negative", o.TempMinFree)
 	}
 	if o.Slots > 256 {
 		ps.Addf("slots", "%d: at most 256", o.Slots)

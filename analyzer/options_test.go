@@ -26,6 +26,7 @@ timeout: 20m
 output_cap: 1048576
 share_dir: '\\fs\dumps'
 rules_dir: 'C:\bsodwatch\rules'
+temp_min_free: 20GiB
 `
 	dec := yaml.NewDecoder(strings.NewReader(doc))
 	dec.KnownFields(true)
@@ -40,6 +41,7 @@ rules_dir: 'C:\bsodwatch\rules'
 		SymbolPath: `srv*C:\symbols*https://msdl.microsoft.com/download/symbols`, ExtraSymbolPaths: []string{`\\fs\pdb`},
 		Commands: "!analyze -v; lmv; q", Timeout: 20 * time.Minute, OutputCap: 1 << 20,
 		ShareDir: `\\fs\dumps`, RulesDir: `C:\bsodwatch\rules`, RulesReload: 30 * time.Second,
+		TempMinFree: 20 << 30,
 	}
 	if d := cmp.Diff(want, o); d != "" {
 		t.Errorf("options (-want +got):\n%s", d)

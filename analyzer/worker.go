@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/bsodwatch/bsodwatch/analyzer/cdb"
+	"github.com/bsodwatch/bsodwatch/dumpshare"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/rules"
 	"github.com/bsodwatch/bsodwatch/verdict"
@@ -41,6 +42,8 @@ type Worker struct {
 	log      zerolog.Logger
 	debugger Debugger // nil: native engine
 	metrics  *metrics
+	// temp guards the free space of TempDir while compressed dumps are restored there.
+	temp *dumpshare.Guard
 }
 
 // settleTimeout bounds publishing a verdict and acking once the analysis is done, even while
@@ -62,6 +65,15 @@ func New(o Options, d Deps) (*Worker, error) {
 		return nil, err
 	}
 	w := &Worker{opts: o, deps: d, log: d.Log.With().Str("role", "analyzer").Logger(), metrics: m}
+	tmp := o.TempDir
+	if tmp == "" {
+		tmp = os.TempDir()
+	}
+	w.opts.TempDir = tmp
+	w.temp = &dumpshare.Guard{
+		Space:   func(context.Context) (dumpshare.Space, error) { return dumpshare.LocalSpace(tmp) },
+		MinFree: int64(o.TempMinFree), What: "analyzer's temporary directory " + tmp,
+	}
 	switch {
 	case o.Engine == EngineNative:
 	case d.Debugger != nil:

@@ -22,6 +22,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/bsodwatch/bsodwatch/analyzer"
@@ -42,7 +43,7 @@ const (
 
 // AllRoles are the roles `bsodwatch run` runs by default, in the order they are started
 // (consumers before the producer, so the first job finds a worker).
-var AllRoles = []string{RoleAnalyzer, RoleNotifier, RoleFetcher}
+var AllRoles = []string{RoleAnalyzer, RoleNotifier, RoleFetcher, RolePruner}
 
 // Options say what one process runs.
 type Options struct {
@@ -93,6 +94,7 @@ type Process struct {
 	cleanups  []func()
 	fetcher   *fetcher.Fetcher
 	summary   [][2]string
+	freeGauge prometheus.Gauge
 }
 
 type task struct {
@@ -156,6 +158,8 @@ func (p *Process) start(ctx context.Context) error {
 			t, err = p.notifier()
 		case RoleFetcher:
 			t, err = p.buildFetcher(ctx)
+		case RolePruner:
+			t, err = p.pruner(ctx)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", r, err)
@@ -187,6 +191,12 @@ func (p *Process) check() error {
 	}
 	if has(RoleNotifier) {
 		ps.Add("notifier", c.Notifier.Validate())
+	}
+	if has(RolePruner) {
+		if c.Share.Dir == "" && c.Share.SMB == nil {
+			ps.Addf("share", "no dump share: set share.dir or share.smb")
+		}
+		ps.Add("share", c.Share.Validate())
 	}
 	if has(RoleFetcher) {
 		f := c.Fetcher
@@ -361,7 +371,7 @@ func (p *Process) prepareDirs() error {
 		sep := string(filepath.Separator)
 		p.note("fleet", fleet+"  (drop a dump in "+filepath.Join(fleet, "HOSTNAME", "Minidump")+sep+" or HOSTNAME"+sep+"MEMORY.DMP)")
 	}
-	if (has(RoleFetcher) || has(RoleAnalyzer)) && c.Share.SMB == nil {
+	if (has(RoleFetcher) || has(RoleAnalyzer) || has(RolePruner)) && c.Share.SMB == nil {
 		c.Share.Dir = c.ShareDir()
 		if err := os.MkdirAll(c.Share.Dir, 0o755); err != nil {
 			return fmt.Errorf("dump share: %w", err)

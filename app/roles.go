@@ -150,7 +150,7 @@ func (p *Process) buildFetcher(ctx context.Context) (task, error) {
 		}
 	}
 	if !p.o.DryRun {
-		share, release, err := dumpshare.Open(ctx, c.Share)
+		share, release, err := dumpshare.Open(ctx, c.Share.Options)
 		if err != nil {
 			return task{}, err
 		}
@@ -163,7 +163,12 @@ func (p *Process) buildFetcher(ctx context.Context) (task, error) {
 		if err != nil {
 			return task{}, err
 		}
+		observe, err := p.shareFree()
+		if err != nil {
+			return task{}, err
+		}
 		d.Share, d.State, d.Publisher = share, state, intake.NewPublisher(p.js)
+		d.Guard = &dumpshare.Guard{Space: share.Space, MinFree: int64(c.Share.MinFree), Observe: observe}
 	}
 	f, err := fetcher.New(o, d)
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/bsodwatch/bsodwatch/notifier"
 	"github.com/bsodwatch/bsodwatch/ops"
 	"github.com/bsodwatch/bsodwatch/pipeline"
+	"github.com/bsodwatch/bsodwatch/retention"
 )
 
 // Config is the whole file. Each role reads its own section; `bsodwatch run` reads them all.
@@ -39,9 +40,9 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// NATS is the queue connection, and the all-in-one mode's embedded server.
 	NATS NATS `yaml:"nats"`
-	// Share is the dump share the fetcher copies dumps to (dir or smb). Default: the
-	// directory <data_dir>/share.
-	Share dumpshare.Options `yaml:"share"`
+	// Share is the dump share the fetcher copies dumps to (dir or smb), its free-space
+	// floor, compression and retention. Default: the directory <data_dir>/share.
+	Share Share `yaml:"share"`
 	// Fetcher finds and copies dumps.
 	Fetcher fetcher.Options `yaml:"fetcher"`
 	// Analyzer runs cdb or the native engine on queued dumps.
@@ -57,6 +58,23 @@ type Config struct {
 	Path string `yaml:"-"`
 	// root is the file's YAML, to place problems at their lines.
 	root *yaml.Node
+}
+
+// Share is the dump share section: where dumps are kept, and for how long.
+type Share struct {
+	dumpshare.Options `yaml:",inline"`
+	// Retention removes the dumps the policy no longer keeps (run by the pruner role of
+	// `bsodwatch run`, and by `bsodwatch share prune`); their verdicts are kept, marked
+	// "dump pruned" (pruned_at).
+	Retention retention.Options `yaml:"retention"`
+}
+
+// Validate reports every problem with the section (optcheck.Problems keyed like the YAML).
+func (s Share) Validate() error {
+	var ps optcheck.Problems
+	ps.Add("", s.Options.Validate())
+	ps.Add("retention", s.Retention.Validate())
+	return ps.Err()
 }
 
 // NATS is the queue section: how separate roles connect, and how `run` serves.
@@ -118,6 +136,7 @@ func (c *Config) RoleDefaults() *Config {
 	}
 	d.History = d.History.WithDefaults()
 	d.Notifier = d.Notifier.WithDefaults()
+	d.Share.Retention = d.Share.Retention.WithDefaults()
 	return &d
 }
 

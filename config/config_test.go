@@ -39,6 +39,10 @@ func TestParseErrors(t *testing.T) {
 				`cfg.yaml:5: fetcher.ldap.urls: ldap://dc1.corp.example without start_tls would send the password in clear`,
 				`cfg.yaml:6: fetcher.ldap.filter: "(cn=a": unexpected end of filter`}},
 		{"fetcher validation", "fetcher:\n  encryption: optional\n", []string{`cfg.yaml:2: fetcher.encryption: "optional": want auto or required`}},
+		{"share lifecycle", "share:\n  dir: /tmp\n  min_free: lots\n  compress:\n    level: turbo\n  retention:\n    max_age: 48h\n    silenced_max_age: 24h\n", []string{
+			`cfg.yaml:3: size "lots": want a number of bytes`, `cfg.yaml:5: share.compress.level: "turbo": want fastest, default, better or best`,
+			`cfg.yaml:8: share.retention.silenced_max_age: 24h0m0s: shorter than max_age (48h0m0s); it keeps dumps longer, not shorter`}},
+		{"bad size", "share:\n  min_free: plenty\n", []string{`cfg.yaml:2: size "plenty": want a number of bytes or a number with a unit`}},
 		{"two documents", "data_dir: /a\n---\ndata_dir: /b\n", []string{"cfg.yaml:2: only one YAML document is allowed"}},
 	}
 	for _, tc := range tests {

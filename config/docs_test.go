@@ -208,6 +208,8 @@ func typeName(t reflect.Type) string {
 		return "duration"
 	case t.Kind() == reflect.Struct:
 		return "secret string"
+	case t.Kind() == reflect.Int64 && reflect.PointerTo(t).Implements(reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()):
+		return "size"
 	case t.Kind() == reflect.Slice:
 		return "list of " + typeName(t.Elem())
 	case t.Kind() == reflect.Map:
@@ -337,7 +339,8 @@ with ` + "`bsodwatch config check --config FILE`" + `: it prints ` + "`OK`" + ` 
 problem and exits 2.
 
 - **Strict**: an unknown key is an error (a typo never silently falls back to a default).
-- **Defaults**: a key left out takes the default below; durations are written ` + "`30s`, `5m`, `24h`" + `.
+- **Defaults**: a key left out takes the default below; durations are written ` + "`30s`, `5m`, `24h`" + `,
+  sizes as bytes or with a unit: ` + "`10GiB`, `500MB`" + `.
 - **Paths**: a relative ` + "`*_file`, `*_dir`, `inventory` or `template`" + ` is relative to the config
   file's directory.
 - **Secrets** (passwords, tokens, webhook URLs) come from a file (` + "`*_file`" + `) or an environment
@@ -353,6 +356,15 @@ nats:
   password_env: BSODWATCH_NATS_PASSWORD
   embedded:
     listen: 0.0.0.0:4222
+share:
+  dir: /srv/dumps
+  min_free: 20GiB
+  compress: {min_size: 256MiB}
+  retention:
+    max_age: 2160h            # 90 days
+    known_issue_max_age: 4320h
+    keep_per_bucket: 20
+    max_total: 500GiB
 fetcher:
   inventory: inventory.yaml
   interval: 10m

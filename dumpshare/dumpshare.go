@@ -6,7 +6,14 @@
 // Layout: <host>/<UTC mtime>-<name>, for example "srv01/20240501T123456Z-MEMORY.DMP". The time
 // is the dump's modification time, not the copy time, so copying the same dump again (a
 // restarted fetcher) lands on the same path instead of making a second file, while a
-// MEMORY.DMP overwritten by the next crash gets a new one.
+// MEMORY.DMP overwritten by the next crash gets a new one. A dump stored compressed has
+// CompressedSuffix appended (see CompressOptions); its identity stays the sha256 of the
+// original bytes.
+//
+// Both kinds of share also list their dumps (List, Stat with the time each was written) and
+// say how much room their volume has left (Space; Guard keeps a floor of free space while
+// several copies run). A volume that fills during a write fails it with ErrNoSpace and
+// leaves nothing behind.
 package dumpshare
 
 import (
@@ -23,12 +30,34 @@ import (
 // it is validated, so nothing escapes the root.
 type Share interface {
 	// Put writes size bytes from src to rel (replacing it) and returns their sha256 in hex.
-	// A negative size means "unknown": the length is then not checked.
+	// A negative size means "unknown": the length is then not checked. A rel ending in
+	// CompressedSuffix is written zstd-compressed; the hash and size are the source's.
+	// When the volume fills, the error wraps ErrNoSpace and nothing is left behind.
 	Put(ctx context.Context, rel string, src io.Reader, size int64) (sha256hex string, err error)
-	// Stat returns the size of rel; the error wraps fs.ErrNotExist when it is absent.
-	Stat(ctx context.Context, rel string) (int64, error)
+	// StoredRel returns where a dump of size bytes laid out at rel is kept: rel, or rel with
+	// CompressedSuffix when the share compresses dumps of that size.
+	StoredRel(rel string, size int64) string
+	// Stat describes rel; the error wraps fs.ErrNotExist when it is absent.
+	Stat(ctx context.Context, rel string) (FileInfo, error)
 	// Remove deletes rel.
 	Remove(ctx context.Context, rel string) error
+	// List calls fn for every dump kept in the share's layout (<host>/<time>-<name>, see
+	// ParseLayout), in no particular order; temporaries and other files are left out. fn's
+	// error stops the walk and is returned as is.
+	List(ctx context.Context, fn func(FileInfo) error) error
+	// Space reports the free and total space of the share's volume, as the share itself
+	// tells it (statfs, or SMB's FileFsFullSizeInformation).
+	Space(ctx context.Context) (Space, error)
+}
+
+// FileInfo describes a file on a share.
+type FileInfo struct {
+	// Rel is its path below the share root, '/'-separated.
+	Rel string
+	// Size is the bytes it takes on the share (a compressed dump's compressed size).
+	Size int64
+	// ModTime is when it was written to the share.
+	ModTime time.Time
 }
 
 // ErrInvalidPath is wrapped by every validation error.
@@ -52,6 +81,23 @@ func Layout(host, name string, t time.Time) (string, error) {
 		return "", err
 	}
 	return host + "/" + t.UTC().Format(timeLayout) + "-" + name, nil
+}
+
+// ParseLayout splits a path made by Layout (with or without CompressedSuffix) into the host,
+// the dump's modification time and its file name; ok is false for any other path.
+func ParseLayout(rel string) (host string, t time.Time, name string, ok bool) {
+	host, file, found := strings.Cut(rel, "/")
+	if !found || strings.Contains(file, "/") || ValidateHost(host) != nil || ValidateName(file) != nil {
+		return "", time.Time{}, "", false
+	}
+	if len(file) < len(timeLayout)+2 || file[len(timeLayout)] != '-' {
+		return "", time.Time{}, "", false
+	}
+	t, err := time.Parse(timeLayout, file[:len(timeLayout)])
+	if err != nil {
+		return "", time.Time{}, "", false
+	}
+	return host, t, strings.TrimSuffix(file[len(timeLayout)+1:], CompressedSuffix), true
 }
 
 // ValidateHost checks a host name used as a directory: letters, digits, '.', '-' and '_'
@@ -159,6 +205,14 @@ func finishTemp(rel string, f tempFile, n, size int64) error {
 		return fmt.Errorf("put %s: close: %w", rel, err)
 	}
 	return nil
+}
+
+// markFull adds ErrNoSpace to err when full says it is the volume's (or a quota's) refusal.
+func markFull(err error, full func(error) bool) error {
+	if err != nil && !errors.Is(err, ErrNoSpace) && full(err) {
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return err
 }
 
 // splitRel returns the directory part ("" at the root) and the base name of a valid rel.

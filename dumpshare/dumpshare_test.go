@@ -120,8 +120,9 @@ func testShare(t *testing.T, s dumpshare.Share, onDisk func(rel string) string, 
 	if err != nil || !bytes.Equal(disk, data) {
 		t.Fatalf("file on disk differs (%d bytes, %v)", len(disk), err)
 	}
-	if n, err := s.Stat(ctx, rel); err != nil || n != int64(len(data)) {
-		t.Fatalf("Stat = %d, %v", n, err)
+	fi, err := s.Stat(ctx, rel)
+	if err != nil || fi.Size != int64(len(data)) || fi.Rel != rel || time.Since(fi.ModTime).Abs() > time.Hour {
+		t.Fatalf("Stat = %+v, %v", fi, err)
 	}
 	// a short source: refused, nothing left behind, the old file untouched
 	if _, err := s.Put(ctx, rel, io.LimitReader(bytes.NewReader(data), 1000), int64(len(data))); !errors.Is(err, dumpshare.ErrSizeMismatch) {
@@ -145,12 +146,133 @@ func testShare(t *testing.T, s dumpshare.Share, onDisk func(rel string) string, 
 			t.Errorf("Put(%q) = %v, want ErrInvalidPath", bad, err)
 		}
 	}
+	testListAndSpace(t, s, onDisk, rel, int64(len(data)))
+	testCompressed(t, s, onDisk)
 	if err := s.Remove(ctx, rel); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Stat(ctx, rel); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Stat after Remove: %v", err)
 	}
+}
+
+// testListAndSpace checks List (only files in the layout, with their sizes) and Space (the
+// volume the files are on, as statfs of the folder behind the share sees it).
+func testListAndSpace(t *testing.T, s dumpshare.Share, onDisk func(rel string) string, rel string, size int64) {
+	ctx := context.Background()
+	small := "host-2/20240502T010203Z-050224-1-01.dmp"
+	if _, err := s.Put(ctx, small, strings.NewReader("minidump"), 8); err != nil {
+		t.Fatal(err)
+	}
+	// Files that are not dumps in bsodwatch's layout must never be listed (retention would
+	// remove what it lists).
+	for _, other := range []string{"README.txt", "host-2/notes.txt", "host-2/sub/20240502T010203Z-x.dmp"} {
+		p := onDisk(other)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte("not a dump"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	planted := onDisk("host-2/.20240502T010203Z-y.dmp.abc.bsodwatch-tmp")
+	os.WriteFile(planted, []byte("tmp"), 0o644)
+	defer os.Remove(planted)
+	got := map[string]int64{}
+	if err := s.List(ctx, func(fi dumpshare.FileInfo) error {
+		got[fi.Rel] = fi.Size
+		if time.Since(fi.ModTime).Abs() > time.Hour {
+			t.Errorf("List %s: mtime %s", fi.Rel, fi.ModTime)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{rel: size, small: 8}
+	if len(got) != len(want) || got[rel] != size || got[small] != 8 {
+		t.Errorf("List = %v, want %v", got, want)
+	}
+	stop := errors.New("stop")
+	if err := s.List(ctx, func(dumpshare.FileInfo) error { return stop }); err != stop {
+		t.Errorf("List did not return fn's error as is: %v", err)
+	}
+	if err := s.Remove(ctx, small); err != nil {
+		t.Fatal(err)
+	}
+	sp, err := s.Space(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := dumpshare.LocalSpace(filepath.Dir(onDisk(rel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Other processes write to the same volume meanwhile: agree within 1 % of its size.
+	if sp.Total <= 0 || sp.Free <= 0 || sp.Free > sp.Total || absDiff(sp.Total, local.Total) > local.Total/100 || absDiff(sp.Free, local.Free) > local.Total/100 {
+		t.Errorf("Space = %+v, statfs of the folder says %+v", sp, local)
+	}
+}
+
+func absDiff(a, b int64) int64 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
+
+// testCompressed puts a dump under a .zst name: the hash and size are the original's, the
+// file holds a zstd stream that Restore turns back into the original bytes.
+func testCompressed(t *testing.T, s dumpshare.Share, onDisk func(rel string) string) {
+	ctx := context.Background()
+	data := compressible(24 << 20)
+	sum := sha256.Sum256(data)
+	want := hex.EncodeToString(sum[:])
+	rel := "host-3/20240503T000000Z-MEMORY.DMP" + dumpshare.CompressedSuffix
+	got, err := s.Put(ctx, rel, bytes.NewReader(data), int64(len(data)))
+	if err != nil || got != want {
+		t.Fatalf("compressed Put = %s, %v; want %s", got, err, want)
+	}
+	fi, err := s.Stat(ctx, rel)
+	if err != nil || fi.Size >= int64(len(data))/2 {
+		t.Fatalf("compressed file: %+v, %v (from %d bytes)", fi, err, len(data))
+	}
+	f, err := os.Open(onDisk(rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out bytes.Buffer
+	if err := dumpshare.Restore(ctx, &out, f, true, int64(len(data)), want); err != nil || !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("Restore: %v (%d bytes, equal %v)", err, out.Len(), bytes.Equal(out.Bytes(), data))
+	}
+	// a short source is refused for a compressed name too, and nothing is left
+	if _, err := s.Put(ctx, "host-3/20240503T000001Z-x.dmp.zst", bytes.NewReader(data[:1000]), int64(len(data))); !errors.Is(err, dumpshare.ErrSizeMismatch) {
+		t.Fatalf("short compressed Put: %v", err)
+	}
+	if _, err := s.Stat(ctx, "host-3/20240503T000001Z-x.dmp.zst"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("failed compressed Put left a file: %v", err)
+	}
+	if err := s.Remove(ctx, rel); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// compressible returns n bytes that look like memory: zero pages, repeated structures and
+// some noise.
+func compressible(n int) []byte {
+	b := make([]byte, n)
+	var noise [4096]byte
+	rand.Read(noise[:])
+	for off := 0; off+4096 <= n; off += 4096 {
+		switch (off / 4096) % 4 {
+		case 0: // zero page
+		case 1:
+			copy(b[off:], noise[:512]) // a little noise
+		default:
+			for i := off; i < off+4096; i += 16 {
+				copy(b[i:], "KDBG\x00\x01\x02\x03 pool tag ")
+			}
+		}
+	}
+	return b
 }
 
 type iotestErr struct{}

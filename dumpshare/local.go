@@ -21,6 +21,7 @@ const DefaultStaleAge = time.Hour
 // Local is a Share on a local or mounted directory.
 type Local struct {
 	root string
+	comp compression
 }
 
 var _ Share = (*Local)(nil)
@@ -39,7 +40,7 @@ func NewLocal(dir string) (*Local, error) {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("dump share: %w", err)
 	}
-	l := &Local{root: abs}
+	l := &Local{root: abs, comp: defaultCompression}
 	if _, err := l.CleanStale(context.Background(), 0); err != nil {
 		return nil, err
 	}
@@ -84,13 +85,25 @@ func (l *Local) Put(ctx context.Context, rel string, src io.Reader, size int64) 
 		return "", fmt.Errorf("put %s: lock temporary: %w", rel, err)
 	}
 	h := sha256.New()
-	w := &fileWriter{f: f, direct: startDirect(f, size)}
+	var w io.Writer
+	var cw *compressWriter
+	if Compressed(rel) {
+		if cw, err = newCompressWriter(f, l.comp.level); err != nil {
+			return "", fmt.Errorf("put %s: %w", rel, err)
+		}
+		w = cw
+	} else {
+		w = &fileWriter{f: f, direct: startDirect(f, size)}
+	}
 	n, err := hashCopy(ctx, w, src, size, h, alignedBuf)
+	if err == nil && cw != nil {
+		err = cw.Close()
+	}
 	if err != nil {
-		return "", fmt.Errorf("put %s: %w", rel, err)
+		return "", markFull(fmt.Errorf("put %s: %w", rel, err), noSpace)
 	}
 	if err := finishTemp(rel, f, n, size); err != nil {
-		return "", err
+		return "", markFull(err, noSpace)
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		return "", fmt.Errorf("put %s: %w", rel, err)
@@ -100,21 +113,76 @@ func (l *Local) Put(ctx context.Context, rel string, src io.Reader, size int64) 
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// StoredRel implements Share.
+func (l *Local) StoredRel(rel string, size int64) string { return l.comp.storedRel(rel, size) }
+
 // Stat implements Share.
-func (l *Local) Stat(ctx context.Context, rel string) (int64, error) {
+func (l *Local) Stat(ctx context.Context, rel string) (FileInfo, error) {
 	p, err := l.Path(rel)
 	if err != nil {
-		return 0, err
+		return FileInfo{}, err
 	}
 	fi, err := os.Stat(p)
 	if err != nil {
-		return 0, fmt.Errorf("stat %s: %w", rel, err)
+		return FileInfo{}, fmt.Errorf("stat %s: %w", rel, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return 0, fmt.Errorf("stat %s: not a regular file", rel)
+		return FileInfo{}, fmt.Errorf("stat %s: not a regular file", rel)
 	}
-	return fi.Size(), nil
+	return FileInfo{Rel: rel, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }
+
+// List implements Share.
+func (l *Local) List(ctx context.Context, fn func(FileInfo) error) error {
+	var fnErr error
+	err := filepath.WalkDir(l.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == l.root {
+				return err
+			}
+			return nil // a folder that vanished or cannot be read holds no dump of ours
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if d.IsDir() {
+			if p != l.root && filepath.Dir(p) != l.root {
+				return fs.SkipDir // the layout is one level of host folders
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		r, err := filepath.Rel(l.root, p)
+		if err != nil {
+			return nil
+		}
+		rel := filepath.ToSlash(r)
+		if _, _, _, ok := ParseLayout(rel); !ok {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil // removed meanwhile
+		}
+		if err := fn(FileInfo{Rel: rel, Size: fi.Size(), ModTime: fi.ModTime()}); err != nil {
+			fnErr = err
+			return err
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return fmt.Errorf("list %s: %w", l.root, err)
+	}
+	return nil
+}
+
+// Space implements Share.
+func (l *Local) Space(ctx context.Context) (Space, error) { return statSpace(l.root) }
 
 // Remove implements Share.
 func (l *Local) Remove(ctx context.Context, rel string) error {

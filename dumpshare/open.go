@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/bsodwatch/bsodwatch/internal/bytesize"
 	"github.com/bsodwatch/bsodwatch/internal/optcheck"
 	"github.com/bsodwatch/bsodwatch/secret"
 )
@@ -17,6 +18,12 @@ type Options struct {
 	Dir string `yaml:"dir"`
 	// SMB is a share reached through go-smb2.
 	SMB *SMBOptions `yaml:"smb"`
+	// MinFree is the free space the fetcher leaves on the share's volume: a copy that would
+	// leave less is deferred (reason share_full) until space is back, e.g. 10GiB. Default 0:
+	// copies only need room for themselves.
+	MinFree bytesize.Size `yaml:"min_free"`
+	// Compress stores big dumps zstd-compressed.
+	Compress CompressOptions `yaml:"compress"`
 }
 
 // Open returns the share the options describe and a function that releases it.
@@ -25,10 +32,15 @@ func Open(ctx context.Context, o Options) (Share, func() error, error) {
 	case o.Dir != "" && o.SMB != nil:
 		return nil, nil, errors.New("dump share: set dir or smb, not both")
 	case o.Dir != "":
+		comp, err := newCompression(o.Compress)
+		if err != nil {
+			return nil, nil, err
+		}
 		l, err := NewLocal(o.Dir)
 		if err != nil {
 			return nil, nil, err
 		}
+		l.comp = comp
 		return l, func() error { return nil }, nil
 	case o.SMB != nil:
 		so := *o.SMB
@@ -39,10 +51,15 @@ func Open(ctx context.Context, o Options) (Share, func() error, error) {
 			}
 			so.Password = pw
 		}
+		comp, err := newCompression(o.Compress)
+		if err != nil {
+			return nil, nil, err
+		}
 		s, err := NewSMB(ctx, so)
 		if err != nil {
 			return nil, nil, err
 		}
+		s.comp = comp
 		return s, s.Close, nil
 	}
 	return nil, nil, errors.New("dump share: set dir or smb")
@@ -60,6 +77,15 @@ func (o Options) Validate() error {
 		if fi, err := os.Stat(o.Dir); err == nil && !fi.IsDir() {
 			ps.Addf("dir", "%s is not a directory", o.Dir)
 		}
+	}
+	if o.MinFree < 0 {
+		ps.Addf("min_free", "%s: must not be negative", o.MinFree)
+	}
+	if o.Compress.MinSize < 0 {
+		ps.Addf("compress.min_size", "%s: must not be negative", o.Compress.MinSize)
+	}
+	if _, err := o.Compress.encoderLevel(); err != nil {
+		ps.Addf("compress.level", "%s", err)
 	}
 	if s := o.SMB; s != nil {
 		if s.Addr == "" {

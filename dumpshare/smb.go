@@ -48,6 +48,7 @@ type SMBOptions struct {
 // over 16 MiB without an error).
 type SMB struct {
 	o    SMBOptions
+	comp compression
 	mu   sync.Mutex
 	conn net.Conn
 	sess *smb2.Session
@@ -71,7 +72,7 @@ func NewSMB(ctx context.Context, o SMBOptions) (*SMB, error) {
 			return nil, fmt.Errorf("dump share dir: %w", err)
 		}
 	}
-	s := &SMB{o: o}
+	s := &SMB{o: o, comp: defaultCompression}
 	if _, err := s.share(ctx); err != nil {
 		return nil, err
 	}
@@ -213,15 +214,26 @@ func (s *SMB) Put(ctx context.Context, rel string, src io.Reader, size int64) (s
 		}
 	}()
 	h := sha256.New()
-	n, err := hashCopy(wctx, progressWriter{w: struct{ io.Writer }{f}, last: &last}, src, size, h, nil)
+	var w io.Writer = progressWriter{w: struct{ io.Writer }{f}, last: &last}
+	var cw *compressWriter
+	if Compressed(rel) {
+		if cw, err = newCompressWriter(w, s.comp.level); err != nil {
+			return "", fmt.Errorf("put %s: %w", rel, err)
+		}
+		w = cw
+	}
+	n, err := hashCopy(wctx, w, src, size, h, nil)
+	if err == nil && cw != nil {
+		err = cw.Close()
+	}
 	if err != nil {
 		if c := context.Cause(wctx); c != nil && c != context.Canceled {
 			err = fmt.Errorf("%w (%v)", err, c)
 		}
-		return "", fmt.Errorf("put %s: %w", rel, err)
+		return "", markFull(fmt.Errorf("put %s: %w", rel, err), smbFull)
 	}
 	if err := finishTemp(rel, f, n, size); err != nil {
-		return "", err
+		return "", markFull(err, smbFull)
 	}
 	ok = true
 	octx, cancel = s.opCtx(ctx)
@@ -233,23 +245,69 @@ func (s *SMB) Put(ctx context.Context, rel string, src io.Reader, size int64) (s
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// StoredRel implements Share.
+func (s *SMB) StoredRel(rel string, size int64) string { return s.comp.storedRel(rel, size) }
+
 // Stat implements Share.
-func (s *SMB) Stat(ctx context.Context, rel string) (int64, error) {
+func (s *SMB) Stat(ctx context.Context, rel string) (FileInfo, error) {
 	if err := ValidateRel(rel); err != nil {
-		return 0, err
+		return FileInfo{}, err
 	}
 	fsh, err := s.share(ctx)
 	if err != nil {
-		return 0, err
+		return FileInfo{}, err
 	}
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
 	fi, err := fsh.WithContext(octx).Stat(s.remote(rel))
 	if err != nil {
 		s.fail(err)
-		return 0, fmt.Errorf("stat %s: %w", rel, err)
+		return FileInfo{}, fmt.Errorf("stat %s: %w", rel, err)
 	}
-	return fi.Size(), nil
+	return FileInfo{Rel: rel, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+// List implements Share.
+func (s *SMB) List(ctx context.Context, fn func(FileInfo) error) error {
+	return s.walk(ctx, 1, func(_ *smb2.Share, rel string, fi fs.FileInfo) error {
+		if strings.HasSuffix(fi.Name(), tempSuffix) {
+			return nil
+		}
+		if _, _, _, ok := ParseLayout(rel); !ok {
+			return nil
+		}
+		return fn(FileInfo{Rel: rel, Size: fi.Size(), ModTime: fi.ModTime()})
+	})
+}
+
+// Space implements Share: the server's FileFsFullSizeInformation for the share's root (or
+// its dir), the caller's available allocation units, so a quota counts.
+func (s *SMB) Space(ctx context.Context) (Space, error) {
+	fsh, err := s.share(ctx)
+	if err != nil {
+		return Space{}, err
+	}
+	octx, cancel := s.opCtx(ctx)
+	defer cancel()
+	info, err := fsh.WithContext(octx).Statfs(strings.ReplaceAll(s.o.Dir, "/", `\`))
+	if err != nil {
+		s.fail(err)
+		return Space{}, fmt.Errorf("free space of %s: %w", s.o.Share, err)
+	}
+	bs := int64(info.BlockSize())
+	return Space{Free: int64(info.AvailableBlockCount()) * bs, Total: int64(info.TotalBlockCount()) * bs}, nil
+}
+
+// smbFull reports whether err is the server's "disk full" or "quota exceeded".
+func smbFull(err error) bool {
+	var re *smb2.ResponseError
+	if errors.As(err, &re) {
+		switch re.Code {
+		case 0xC000007F, 0xC0000044: // STATUS_DISK_FULL, STATUS_QUOTA_EXCEEDED
+			return true
+		}
+	}
+	return noSpace(err)
 }
 
 // Remove implements Share.
@@ -273,46 +331,70 @@ func (s *SMB) Remove(ctx context.Context, rel string) error {
 // CleanStale removes temporary files last written more than olderThan ago (SMB has no lock
 // that outlives a dead writer's session, so age is the test).
 func (s *SMB) CleanStale(ctx context.Context, olderThan time.Duration) (int, error) {
-	fsh, err := s.share(ctx)
-	if err != nil {
-		return 0, err
-	}
 	cutoff := time.Now().Add(-olderThan)
 	removed := 0
-	var walk func(dir string, depth int) error
-	walk = func(dir string, depth int) error {
-		if depth > 8 {
-			return nil
+	err := s.walk(ctx, 8, func(fsh *smb2.Share, rel string, fi fs.FileInfo) error {
+		if strings.HasSuffix(fi.Name(), tempSuffix) && fi.ModTime().Before(cutoff) {
+			octx, cancel := s.opCtx(ctx)
+			defer cancel()
+			if fsh.WithContext(octx).Remove(s.remote(rel)) == nil {
+				removed++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return removed, fmt.Errorf("clean temporary files: %w", err)
+	}
+	return removed, nil
+}
+
+// walk calls fn for every file below the share's root, down to depth folders, with its
+// '/'-separated path below the root. A folder that vanishes meanwhile is skipped.
+func (s *SMB) walk(ctx context.Context, depth int, fn func(fsh *smb2.Share, rel string, fi fs.FileInfo) error) error {
+	fsh, err := s.share(ctx)
+	if err != nil {
+		return err
+	}
+	var walk func(rel string, level int) error
+	walk = func(rel string, level int) error {
+		dir := s.o.Dir
+		if rel != "" {
+			dir = strings.Trim(dir+"/"+rel, "/")
 		}
 		octx, cancel := s.opCtx(ctx)
-		defer cancel()
-		fis, err := fsh.WithContext(octx).ReadDir(dir)
+		fis, err := fsh.WithContext(octx).ReadDir(strings.ReplaceAll(dir, "/", `\`))
+		cancel()
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
 			}
 			s.fail(err)
-			return fmt.Errorf("clean temporary files in %q: %w", dir, err)
+			return fmt.Errorf("list %q: %w", dir, err)
 		}
 		for _, fi := range fis {
-			p := fi.Name()
-			if dir != "" {
-				p = dir + `\` + p
+			if err := ctx.Err(); err != nil {
+				return err
 			}
-			switch {
-			case fi.IsDir():
-				if err := walk(p, depth+1); err != nil {
-					return err
+			p := fi.Name()
+			if rel != "" {
+				p = rel + "/" + p
+			}
+			if fi.IsDir() {
+				if level < depth {
+					if err := walk(p, level+1); err != nil {
+						return err
+					}
 				}
-			case strings.HasSuffix(fi.Name(), tempSuffix) && fi.ModTime().Before(cutoff):
-				if fsh.WithContext(octx).Remove(p) == nil {
-					removed++
-				}
+				continue
+			}
+			if err := fn(fsh, p, fi); err != nil {
+				return err
 			}
 		}
 		return nil
 	}
-	return removed, walk(strings.ReplaceAll(s.o.Dir, "/", `\`), 0)
+	return walk("", 0)
 }
 
 type progressWriter struct {

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bsodwatch/bsodwatch/dumpshare"
 	"github.com/bsodwatch/bsodwatch/internal/optcheck"
 	"github.com/bsodwatch/bsodwatch/internal/smbauth"
 	"github.com/bsodwatch/bsodwatch/pipeline"
@@ -265,8 +266,8 @@ var (
 )
 
 // Reason classifies an error for logs and metrics: offline, auth, ntlm_blocked,
-// clock_skew, unknown_principal, keytab, kdc_unreachable, denied, no_share, unencrypted, config, timeout,
-// canceled or error.
+// clock_skew, unknown_principal, keytab, kdc_unreachable, denied, no_share, unencrypted,
+// config, timeout, share_full, canceled or error.
 func Reason(err error) string {
 	switch {
 	case err == nil:
@@ -281,6 +282,8 @@ func Reason(err error) string {
 		return "keytab"
 	case errors.Is(err, ErrKDCUnreachable):
 		return "kdc_unreachable"
+	case errors.Is(err, dumpshare.ErrNoSpace):
+		return ReasonShareFull
 	case errors.Is(err, ErrOffline):
 		return "offline"
 	case errors.Is(err, ErrAuth):

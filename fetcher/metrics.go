@@ -11,6 +11,7 @@ type metrics struct {
 	sweepErrors   *prometheus.CounterVec
 	sweepSeconds  prometheus.Histogram
 	hosts         *prometheus.GaugeVec
+	deferred      *prometheus.CounterVec
 }
 
 // newMetrics makes the fetcher's metrics and registers them when reg is not nil.
@@ -34,11 +35,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.1, 3, 10)}),
 		hosts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "bsodwatch_fetcher_hosts", Help: "Hosts by the state of their last sweep (ok, offline, auth, denied, ...)."}, []string{"state"}),
+		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bsodwatch_fetcher_copies_deferred_total", Help: "Copies left for a later sweep, by reason (share_full: no room on the share, before or during the copy)."}, []string{"reason"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.dumpsFound, m.bytesCopied, m.copySeconds, m.copyRate, m.jobsPublished, m.sweepErrors, m.sweepSeconds, m.hosts} {
+	for _, c := range []prometheus.Collector{m.dumpsFound, m.bytesCopied, m.copySeconds, m.copyRate, m.jobsPublished, m.sweepErrors, m.sweepSeconds, m.hosts, m.deferred} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -31,6 +31,9 @@ type Deps struct {
 	Log       zerolog.Logger
 	// Registerer receives the metrics; nil means no metrics.
 	Registerer prometheus.Registerer
+	// Guard, when set, keeps the share's free space above its floor (share.min_free): a copy
+	// that would break it is deferred (reason share_full) and tried again next sweep.
+	Guard *dumpshare.Guard
 	// DryRun reports what would be copied and copies, publishes and records nothing.
 	DryRun bool
 	// Now is the clock (default time.Now).
@@ -93,10 +96,13 @@ type Report struct {
 	Copied      []CopiedDump `json:"copied"`
 	Planned     []Planned    `json:"planned,omitempty"`
 	Unstable    int          `json:"unstable"`
-	Failed      int          `json:"failed"`
-	BytesRead   int64        `json:"bytes_read"`
-	Errors      []HostError  `json:"errors,omitempty"`
-	Duration    float64      `json:"duration_seconds"`
+	// Deferred dumps were not copied for want of space on the share (reason share_full);
+	// the next sweep tries them again.
+	Deferred  int         `json:"deferred"`
+	Failed    int         `json:"failed"`
+	BytesRead int64       `json:"bytes_read"`
+	Errors    []HostError `json:"errors,omitempty"`
+	Duration  float64     `json:"duration_seconds"`
 }
 
 // CopiedDump is a dump that was copied and queued.
@@ -125,8 +131,9 @@ type HostError struct {
 	Error  string `json:"error"`
 }
 
-// OK reports whether the sweep had no failures (a dump still being written is no failure).
-func (r *Report) OK() bool { return r.HostsFailed == 0 && r.Failed == 0 }
+// OK reports whether the sweep had no failures (a dump still being written is no failure;
+// one deferred for want of space is: it was not fetched).
+func (r *Report) OK() bool { return r.HostsFailed == 0 && r.Failed == 0 && r.Deferred == 0 }
 
 // Run sweeps every Interval until ctx ends.
 func (f *Fetcher) Run(ctx context.Context) error {
@@ -136,7 +143,7 @@ func (f *Fetcher) Run(ctx context.Context) error {
 			f.log.Error().Err(err).Msg("sweep failed")
 		} else if ctx.Err() == nil {
 			f.log.Info().Int("hosts", rep.Hosts).Int("hosts_failed", rep.HostsFailed).Int("copied", len(rep.Copied)).
-				Int("failed", rep.Failed).Int("unstable", rep.Unstable).Float64("seconds", rep.Duration).Msg("sweep done")
+				Int("failed", rep.Failed).Int("unstable", rep.Unstable).Int("deferred", rep.Deferred).Float64("seconds", rep.Duration).Msg("sweep done")
 		}
 		select {
 		case <-ctx.Done():
@@ -200,6 +207,7 @@ func (r *Report) merge(h *Report) {
 	r.Planned = append(r.Planned, h.Planned...)
 	r.Unstable += h.Unstable
 	r.Failed += h.Failed
+	r.Deferred += h.Deferred
 	r.Errors = append(r.Errors, h.Errors...)
 }
 
@@ -302,6 +310,10 @@ func (f *Fetcher) sweepHost(ctx context.Context, h Host) *Report {
 			if errors.Is(err, errUnstable) {
 				rep.Unstable++
 				f.log.Info().Str("host", h.Name).Str("path", c.path).Msg("dump still changing; will look again next sweep")
+				continue
+			}
+			if errors.Is(err, dumpshare.ErrNoSpace) {
+				f.defer_(h, c.path, err, rep)
 				continue
 			}
 			rep.Failed++
@@ -453,6 +465,9 @@ func (f *Fetcher) handle(ctx context.Context, sess Session, h Host, c candidate,
 		return err
 	}
 	if f.d.DryRun {
+		if f.d.Share != nil {
+			rel = f.d.Share.StoredRel(rel, c.Size)
+		}
 		rep.Planned = append(rep.Planned, Planned{Host: h.Name, SourcePath: f.sourcePath(h, c.path), SharePath: rel, Size: c.Size, ModTime: c.ModTime.UTC()})
 		return nil
 	}
@@ -464,8 +479,14 @@ func (f *Fetcher) handle(ctx context.Context, sess Session, h Host, c candidate,
 	if err != nil {
 		return err
 	}
+	rel = f.d.Share.StoredRel(rel, c.Size)
 	f.m.dumpsFound.Inc()
+	release, err := f.reserve(ctx, c.Size)
+	if err != nil {
+		return err
+	}
 	job, err := f.copy(ctx, sess, h, c, rel)
+	release()
 	if err != nil {
 		return err
 	}

@@ -294,6 +294,7 @@ type leanResult struct {
 	Job struct {
 		ID         string `json:"id"`
 		Host       string `json:"host"`
+		SharePath  string `json:"share_path"`
 		ModTime    string `json:"mtime"`
 		DetectedAt string `json:"detected_at"`
 		Header     *struct {
@@ -322,6 +323,7 @@ type leanResult struct {
 		Tags []string `json:"tags"`
 	} `json:"matches"`
 	AnalyzedAt string `json:"analyzed_at"`
+	PrunedAt   string `json:"pruned_at"`
 }
 
 // zeroTime is how encoding/json writes a zero time.Time.
@@ -333,7 +335,14 @@ func decodeLean(data []byte) (*pipeline.Result, error) {
 		return nil, err
 	}
 	r := &pipeline.Result{Status: l.Status}
-	r.Job.ID, r.Job.Host = l.Job.ID, l.Job.Host
+	r.Job.ID, r.Job.Host, r.Job.SharePath = l.Job.ID, l.Job.Host, l.Job.SharePath
+	if l.PrunedAt != "" {
+		t, err := time.Parse(time.RFC3339Nano, l.PrunedAt)
+		if err != nil {
+			return nil, fmt.Errorf("bad time %q: %w", l.PrunedAt, err)
+		}
+		r.PrunedAt = t
+	}
 	// Times are kept as text and only the one CrashTime would pick is parsed: parsing all
 	// four was a fifth of the decoding time. The result carries it as ModTime.
 	sysTime, verdictTime := "", ""

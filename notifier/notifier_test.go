@@ -247,6 +247,28 @@ func TestReprocessedPostedOnlyWhenKnownIssueChanged(t *testing.T) {
 	}
 }
 
+// A verdict re-issued only because its dump was pruned is not posted again; one reprocessed
+// after its dump was pruned is, when its known issue changed.
+func TestPrunedReissueNotPosted(t *testing.T) {
+	rec := &recorder{}
+	n, tg, _ := testNotifier(t, TargetOptions{}, rec, zerolog.Nop())
+	st := newMemStore()
+	first := crash("H", "1")
+	pruned := crash("H", "1")
+	pruned.PrunedAt = time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	later := crash("H", "1")
+	later.PrunedAt, later.Reprocessed, later.PreviousMatches = pruned.PrunedAt, true, []string{"KI-0001"}
+	for i, r := range []*pipeline.Result{first, pruned, later} {
+		if err := n.handle(context.Background(), tg, st, r, uint64(i+1), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := rec.sent()
+	if len(got) != 2 || !got[0].Result.PrunedAt.IsZero() || !got[1].Result.Reprocessed {
+		t.Fatalf("posted %d messages, want the first verdict and the reprocessed one", len(got))
+	}
+}
+
 func TestRetryHonoursRetryAfterAndBackoff(t *testing.T) {
 	rec := &recorder{errs: []error{
 		&chat.Error{Reason: chat.ReasonServerError, Status: 500, Retry: true},

@@ -41,6 +41,11 @@ func (n *Notifier) apply(ctx context.Context, t *target, st stateStore, r *pipel
 		}
 		isNew = isNew || first
 	}
+	if !r.PrunedAt.IsZero() && !r.Reprocessed {
+		// Re-issued only to say its dump was pruned (history.MarkPruned): nothing to post.
+		n.m.results.WithLabelValues(t.name, "skipped_pruned").Inc()
+		return nil
+	}
 	if r.Reprocessed && slices.Equal(chat.SortedIDs(matchIDs(r)), chat.SortedIDs(r.PreviousMatches)) {
 		n.m.results.WithLabelValues(t.name, "skipped_unchanged").Inc()
 		return nil

@@ -116,6 +116,9 @@ type Result struct {
 	// the rule IDs it replaced.
 	Reprocessed     bool     `json:"reprocessed,omitempty"`
 	PreviousMatches []string `json:"previous_matches,omitempty"`
+	// PrunedAt is when the share's retention removed the dump ("dump pruned"); zero while
+	// the dump is there. The verdict is kept, re-issued in place with it set.
+	PrunedAt time.Time `json:"pruned_at,omitzero"`
 }
 
 // Cause is the native reader's guess at the culprit.
@@ -144,8 +147,15 @@ type Marks struct {
 }
 
 // MsgID is the Nats-Msg-Id of a result: one verdict per dump and rule-set version, so a
-// redelivered job never produces a second verdict.
-func (r *Result) MsgID() string { return r.Job.ID + ":" + r.RulesVersion }
+// redelivered job never produces a second verdict. A verdict re-issued because its dump was
+// pruned has an ID of its own, or JetStream would drop it as a repeat of the first.
+func (r *Result) MsgID() string {
+	id := r.Job.ID + ":" + r.RulesVersion
+	if !r.PrunedAt.IsZero() {
+		id += ":pruned"
+	}
+	return id
+}
 
 // Bucket is the bucket a verdict is grouped and counted by: the verdict's (the same for
 // every engine); for a stored result from before verdicts, the debugger's failure bucket

@@ -61,7 +61,7 @@ func cmdFetch(ctx context.Context, e *env, args []string) int {
 		}
 	}
 	if set["share"] {
-		cfg.Share = dumpshare.Options{Dir: *share}
+		cfg.Share.Options = dumpshare.Options{Dir: *share, MinFree: cfg.Share.MinFree, Compress: cfg.Share.Compress}
 	}
 	if !set["nats"] && e.Getenv(natsURLEnv) == "" && e.Getenv("NATS_URL") != "" {
 		cfg.NATS.URLs = splitList(e.Getenv("NATS_URL"))

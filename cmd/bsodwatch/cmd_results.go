@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bsodwatch/bsodwatch/app"
+	"github.com/bsodwatch/bsodwatch/config"
 	"github.com/bsodwatch/bsodwatch/history"
 	"github.com/bsodwatch/bsodwatch/notifier/chat"
 	"github.com/bsodwatch/bsodwatch/pipeline"
@@ -145,6 +146,9 @@ func verdictMarks(r *pipeline.Result) string {
 	if r.Reprocessed {
 		m = append(m, "reprocessed")
 	}
+	if !r.PrunedAt.IsZero() {
+		m = append(m, "dump-pruned "+r.PrunedAt.UTC().Format("2006-01-02"))
+	}
 	if len(m) == 0 {
 		return "-"
 	}
@@ -222,6 +226,15 @@ func addNATSFlags(fs *flag.FlagSet) *natsFlags {
 
 // dialNATS connects a command: configuration, then flags over it (app.Dial).
 func dialNATS(ctx context.Context, e *env, fs *flag.FlagSet, q *natsFlags, name string) (*app.Conn, error) {
+	cfg, err := natsConfig(e, fs, q)
+	if err != nil {
+		return nil, err
+	}
+	return app.Dial(ctx, cfg, name, e.Log)
+}
+
+// natsConfig is the configuration with the NATS flags laid over it.
+func natsConfig(e *env, fs *flag.FlagSet, q *natsFlags) (*config.Config, error) {
 	cfg, err := loadConfig(e, q.config)
 	if err != nil {
 		return nil, err
@@ -234,5 +247,5 @@ func dialNATS(ctx context.Context, e *env, fs *flag.FlagSet, q *natsFlags, name 
 		}
 		cfg.DataDir = abs
 	}
-	return app.Dial(ctx, cfg, name, e.Log)
+	return cfg, nil
 }

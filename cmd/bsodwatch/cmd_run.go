@@ -15,7 +15,7 @@ import (
 const runSynopsis = `run [--config FILE] [--data DIR] [--roles LIST] [--metrics ADDR] [--nats.listen ADDR]
 
 Runs the whole pipeline in one process: an embedded NATS server with JetStream under
-DATA/nats, the fetcher, the analyzer and the notifier. Without a config file it watches the
+DATA/nats, the fetcher, the analyzer, the notifier and the pruner (share.retention). Without a config file it watches the
 local fleet folder DATA/fleet (one subfolder per host, laid out like ADMIN$: MEMORY.DMP,
 Minidump/), copies new dumps to DATA/share, analyzes them (cdb when found, else the native
 engine) with the shipped rules (or DATA/rules when present) and prints verdicts here.
@@ -37,7 +37,7 @@ func cmdRun(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet(e, "run", runSynopsis)
 	file := fs.String("config", "", "configuration file (default $"+configEnv+", else built-in defaults)")
 	data := fs.String("data", "", "data directory (default: data_dir of the config, else "+config.DefaultDataDir(func(string) string { return "" })+"-like platform default)")
-	rolesFlag := fs.String("roles", "fetcher,analyzer,notifier", "roles to run here, comma-separated; none runs only the embedded NATS server")
+	rolesFlag := fs.String("roles", "fetcher,analyzer,notifier,pruner", "roles to run here, comma-separated; none runs only the embedded NATS server")
 	var metricsAddr, natsListen optString
 	fs.Var(&metricsAddr, "metrics", "address of /metrics and /healthz, \"\" for none (default metrics.listen, "+ops.DefaultListen+")")
 	fs.Var(&natsListen, "nats.listen", "also serve the embedded NATS on this TCP address (default nats.embedded.listen)")
@@ -87,7 +87,7 @@ func parseRoles(s string) ([]string, error) {
 	for _, r := range strings.Split(s, ",") {
 		r = strings.TrimSpace(r)
 		if !slices.Contains(app.AllRoles, r) {
-			return nil, fmt.Errorf("unknown role %q in --roles (want %s or none)", r, "fetcher,analyzer,notifier")
+			return nil, fmt.Errorf("unknown role %q in --roles (want %s or none)", r, "fetcher,analyzer,notifier,pruner")
 		}
 		if !slices.Contains(roles, r) {
 			roles = append(roles, r)

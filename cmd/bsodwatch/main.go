@@ -58,6 +58,7 @@ func commands() []command {
 		{"submit", "queue dumps already on disk for analysis", cmdSubmit},
 		{"results", "list and count stored verdicts", cmdResults},
 		{"reanalyze", "re-apply the current rules to stored verdicts", cmdReanalyze},
+		{"share", "the dump share: prune (apply retention now), usage (space by host, bucket, age)", cmdShare},
 		{"config", "check a configuration file", cmdConfig},
 	}
 }
