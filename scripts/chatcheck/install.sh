@@ -14,6 +14,8 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 echo "chatcheck: npm ci (package-lock.json)" >&2
+start=$(date +%s.%N)
 # No package here needs an install script; --ignore-scripts keeps it so.
 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2
 echo "$want" > "$stamp"
+echo "chatcheck: npm ci took $(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }') s" >&2
