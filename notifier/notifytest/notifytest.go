@@ -337,7 +337,8 @@ func AssertNoSecret(t testing.TB, text string, s secret.Value) {
 	}
 }
 
-// Huge is a verdict far over every chat size limit: many long remedy lines.
+// Huge is a verdict far over every chat size limit before the value caps: many long
+// remedy lines.
 func Huge() *chat.Message {
 	r := Known()
 	line := strings.Repeat("Check the filter driver stack and vendor notes. ", 12)
