@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs the Go tests with what they need: a private Samba on a loopback port and the Active
 # Directory rig of scripts/ad.sh (both installed from Debian packages when missing), stopped
-# again when the tests end, whatever their outcome. The TestAD tests run inside the rig's
-# namespaces (scripts/ad.sh exec), the others outside.
+# again when the tests end, whatever their outcome; and the npm packages of the chat payload
+# checks (scripts/chatcheck, installed when missing), which the Go test notifier/chatcheck then
+# must run: BSODWATCH_CHATCHECK makes a missing Node a failure, not a skip. The TestAD tests
+# run inside the rig's namespaces (scripts/ad.sh exec), the others outside.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pkgs=("$@"); [ ${#pkgs[@]} -gt 0 ] || pkgs=(./...)
@@ -26,6 +28,8 @@ else
   # A set address with nothing else makes the SMB tests fail rather than skip.
   export BSODWATCH_SMB_ADDR=127.0.0.1:1   # loopback, nothing listens
 fi
+export BSODWATCH_CHATCHECK=1
+./scripts/chatcheck/install.sh || echo "test.sh: the chat check packages could not be installed; notifier/chatcheck will fail" >&2
 rc=0
 go test -timeout 15m -count=1 -skip '^TestAD' "${pkgs[@]}" || rc=$?
 # The AD tests, one package at a time (each may log on, time out or change the rig's state).

@@ -44,7 +44,7 @@ func TestNotifyDryRunSampleTargets(t *testing.T) {
 		}
 	}
 	slackPart := out[strings.Index(out, "### target slack"):strings.Index(out, "### target teams")]
-	if strings.Contains(slackPart, `\u003c!channel\u003e`) || !strings.Contains(slackPart, `\u0026lt;!channel\u0026gt;`) {
+	if strings.Contains(slackPart, `<!channel>`) || !strings.Contains(slackPart, `&lt;!channel&gt;`) {
 		t.Errorf("slack payload does not escape <!channel>:\n%s", slackPart)
 	}
 }

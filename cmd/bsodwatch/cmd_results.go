@@ -115,7 +115,7 @@ func printVerdictTable(w io.Writer, rs []*pipeline.Result, asJSON bool) error {
 	fmt.Fprintln(tw, "CRASHED\tHOST\tSTATUS\tBUCKET\tKNOWN ISSUE\tMARKS\tDUMP\tVERDICT")
 	for _, r := range rs {
 		v := verdict.Ensure(r)
-		headline, _ := chat.TruncateRunes(v.Headline, 80, "…")
+		headline, _ := chat.CapRunes(v.Headline, 80)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", fmtCrashTime(history.CrashTime(r)), dashIfEmpty(r.Job.Host),
 			dashIfEmpty(r.Status), r.Bucket(), verdictIssues(r), verdictMarks(r), shortJobID(r.Job.ID), headline)
 	}

@@ -170,18 +170,6 @@ func netError(ctx context.Context, err error, u secret.Value) *Error {
 
 func oneLine(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
+	s, _ = CapRunes(s, 200)
 	return s
-}
-
-// TruncateRunes cuts s to at most n runes, ending with suffix when it cut.
-func TruncateRunes(s string, n int, suffix string) (string, bool) {
-	r := []rune(s)
-	if len(r) <= n {
-		return s, false
-	}
-	keep := max(n-len([]rune(suffix)), 0)
-	return string(r[:keep]) + suffix, true
 }

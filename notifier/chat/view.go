@@ -7,15 +7,18 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/bsodwatch/bsodwatch/analysis"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 )
 
 // View is what a template renders. Every string that came from a dump, the debugger or a
-// rule is already escaped for the target's markup when the view is built, so a template
-// override cannot forget to escape; Links are checked (http and https only) and rendered
-// by the integration's link syntax.
+// rule is already capped (Caps) and escaped for the target's markup when the view is
+// built, so a template override can neither forget to escape nor show a 40,000-character
+// module name; Links are checked (http and https only) and rendered by the integration's
+// link syntax.
 type View struct {
 	Kind        string // verdict or update
 	Failed      bool   // the analysis failed; Error says why
@@ -65,6 +68,8 @@ type View struct {
 	Links       []string // rendered links
 	OtherTitles []string // further matched rules
 	Flags       []string // titles of flags raised beside the crash (a known-vulnerable driver loaded)
+	Evidence    []string // why the known issue matched: the facts that met its conditions
+	Modules     []string // other third-party modules loaded (not Microsoft's, not the culprit)
 
 	Bucket          string
 	Engine          string
@@ -81,6 +86,11 @@ type View struct {
 	Since     string
 
 	ResultURL string // rendered link to the full result, or empty
+
+	// Shortened is set when a value was capped or a part dropped; Dropped names the parts
+	// dropped (DropOrder) to fit the target's limit.
+	Shortened bool
+	Dropped   []string
 }
 
 // Markup says how an integration escapes text and writes links.
@@ -91,42 +101,48 @@ type Markup struct {
 	Link func(u, label string) string
 }
 
-// NewView builds the view of m, escaping every value with mk.
+// NewView builds the view of m, capping every value (Caps) and escaping it with mk.
 func NewView(m *Message, mk Markup) *View {
 	r := m.Result
 	if r == nil {
 		r = &pipeline.Result{}
 	}
-	e := func(s string) string { return mk.Escape(Clean(s)) }
-	es := func(ss []string) []string {
-		out := make([]string, 0, len(ss))
+	v := &View{Kind: m.Kind}
+	// e cleans, caps and escapes one value of field; es does a list.
+	e := func(field, s string) string {
+		s, cut := CapRunes(Clean(s), Caps[field].Runes)
+		v.Shortened = v.Shortened || cut
+		return mk.Escape(s)
+	}
+	es := func(field string, ss []string) []string {
+		var clean []string
 		for _, s := range ss {
-			if s = strings.TrimSpace(s); s != "" {
-				out = append(out, e(s))
+			if s = Clean(s); s != "" {
+				clean = append(clean, s)
 			}
 		}
-		return out
+		clean, cut := capList(clean, Caps[field])
+		v.Shortened = v.Shortened || cut
+		for i, s := range clean {
+			clean[i] = mk.Escape(s)
+		}
+		return clean
 	}
-	v := &View{
-		Kind:            m.Kind,
-		Failed:          r.Status == pipeline.StatusFailed,
-		New:             m.New || (r.Marks.NewBucket && m.Kind != KindUpdate),
-		Regression:      r.Marks.Regression,
-		CrashLoop:       r.Marks.CrashLoop,
-		Reprocessed:     r.Reprocessed,
-		Degraded:        r.Degraded,
-		Host:            e(r.Job.Host),
-		HostTags:        es(r.Job.HostTags),
-		JobID:           e(r.Job.ID),
-		Dump:            e(r.Job.SharePath),
-		Source:          e(r.Job.SourcePath),
-		Bucket:          e(r.Bucket()),
-		Engine:          e(r.Engine),
-		Confidence:      e(r.Confidence),
-		DegradedReasons: es(r.DegradedReasons),
-		Error:           e(r.Error),
-		RulesVersion:    e(r.RulesVersion),
-	}
+	v.Failed = r.Status == pipeline.StatusFailed
+	v.New = m.New || (r.Marks.NewBucket && m.Kind != KindUpdate)
+	v.Regression, v.CrashLoop = r.Marks.Regression, r.Marks.CrashLoop
+	v.Reprocessed, v.Degraded = r.Reprocessed, r.Degraded
+	v.Host = e("Host", r.Job.Host)
+	v.HostTags = es("HostTags", r.Job.HostTags)
+	v.JobID = e("JobID", r.Job.ID)
+	v.Dump = e("Dump", r.Job.SharePath)
+	v.Source = e("Source", r.Job.SourcePath)
+	v.Bucket = e("Bucket", r.Bucket())
+	v.Engine = e("Engine", r.Engine)
+	v.Confidence = e("Confidence", r.Confidence)
+	v.DegradedReasons = es("DegradedReasons", r.DegradedReasons)
+	v.Error = e("Error", r.Error)
+	v.RulesVersion = e("RulesVersion", r.RulesVersion)
 	if v.Kind == "" {
 		v.Kind = KindVerdict
 	}
@@ -134,11 +150,11 @@ func NewView(m *Message, mk Markup) *View {
 	if vd == nil {
 		vd = &analysis.Verdict{}
 	}
-	v.Headline = e(vd.Headline)
+	v.Headline = e("Headline", vd.Headline)
 	v.VerdictKind = vd.Kind
 	v.Crash = vd.Kind == analysis.KindBugcheck || vd.Kind == analysis.KindException || vd.Kind == analysis.KindHang || vd.Kind == ""
 	if vd.Kind == analysis.KindFailed || !strings.Contains(vd.Headline, vd.Reason) {
-		v.Reason = e(vd.Reason) // else the headline says it already
+		v.Reason = e("Reason", vd.Reason) // else the headline says it already
 	}
 	if !vd.CrashTime.IsZero() {
 		v.CrashTime = vd.CrashTime.UTC().Format("2006-01-02 15:04 UTC")
@@ -155,73 +171,83 @@ func NewView(m *Message, mk Markup) *View {
 		if o.Arch != "" {
 			parts = append(parts, o.Arch)
 		}
-		v.OS = e(strings.TrimSpace(o.Product + " (" + strings.Join(parts, ", ") + ")"))
+		v.OS = e("OS", strings.TrimSpace(o.Product+" ("+strings.Join(parts, ", ")+")"))
 		if o.Product == "" {
-			v.OS = e(strings.Join(parts, ", "))
+			v.OS = e("OS", strings.Join(parts, ", "))
 		}
 	}
-	v.Uptime = e(vd.Uptime)
-	v.BugcheckCode, v.BugcheckName, v.Process = e(vd.Code), e(vd.Name), e(vd.Process)
+	v.Uptime = e("Uptime", vd.Uptime)
+	v.BugcheckCode, v.BugcheckName, v.Process = e("BugcheckCode", vd.Code), e("BugcheckName", vd.Name), e("Process", vd.Process)
 	if a := r.Analysis; a != nil {
-		v.Image = e(a.ImageName)
-		v.Symbol = e(a.SymbolName)
+		v.Image = e("Image", a.ImageName)
+		v.Symbol = e("Symbol", a.SymbolName)
 		if v.Process == "" {
-			v.Process = e(a.ProcessName)
+			v.Process = e("Process", a.ProcessName)
 		}
 	}
+	var mod string
 	if c := vd.Culprit; c != nil {
-		mod := c.Module
-		v.Module = e(mod)
-		v.Culprit = e(strings.ToUpper(strings.TrimSuffix(mod, path.Ext(mod))))
-		v.Vendor, v.Product, v.Description = e(c.Vendor), e(c.Product), e(c.Description)
-		v.CulpritWhy, v.Version = e(c.Why), e(c.Version)
+		mod = c.Module
+		v.Module = e("Module", mod)
+		v.Culprit = e("Culprit", strings.ToUpper(strings.TrimSuffix(mod, path.Ext(mod))))
+		v.Vendor, v.Product, v.Description = e("Vendor", c.Vendor), e("Product", c.Product), e("Description", c.Description)
+		v.CulpritWhy, v.Version = e("CulpritWhy", c.Why), e("Version", c.Version)
 		if b := c.Built; strings.HasPrefix(b, "reproducible") {
-			v.Timestamp = e(b)
+			v.Timestamp = e("Timestamp", b)
 		} else if b != "" {
-			v.Timestamp = e("built " + b)
+			v.Timestamp = e("Timestamp", "built "+b)
 		}
 		if c.Symbol != "" {
-			v.Symbol = e(c.Symbol)
+			v.Symbol = e("Symbol", c.Symbol)
 		}
 		if md := moduleInfo(r, mod); md != nil {
 			if v.Vendor == "" {
-				v.Vendor = e(md.CompanyName)
+				v.Vendor = e("Vendor", md.CompanyName)
 			}
-			v.ImagePath = e(md.ImagePath)
+			v.ImagePath = e("ImagePath", md.ImagePath)
 			if v.Image == "" {
-				v.Image = e(md.ImageName)
+				v.Image = e("Image", md.ImageName)
 			}
 		}
 	}
+	v.Modules = es("Modules", otherModules(r, mod))
 	if v.Failed {
 		v.New = false // a failed analysis names no bucket to call new
 	}
 
 	known, flags := analysis.Explaining(r.Matches)
+	var ft []string
 	for _, f := range flags {
-		v.Flags = append(v.Flags, e(f.Title))
+		ft = append(ft, f.Title)
 	}
+	v.Flags = es("Flags", ft)
 	if len(known) > 0 {
 		mt := known[0]
 		v.Known = true
-		v.Title = e(mt.Title)
-		v.Severity = e(mt.Severity)
-		v.Summary = e(mt.Summary)
-		v.Remedy = es(mt.Remedy)
+		v.Title = e("Title", mt.Title)
+		v.Severity = e("Severity", mt.Severity)
+		v.Summary = e("Summary", mt.Summary)
+		v.Remedy = es("Remedy", mt.Remedy)
+		v.Evidence = es("Evidence", mt.Why)
 		for _, l := range mt.Links {
 			if u, ok := SafeURL(l); ok {
-				v.Links = append(v.Links, mk.Link(u, e(linkLabel(u))))
+				v.Links = append(v.Links, mk.Link(u, mk.Escape(linkLabel(u)))) // a checked URL: no Clean, which would break the label
 			}
 		}
-		for _, o := range known[1:] {
-			v.OtherTitles = append(v.OtherTitles, e(o.Title))
+		if c := Caps["Links"]; len(v.Links) > c.Items {
+			v.Links, v.Shortened = v.Links[:c.Items], true
 		}
+		var other []string
+		for _, o := range known[1:] {
+			other = append(other, o.Title)
+		}
+		v.OtherTitles = es("OtherTitles", other)
 	}
 	if g := m.Group; g != nil {
 		v.Count = g.Count
 		v.HostCount = len(g.Hosts)
-		v.Hosts = es(g.Hosts)
-		v.Window = e(g.Window)
+		v.Hosts = es("Hosts", g.Hosts)
+		v.Window = e("Window", g.Window)
 		if !g.Since.IsZero() {
 			v.Since = g.Since.UTC().Format(time.RFC3339)
 		}
@@ -232,10 +258,33 @@ func NewView(m *Message, mk Markup) *View {
 	return v
 }
 
+// otherModules lists the third-party modules of r's analysis other than the culprit mod,
+// by image name, in the order the debugger listed them.
+func otherModules(r *pipeline.Result, mod string) []string {
+	if r.Analysis == nil {
+		return nil
+	}
+	base := strings.ToLower(strings.TrimSuffix(mod, path.Ext(mod)))
+	var out []string
+	for _, md := range r.Analysis.Modules {
+		name := firstNonEmpty(md.ImageName, md.Name)
+		low := strings.ToLower(strings.TrimSuffix(name, path.Ext(name)))
+		microsoft := analysis.IsMicrosoftModule(md.Name)
+		if c := md.CompanyName; c != "" {
+			microsoft = strings.Contains(strings.ToLower(c), "microsoft")
+		}
+		if name == "" || low == base || strings.ToLower(md.Name) == base || microsoft || analysis.IsPlaceholderModule(md.Name) {
+			continue
+		}
+		out = append(out, name)
+	}
+	return out
+}
+
 // linkLabel is how a link reads: without its scheme, shortened.
 func linkLabel(u string) string {
 	l := strings.TrimPrefix(strings.TrimPrefix(u, "https://"), "http://")
-	l, _ = TruncateRunes(l, 80, "…")
+	l, _ = CapRunes(l, 80)
 	return l
 }
 
@@ -270,9 +319,11 @@ func firstNonEmpty(ss ...string) string {
 }
 
 // Clean makes an untrusted value one line of printable text: control characters (newlines
-// included, which could start a heading or quote in Markdown) become spaces, and bare URL
-// schemes and "www." are broken with a zero-width space so chat clients do not linkify
-// them. Escaping for the markup comes after.
+// included, which could start a heading or quote in Markdown) become spaces, bidi
+// overrides go, and whatever a chat client would turn into a link is broken with a
+// zero-width space (U+200B): "://", "www.", a scheme such as "mailto:x" or "javascript:x",
+// and a bare "domain.tld/" (Mattermost links "evil.com/x" by itself). Escaping for the
+// markup comes after.
 func Clean(s string) string {
 	s = strings.Map(func(r rune) rune {
 		switch {
@@ -285,7 +336,59 @@ func Clean(s string) string {
 	}, s)
 	s = strings.ReplaceAll(s, "://", ":\u200b//")
 	s = replaceFold(s, "www.", "www\u200b.")
+	s = breakLinks(s)
 	return strings.TrimSpace(s)
+}
+
+// ZWSP is the zero-width space that breaks link and mention patterns without showing.
+const ZWSP = "\u200b"
+
+// breakLinks puts a zero-width space after the colon of "scheme:x" (a letter, then
+// letters, digits, + . or -, then ':' and a letter, digit, '%' or '/') and before the
+// slash of "domain.tld/" (a '.', two or more letters, '/').
+func breakLinks(s string) string {
+	if !strings.ContainsAny(s, ":/") {
+		return s
+	}
+	r := []rune(s)
+	var b strings.Builder
+	for i, c := range r {
+		switch {
+		case c == '/' && tldBefore(r, i):
+			b.WriteString(ZWSP)
+		}
+		b.WriteRune(c)
+		if c == ':' && i+1 < len(r) && schemeBefore(r, i) {
+			if n := r[i+1]; n == '%' || n == '/' || unicode.IsLetter(n) || unicode.IsDigit(n) {
+				b.WriteString(ZWSP)
+			}
+		}
+	}
+	return b.String()
+}
+
+func isSchemeRune(c rune) bool {
+	return c < utf8.RuneSelf && (unicode.IsLetter(c) || unicode.IsDigit(c) || c == '+' || c == '.' || c == '-')
+}
+
+// schemeBefore reports whether the run before r[i] (a ':') is a URL scheme: ASCII letters,
+// digits, + . -, starting with a letter.
+func schemeBefore(r []rune, i int) bool {
+	j := i
+	for j > 0 && isSchemeRune(r[j-1]) {
+		j--
+	}
+	return j < i && r[j] < utf8.RuneSelf && unicode.IsLetter(r[j])
+}
+
+// tldBefore reports whether r[i] (a '/') follows ".xx" (a dot and two or more letters)
+// that follows a letter, digit or '-': a bare domain.
+func tldBefore(r []rune, i int) bool {
+	j := i
+	for j > 0 && unicode.IsLetter(r[j-1]) {
+		j--
+	}
+	return i-j >= 2 && j >= 2 && r[j-1] == '.' && (unicode.IsLetter(r[j-2]) || unicode.IsDigit(r[j-2]) || r[j-2] == '-')
 }
 
 func replaceFold(s, old, repl string) string {
@@ -353,40 +456,11 @@ func SortedIDs(ids []string) []string {
 	return slices.Compact(out)
 }
 
-// TruncatedNote is the line added to a message that had to be cut: it says where the
-// whole verdict is.
+// TruncatedNote is the line added to a message that was shortened (a value capped or a
+// part dropped): it says where the whole verdict is.
 func TruncatedNote(v *View) string {
 	if v.ResultURL != "" {
 		return "Message truncated; see the " + v.ResultURL + "."
 	}
 	return "Message truncated; the full result is job " + v.JobID + " in the results stream."
-}
-
-// SplitLines cuts text into chunks of at most n runes, breaking between lines where it
-// can, so each fits a block of a size-limited chat payload.
-func SplitLines(text string, n int) []string {
-	var out []string
-	var cur strings.Builder
-	curN := 0
-	flush := func() {
-		if curN > 0 {
-			out = append(out, strings.TrimRight(cur.String(), "\n"))
-			cur.Reset()
-			curN = 0
-		}
-	}
-	for _, line := range strings.SplitAfter(text, "\n") {
-		r := []rune(line)
-		if curN+len(r) > n {
-			flush()
-		}
-		for len(r) > n { // one line longer than a block: hard cut
-			out = append(out, string(r[:n]))
-			r = r[n:]
-		}
-		cur.WriteString(string(r))
-		curN += len(r)
-	}
-	flush()
-	return out
 }

@@ -1,9 +1,10 @@
 package chat
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 	"text/template"
 
 	"github.com/bsodwatch/bsodwatch/notifier/templates"
@@ -46,12 +47,16 @@ func Parts(t *template.Template, v *View) (title, text, context string, err erro
 	return out[0], out[1], out[2], nil
 }
 
-// MarkdownEscapes are the old/new pairs that backslash-escape every Markdown character, so
-// no link, emphasis or HTML can be injected (Teams and Mattermost Markdown).
-var MarkdownEscapes = []string{
-	`\`, `\\`, "[", `\[`, "]", `\]`, "(", `\(`, ")", `\)`, "*", `\*`, "_", `\_`,
-	"`", "\\`", "<", `\<`, ">", `\>`, "#", `\#`, "~", `\~`, "|", `\|`, "!", `\!`,
+// MarshalJSON encodes a payload indented and without HTML escaping: & < > go as they are
+// (the markup already made them inert), so the payload is what the service reads and is
+// no larger than it need be.
+func MarshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
 }
-
-// MarkdownEscaper applies MarkdownEscapes.
-var MarkdownEscaper = strings.NewReplacer(MarkdownEscapes...)

@@ -27,19 +27,56 @@ func TestStatusMatrix(t *testing.T) { notifytest.RunStatusMatrix(t, newNotifier)
 
 func TestGolden(t *testing.T) { notifytest.RunGolden(t, newNotifier(t, testURL, nil), ".json") }
 
+// live is the text of a payload with each backslash escape taken out: what Markdown reads
+// as markup.
+func live(s string) string {
+	var p struct{ Text string }
+	if err := json.Unmarshal([]byte(s), &p); err != nil {
+		return s
+	}
+	return notifytest.DropEscapes(p.Text)
+}
+
 func TestInjection(t *testing.T) {
-	s := notifytest.RunInjection(t, newNotifier(t, testURL, nil), `\\[click\\]`)
+	s := notifytest.RunInjection(t, newNotifier(t, testURL, nil), live, `\\[click\\]`)
 	var p struct{ Text string }
 	if err := json.Unmarshal([]byte(s), &p); err != nil {
 		t.Fatal(err)
 	}
+	shown := notifytest.UnescapeMarkdown(p.Text)
 	for _, mention := range []string{"@here", "@all", "@channel"} {
-		if strings.Contains(p.Text, mention) {
+		if strings.Contains(shown, mention) {
 			t.Errorf("text still has %s:\n%s", mention, p.Text)
 		}
 	}
-	if !strings.Contains(p.Text, "@\u200bhere") {
+	if !strings.Contains(shown, "@\u200bhere") {
 		t.Errorf("the hostile host name should still be shown, defused:\n%s", p.Text)
+	}
+}
+
+func display(b []byte) (string, error) {
+	var p struct{ Text string }
+	err := json.Unmarshal(b, &p)
+	return notifytest.UnescapeMarkdown(p.Text), err
+}
+
+func TestKeepsVerdictWithinLimits(t *testing.T) {
+	notifytest.RunKeeps(t, newNotifier(t, testURL, nil), mattermost.Fits, display)
+}
+
+func TestEscape(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"SYMEVENT.SYS", "SYMEVENT.SYS"},
+		{"**evil.com/x", `\*\*evil.com/x`},
+		{"@here ~town #tag :smile: ;) $x$ |a|", "\\@\u200bhere \\~town \\#tag \\:smile\\: \\;\\) \\$x\\$ \\|a\\|"},
+		{"&amp; <b>", `\&amp\; \<b\>`},
+		{"1. x", "\u200b1. x"},
+		{"=== x", "\u200b=== x"},
+	}
+	for _, tt := range tests {
+		if got := mattermost.Escape(tt.in); got != tt.want {
+			t.Errorf("Escape(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ package notifytest
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -95,17 +96,24 @@ func Update() *chat.Message {
 	}}
 }
 
-// Messages are the golden cases, by name. Their results carry the verdict the analyzer
-// (or, for an old stored result, the notifier) derives.
+// Messages are the golden cases, by name: the samples (known, unknown, failed, update),
+// the hostile and markup verdicts, and the oversized ones. Their results carry the verdict
+// the analyzer (or, for an old stored result, the notifier) derives.
 func Messages() map[string]*chat.Message {
 	known := Known()
 	known.Job.Host = "FS-07"
 	ms := map[string]*chat.Message{
-		"known":   {Kind: chat.KindVerdict, Result: known, New: true, ResultURL: "https://bsodwatch.example/results/3f2a9c"},
+		"known":   {Kind: chat.KindVerdict, Result: known, New: true, ResultURL: resultURL},
 		"unknown": {Kind: chat.KindVerdict, Result: Unknown()},
 		"failed":  {Kind: chat.KindVerdict, Result: Failed()},
 		"update":  Update(),
 		"hostile": {Kind: chat.KindVerdict, Result: Hostile()},
+		"markup":  {Kind: chat.KindVerdict, Result: MarkupValues(), ResultURL: resultURL},
+		"huge":    Huge(),
+		// A 5,000- and a 40,000-character module and process name, a 36,000-character error.
+		"oversized-5k":  {Kind: chat.KindVerdict, Result: Oversized(5000), ResultURL: resultURL},
+		"oversized-40k": {Kind: chat.KindVerdict, Result: Oversized(40000), ResultURL: resultURL},
+		"failed-36k":    {Kind: chat.KindVerdict, Result: FailedLong(36000), ResultURL: resultURL},
 	}
 	for _, m := range ms {
 		verdict.Ensure(m.Result)
@@ -113,11 +121,102 @@ func Messages() map[string]*chat.Message {
 	return ms
 }
 
-// Forbidden are strings that must not appear in any rendered chat payload of Hostile: each
-// would ping people or make a link.
+// Samples are the names of the ordinary cases of Messages, the ones the README shows.
+var Samples = []string{"known", "unknown", "failed", "update"}
+
+const resultURL = "https://bsodwatch.example/results/3f2a9c"
+
+// markupRun is text full of every chat markup there is: Slack's, Markdown's, HTML, entities,
+// mentions of each service, links bare and explicit, Adaptive Card functions, emoji.
+const markupRun = "**b** _i_ ~s~ `c` <!here> <@U1> &amp; &lt;b&gt; [x](http://evil.example) " +
+	"evil.com/x mailto:a@evil.com @all ~town-square #tag :smile: ;) $x$ {{DATE(2017-02-14T06:08:39Z)}} | "
+
+// repeatTo repeats s to exactly n runes.
+func repeatTo(s string, n int) string {
+	r := []rune(strings.Repeat(s, n/len([]rune(s))+1))
+	return string(r[:n])
+}
+
+// MarkupValues is a known verdict whose every value is full of markup, with the patterns
+// the issue found: "evil.com/x" right after the template's "**" (the host), a mailto:
+// culprit, "&amp; &lt;b&gt;" that must show as written, a list marker and an entity at the
+// start of a value.
+func MarkupValues() *pipeline.Result {
+	r := Known()
+	r.Job.Host = "evil.com/x"
+	r.Job.SharePath = "- &amp;/" + markupRun
+	r.Job.SourcePath = "1. " + markupRun
+	a := r.Analysis
+	a.ImageName, a.ThirdPartyModule = "mailto:x@evil.com", "mailto:x@evil.com"
+	a.ModuleName = "mailto:x@evil.com"
+	a.ProcessName = "&amp; &lt;b&gt; " + markupRun
+	a.BugcheckName = "*BOLD_" + markupRun
+	a.Modules = []analysis.Module{
+		{Name: "mailto:x@evil.com", ImageName: "mailto:x@evil.com", CompanyName: "&amp; &lt;b&gt; " + markupRun, FileVersion: "**1**"},
+		{Name: "evil", ImageName: "evil.com/x", CompanyName: "Evil"},
+		{Name: "here", ImageName: "@here", CompanyName: "Evil"},
+	}
+	m := &r.Matches[0]
+	m.Title = "&lt;b&gt;Title&lt;/b&gt; " + markupRun
+	m.Summary = "> quote " + markupRun
+	m.Remedy = []string{"- " + markupRun, "&gt;" + markupRun, "1) " + markupRun}
+	m.Why = []string{"module " + markupRun}
+	m.Severity = "high"
+	r.Matches = append(r.Matches, rules.Match{ID: "KI-2", Title: "`other` " + markupRun, Severity: "low"},
+		rules.Match{ID: "SEC-1", Title: "flag " + markupRun, Severity: "high", Tags: []string{"security"}})
+	return r
+}
+
+// Oversized is a known verdict with module and process names of n characters (full of
+// markup), a title, summary and description of thousands, forty long remedies, two
+// hundred third-party modules: far over every chat limit before the value caps.
+func Oversized(n int) *pipeline.Result {
+	r := Known()
+	name := repeatTo("SYMEVENT&lt;*_`"+markupRun, n-4) + ".SYS"
+	a := r.Analysis
+	a.ImageName, a.ThirdPartyModule, a.ModuleName = name, name, name
+	a.ProcessName = repeatTo("proc "+markupRun, n)
+	a.Modules[0].Name, a.Modules[0].ImageName = name, name
+	a.Modules[0].CompanyName = repeatTo("Symantec "+markupRun, 3000)
+	for i := 0; i < 200; i++ {
+		a.Modules = append(a.Modules, analysis.Module{Name: fmt.Sprintf("thirdparty%03d", i),
+			ImageName: fmt.Sprintf("thirdparty%03d_%s.sys", i, repeatTo("x&<", 60)), CompanyName: "Vendor &amp; Co"})
+	}
+	m := &r.Matches[0]
+	m.Title = repeatTo("Symantec SYMEVENT **before** 12.10 crashes "+markupRun, 2500)
+	m.Summary = repeatTo("Known defect &<>&<>&<> "+markupRun, 5000)
+	m.Remedy = nil
+	for i := 0; i < 40; i++ {
+		m.Remedy = append(m.Remedy, repeatTo(fmt.Sprintf("%d. Upgrade & reboot &amp; ", i)+markupRun, 1200))
+	}
+	for i := 0; i < 8; i++ { // entities make these five times longer in Slack
+		m.Why = append(m.Why, repeatTo(fmt.Sprintf("fact %d &<>&<>&<>&<>", i), 3000))
+	}
+	for i := 0; i < 8; i++ {
+		m.Links = append(m.Links, fmt.Sprintf("https://support.example.com/kb/%d?q=%s", i, strings.Repeat("a", 300)))
+	}
+	for i := 0; i < 8; i++ {
+		r.Matches = append(r.Matches, rules.Match{ID: fmt.Sprintf("KI-%d", 100+i), Severity: "medium",
+			Title: repeatTo("Another known issue &<>&<>&<>&<> "+markupRun, 1000)})
+	}
+	r.Job.SharePath = repeatTo("FS-07/&amp;/"+markupRun, 2000)
+	r.Job.Host = repeatTo("FS-07-"+markupRun, 300)
+	return r
+}
+
+// FailedLong is a failed analysis whose error is n characters of markup on one line.
+func FailedLong(n int) *pipeline.Result {
+	r := Failed()
+	r.Error = "cdb: " + repeatTo("access violation &amp; <b>x</b> **"+markupRun, n-5)
+	r.Job.Host = "DB-01 " + markupRun
+	return r
+}
+
+// Forbidden are strings that must not appear live (outside an escape) in any rendered chat
+// payload of Hostile or MarkupValues: each would ping people, make a link or run markup.
 var Forbidden = []string{
-	"<!channel>", "<!everyone>", "<@U024BE7LH>", "<!subteam", "<http://evil", "](http://evil",
-	"<a href", "javascript:",
+	"<!channel>", "<!everyone>", "<!here>", "<@U024BE7LH>", "<@U1>", "<!subteam", "<http://evil",
+	"](http://evil", "<a href", "javascript:", "mailto:x", "mailto:a", "evil.com/", "<b>",
 }
 
 // StatusCase is one row of the status-code matrix.
@@ -238,20 +337,14 @@ func AssertNoSecret(t testing.TB, text string, s secret.Value) {
 	}
 }
 
-var chatMessageHostile = chat.Message{Kind: chat.KindVerdict, Result: withVerdict(Hostile())}
-
-func withVerdict(r *pipeline.Result) *pipeline.Result {
-	verdict.Ensure(r)
-	return r
-}
-
-// Huge is a verdict far over every chat size limit: many long remedy lines.
+// Huge is a verdict far over every chat size limit before the value caps: many long
+// remedy lines.
 func Huge() *chat.Message {
 	r := Known()
 	line := strings.Repeat("Check the filter driver stack and vendor notes. ", 12)
-	for i := 0; i < 400; i++ {
+	for i := 0; i < 100; i++ {
 		r.Matches[0].Remedy = append(r.Matches[0].Remedy, line)
 	}
 	verdict.Ensure(r)
-	return &chat.Message{Kind: chat.KindVerdict, Result: r, ResultURL: "https://bsodwatch.example/results/3f2a9c"}
+	return &chat.Message{Kind: chat.KindVerdict, Result: r, ResultURL: resultURL}
 }

@@ -36,15 +36,61 @@ func New(c Config) (*Notifier, error) {
 	return &Notifier{Webhook: w}, nil
 }
 
-// Markup is the Markdown subset of Adaptive Card TextBlocks: Markdown characters are
-// backslash-escaped, so no link, emphasis or HTML can be injected; links are [label](url).
+// Markup is the Markdown of Adaptive Card TextBlocks in Teams, which knows bold, italic,
+// lists and links only. Escape touches just those and the entities:
+//   - & < > become entities (Teams decodes entities, so a value "&amp;" would otherwise
+//     show as "&");
+//   - \ * [ ] are backslash-escaped, and _ too unless it stands between two letters or
+//     digits (where CommonMark makes no emphasis of it);
+//   - a value that starts like a list item ("- ", "+ ", "1. ") gets a zero-width space
+//     first, and "{{" a zero-width space inside (the card's {{DATE()}} and {{TIME()}});
+//   - nothing else: ( ) # ! | ~ are not escaped, since some Teams clients show such
+//     backslashes literally (AdaptiveCards issues #5590, #4677).
+//
+// Links are [label](url).
 var Markup = chat.Markup{
 	Escape: Escape,
 	Link:   func(u, label string) string { return "[" + label + "](" + u + ")" },
 }
 
-// Escape makes s inert in Adaptive Card Markdown.
-func Escape(s string) string { return chat.MarkdownEscaper.Replace(s) }
+// Escape makes s inert in Teams' Adaptive Card Markdown.
+func Escape(s string) string {
+	prefix := ""
+	if listStart([]rune(s)) {
+		prefix = chat.ZWSP
+	}
+	return chat.MapRunes(s, prefix, escapeRune)
+}
+
+func escapeRune(r []rune, i int) string {
+	switch c := r[i]; {
+	case chat.Entity(c) != "":
+		return chat.Entity(c)
+	case c == '\\' || c == '*' || c == '[' || c == ']' || (c == '_' && !chat.Intraword(r, i)):
+		return "\\" + string(c)
+	case c == '{' && i+1 < len(r) && r[i+1] == '{':
+		return "{" + chat.ZWSP
+	}
+	return ""
+}
+
+// listStart reports whether r begins like a Markdown list item: "-", "+" or "*", or up to
+// nine digits and "." or ")", then a space or the end.
+func listStart(r []rune) bool {
+	i := 0
+	if len(r) > 0 && (r[0] == '-' || r[0] == '+' || r[0] == '*') {
+		i = 1
+	} else {
+		for i < len(r) && i < 9 && r[i] >= '0' && r[i] <= '9' {
+			i++
+		}
+		if i == 0 || i >= len(r) || (r[i] != '.' && r[i] != ')') {
+			return false
+		}
+		i++
+	}
+	return i == len(r) || r[i] == ' '
+}
 
 // Element is an Adaptive Card body element (the subset bsodwatch sends).
 type Element struct {
@@ -82,67 +128,10 @@ type Envelope struct {
 
 const cardContentType = "application/vnd.microsoft.card.adaptive"
 
-// Render returns the JSON payload for m, cut to fit MaxBytes.
+// Render returns the JSON payload for m, cut to MaxBytes by the common policy (chat.Fit)
+// and validated.
 func (n *Notifier) Render(m *chat.Message) ([]byte, error) {
-	v := chat.NewView(m, Markup)
-	title, text, ctxt, err := chat.Parts(n.Template, v)
-	if err != nil {
-		return nil, err
-	}
-	title, _ = chat.TruncateRunes(title, 2000, "…")
-	var lines []string
-	for _, l := range strings.Split(text, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, l)
-		}
-	}
-	color := "Default"
-	if v.New || v.Failed || v.Regression || v.CrashLoop {
-		color = "Attention"
-	}
-	build := func(lines []string, cut bool) ([]byte, error) {
-		body := []Element{{Type: "TextBlock", Text: title, Wrap: true, Weight: "Bolder", Size: "Medium", Color: color}}
-		for _, l := range lines {
-			body = append(body, Element{Type: "TextBlock", Text: l, Wrap: true, Spacing: "None"})
-		}
-		if cut {
-			body = append(body, Element{Type: "TextBlock", Text: chat.TruncatedNote(v), Wrap: true, IsSubtle: true})
-		}
-		if ctxt != "" {
-			body = append(body, Element{Type: "TextBlock", Text: ctxt, Wrap: true, IsSubtle: true, Size: "Small"})
-		}
-		env := Envelope{Type: "message", Attachments: []Attachment{{
-			ContentType: cardContentType,
-			Content: Card{
-				Schema:  "http://adaptivecards.io/schemas/adaptive-card.json",
-				Type:    "AdaptiveCard",
-				Version: CardVersion,
-				Body:    body,
-				MSTeams: map[string]any{"width": "Full"},
-			},
-		}}}
-		return json.MarshalIndent(env, "", "  ")
-	}
-	b, err := build(lines, false)
-	for cut := false; err == nil && len(b) > MaxBytes; {
-		// Drop lines from the end, or shorten the last one, until the card fits.
-		cut = true
-		switch last := len(lines) - 1; {
-		case last < 0:
-			return nil, chat.Permanent(chat.ReasonInvalidPayload, "card of %d bytes exceeds %d even without its body", len(b), MaxBytes)
-		case len(lines[last]) > 1024:
-			lines[last], _ = chat.TruncateRunes(lines[last], len([]rune(lines[last]))/2, "…")
-		default:
-			// Drop at least the overshoot's worth of lines in one go, not one per
-			// re-render.
-			over := len(b) - MaxBytes
-			for over > 0 && len(lines) > 0 {
-				over -= len(lines[len(lines)-1])
-				lines = lines[:len(lines)-1]
-			}
-		}
-		b, err = build(lines, cut)
-	}
+	b, err := chat.Fit(chat.NewView(m, Markup), n.Payload, Fits)
 	if err != nil {
 		return nil, err
 	}
@@ -150,6 +139,49 @@ func (n *Notifier) Render(m *chat.Message) ([]byte, error) {
 		return nil, chat.Permanent(chat.ReasonInvalidPayload, "%v", err)
 	}
 	return b, nil
+}
+
+// Fits checks a payload against the Teams message size limit.
+func Fits(b []byte) error {
+	if len(b) > MaxBytes {
+		return fmt.Errorf("card is %d bytes, over the %d-byte limit", len(b), MaxBytes)
+	}
+	return nil
+}
+
+// Payload builds the card of a view as it is: the title, one TextBlock per line of text,
+// a note with the full result's link when the view was shortened, and the context.
+func (n *Notifier) Payload(v *chat.View) ([]byte, error) {
+	title, text, ctxt, err := chat.Parts(n.Template, v)
+	if err != nil {
+		return nil, err
+	}
+	color := "Default"
+	if v.New || v.Failed || v.Regression || v.CrashLoop {
+		color = "Attention"
+	}
+	body := []Element{{Type: "TextBlock", Text: title, Wrap: true, Weight: "Bolder", Size: "Medium", Color: color}}
+	for _, l := range strings.Split(text, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			body = append(body, Element{Type: "TextBlock", Text: l, Wrap: true, Spacing: "None"})
+		}
+	}
+	if v.Shortened {
+		body = append(body, Element{Type: "TextBlock", Text: chat.TruncatedNote(v), Wrap: true, IsSubtle: true})
+	}
+	if ctxt != "" {
+		body = append(body, Element{Type: "TextBlock", Text: ctxt, Wrap: true, IsSubtle: true, Size: "Small"})
+	}
+	return chat.MarshalJSON(Envelope{Type: "message", Attachments: []Attachment{{
+		ContentType: cardContentType,
+		Content: Card{
+			Schema:  "http://adaptivecards.io/schemas/adaptive-card.json",
+			Type:    "AdaptiveCard",
+			Version: CardVersion,
+			Body:    body,
+			MSTeams: map[string]any{"width": "Full"},
+		},
+	}}})
 }
 
 // Notify posts m. A 202 means Workflows accepted the request, not that the card was posted;
@@ -173,8 +205,8 @@ var cardVersions = map[string]bool{"1.0": true, "1.1": true, "1.2": true, "1.3":
 // 202 for anything: the envelope, exactly one Adaptive Card attachment, a version Teams
 // renders, known element types with their required fields, and the 28 KB size limit.
 func Validate(payload []byte) error {
-	if len(payload) > MaxBytes {
-		return fmt.Errorf("card is %d bytes, over the %d-byte limit", len(payload), MaxBytes)
+	if err := Fits(payload); err != nil {
+		return err
 	}
 	var env struct {
 		Type        string `json:"type"`

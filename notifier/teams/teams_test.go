@@ -1,13 +1,17 @@
 package teams_test
 
 import (
+	"encoding/json"
+	"html"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/bsodwatch/bsodwatch/notifier/chat"
 	"github.com/bsodwatch/bsodwatch/notifier/notifytest"
 	"github.com/bsodwatch/bsodwatch/notifier/teams"
 	"github.com/bsodwatch/bsodwatch/secret"
+	"github.com/bsodwatch/bsodwatch/verdict"
 )
 
 func newNotifier(t *testing.T, u secret.Value, c *http.Client) notifytest.Notifier {
@@ -24,10 +28,76 @@ func TestStatusMatrix(t *testing.T) { notifytest.RunStatusMatrix(t, newNotifier)
 
 func TestGolden(t *testing.T) { notifytest.RunGolden(t, newNotifier(t, testURL, nil), ".json") }
 
+// live is the text of a payload with each backslash escape taken out: what Markdown reads
+// as markup.
+func live(s string) string {
+	var env teams.Envelope
+	if err := json.Unmarshal([]byte(s), &env); err != nil {
+		return s
+	}
+	var out []string
+	for _, el := range env.Attachments[0].Content.Body {
+		out = append(out, notifytest.DropEscapes(el.Text))
+	}
+	return strings.Join(out, "\n")
+}
+
 func TestInjection(t *testing.T) {
-	s := notifytest.RunInjection(t, newNotifier(t, testURL, nil), `\\[click\\]\\(http:`, `\\*\\*Evil\\*\\*`)
+	s := notifytest.RunInjection(t, newNotifier(t, testURL, nil), live, `\\[click\\](http:`, `\\*\\*Evil\\*\\*`, "&lt;!channel&gt;")
 	if !strings.Contains(s, "[support.example.com/kb/TECH123](https://support.example.com/kb/TECH123)") {
 		t.Errorf("rule link missing:\n%s", s)
+	}
+	r := notifytest.MarkupValues()
+	verdict.Ensure(r)
+	b, err := newNotifier(t, testURL, nil).Render(&chat.Message{Kind: chat.KindVerdict, Result: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := live(string(b)); !strings.Contains(string(b), "DATE(") || strings.Contains(l, "{{DATE(") {
+		t.Errorf("a card function survived in a value (or the fixture has none):\n%s", l)
+	}
+	// Characters Teams does not interpret are not backslash-escaped: some clients would
+	// show the backslash.
+	for _, c := range []string{`\\(`, `\\)`, `\\#`, `\\!`, `\\|`, `\\~`} {
+		if strings.Contains(s, c) {
+			t.Errorf("payload escapes %s, which Teams shows literally on some clients", c)
+		}
+	}
+}
+
+// display is what Teams shows of a card, near enough for finding values in it: the
+// TextBlocks' text with escapes and entities decoded.
+func display(b []byte) (string, error) {
+	var env teams.Envelope
+	if err := json.Unmarshal(b, &env); err != nil {
+		return "", err
+	}
+	var out []string
+	for _, el := range env.Attachments[0].Content.Body {
+		out = append(out, el.Text)
+	}
+	return html.UnescapeString(notifytest.UnescapeMarkdown(strings.Join(out, "\n"))), nil
+}
+
+func TestKeepsVerdictWithinLimits(t *testing.T) {
+	notifytest.RunKeeps(t, newNotifier(t, testURL, nil), teams.Validate, display)
+}
+
+func TestEscape(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain SYMEVENT.SYS (x) #1 !|~", "plain SYMEVENT.SYS (x) #1 !|~"},
+		{"DRIVER_IRQL_NOT_LESS_OR_EQUAL", "DRIVER_IRQL_NOT_LESS_OR_EQUAL"},
+		{"_x_ **b** [l](u) a\\b", `\_x\_ \*\*b\*\* \[l\](u) a\\b`},
+		{"&amp; &lt;b&gt; <i>", "&amp;amp; &amp;lt;b&amp;gt; &lt;i&gt;"},
+		{"- item", "\u200b- item"},
+		{"12. item", "\u200b12. item"},
+		{"1.5 GHz", "1.5 GHz"},
+		{"{{DATE(x)}}", "{\u200b{DATE(x)}}"},
+	}
+	for _, tt := range tests {
+		if got := teams.Escape(tt.in); got != tt.want {
+			t.Errorf("Escape(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"testing"
 
 	"github.com/bsodwatch/bsodwatch/notifier/chat"
@@ -25,8 +26,31 @@ func newNotifier(t *testing.T, u secret.Value, c *http.Client) notifytest.Notifi
 
 func TestStatusMatrix(t *testing.T) { notifytest.RunStatusMatrix(t, newNotifier) }
 
+// The oversized cases are not golden files here: the webhook sends the result whole (its
+// receivers are programs), which TestOversizedSentWhole checks.
+var oversized = []string{"huge", "oversized-5k", "oversized-40k", "failed-36k"}
+
 func TestGolden(t *testing.T) {
-	notifytest.RunGolden(t, newNotifier(t, secret.New("https://hooks.example/x"), nil), ".json")
+	notifytest.RunGolden(t, newNotifier(t, secret.New("https://hooks.example/x"), nil), ".json", oversized...)
+}
+
+func TestOversizedSentWhole(t *testing.T) {
+	n := newNotifier(t, secret.New("https://hooks.example/x"), nil)
+	msgs := notifytest.Messages()
+	for _, name := range oversized {
+		m := msgs[name]
+		b, err := n.Render(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env webhook.Envelope
+		if err := json.Unmarshal(b, &env); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(env.Result, m.Result) {
+			t.Errorf("%s: the result did not go whole", name)
+		}
+	}
 }
 
 func TestSignatureAndResultRoundTrip(t *testing.T) {
