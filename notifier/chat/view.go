@@ -39,6 +39,7 @@ type View struct {
 	CrashTime   string // "2021-02-21 01:38 UTC" by the dump's clock
 	OS          string // "Windows 10 2004 (build 19041, x64)"
 	Uptime      string
+	EventLog    string // what the host's System log said: "dump saved, report 040612-50390-01, record 13423"
 
 	BugcheckCode string // the verdict's code: bug check or exception
 	BugcheckName string
@@ -154,6 +155,7 @@ func NewView(m *Message, mk Markup) *View {
 		}
 	}
 	v.Uptime = e(vd.Uptime)
+	v.EventLog = e(eventLine(vd.Event))
 	v.BugcheckCode, v.BugcheckName, v.Process = e(vd.Code), e(vd.Name), e(vd.Process)
 	if a := r.Analysis; a != nil {
 		v.Image = e(a.ImageName)
@@ -223,6 +225,31 @@ func NewView(m *Message, mk Markup) *View {
 		v.ResultURL = mk.Link(u, "full result")
 	}
 	return v
+}
+
+// eventLine says in one line what the host's System log said of the crash.
+func eventLine(ev *analysis.CrashEvent) string {
+	if ev == nil {
+		return ""
+	}
+	var parts []string
+	switch ev.Kind {
+	case analysis.EventDump:
+		parts = append(parts, "dump saved")
+	case analysis.EventDumpMissing:
+		parts = append(parts, "dump saved, then gone")
+	case analysis.EventNoDump:
+		parts = append(parts, "no dump saved")
+	case analysis.EventUnexpectedReboot:
+		parts = append(parts, "unexpected reboot")
+	}
+	if ev.ReportID != "" {
+		parts = append(parts, "report "+ev.ReportID)
+	}
+	if !ev.PowerButton.IsZero() {
+		parts = append(parts, "power button pressed at "+ev.PowerButton.UTC().Format("2006-01-02 15:04:05 UTC"))
+	}
+	return strings.Join(append(parts, fmt.Sprintf("record %d", ev.Record)), ", ")
 }
 
 // linkLabel is how a link reads: without its scheme, shortened.
