@@ -22,8 +22,8 @@ import (
 // file that fails to parse keeps the last good list (and the error is returned with it).
 //
 // Formats: YAML, either `hosts: [...]` or a top-level list, where each host is a mapping
-// (name, address, port, credentials, share, dir, tags, globs) or a plain "name[:port]"; or a
-// plain list, one "name[:port]" per line, '#' comments.
+// (name, address, port, credentials, share, dir, tags, globs, eventlog, eventlog_path) or a
+// plain "name[:port]"; or a plain list, one "name[:port]" per line, '#' comments.
 type FileInventory struct {
 	path string
 
@@ -135,6 +135,11 @@ func parseInventory(b []byte) ([]Host, []int, error) {
 				at("host %q: %s", h.Name, err)
 			}
 		}
+		if h.EventLogPath != "" {
+			if err := checkLogPath(h.EventLogPath); err != nil {
+				at("host %q: eventlog_path %s", h.Name, err)
+			}
+		}
 	}
 	if len(ps) > 0 {
 		return hosts, lines, ps
@@ -171,9 +176,9 @@ func parseHostWord(s string) (Host, error) {
 }
 
 var hostFields = map[string]bool{"name": true, "address": true, "port": true, "credentials": true,
-	"share": true, "dir": true, "tags": true, "globs": true}
+	"share": true, "dir": true, "tags": true, "globs": true, "eventlog": true, "eventlog_path": true}
 
-const hostFieldList = "name, address, port, credentials, share, dir, tags, globs"
+const hostFieldList = "name, address, port, credentials, share, dir, tags, globs, eventlog, eventlog_path"
 
 func parseYAMLInventory(b []byte) ([]Host, []int, optcheck.Problems) {
 	var doc yaml.Node

@@ -11,6 +11,10 @@ type metrics struct {
 	sweepErrors   *prometheus.CounterVec
 	sweepSeconds  prometheus.Histogram
 	hosts         *prometheus.GaugeVec
+
+	eventLogBytes  prometheus.Counter
+	eventLogErrors *prometheus.CounterVec
+	logCrashes     *prometheus.CounterVec
 }
 
 // newMetrics makes the fetcher's metrics and registers them when reg is not nil.
@@ -34,11 +38,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.1, 3, 10)}),
 		hosts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "bsodwatch_fetcher_hosts", Help: "Hosts by the state of their last sweep (ok, offline, auth, denied, ...)."}, []string{"state"}),
+		eventLogBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bsodwatch_fetcher_eventlog_read_bytes_total", Help: "Bytes read from hosts' System event logs."}),
+		eventLogErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bsodwatch_fetcher_eventlog_errors_total", Help: "Event logs that could not be read, or whose crashes could not be queued, by reason."}, []string{"reason"}),
+		logCrashes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bsodwatch_fetcher_eventlog_crashes_total", Help: "Crashes read from event logs and queued without a dump, by kind (no_dump, dump_missing, unexpected_reboot)."}, []string{"kind"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.dumpsFound, m.bytesCopied, m.copySeconds, m.copyRate, m.jobsPublished, m.sweepErrors, m.sweepSeconds, m.hosts} {
+	for _, c := range []prometheus.Collector{m.dumpsFound, m.bytesCopied, m.copySeconds, m.copyRate, m.jobsPublished, m.sweepErrors, m.sweepSeconds, m.hosts,
+		m.eventLogBytes, m.eventLogErrors, m.logCrashes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
