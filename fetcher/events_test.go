@@ -1,6 +1,7 @@
 package fetcher_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -306,5 +307,40 @@ func TestEventLogOptionsValidate(t *testing.T) {
 	d := fetcher.Options{}.WithDefaults().EventLog
 	if !d.On() || d.Interval != 5*time.Minute || d.Settle != 10*time.Minute || d.Path != fetcher.EventLogPath {
 		t.Errorf("defaults %+v", d)
+	}
+}
+
+// The event log has its own interval: between two dump sweeps an hour apart, a log read
+// every 50ms queues a new crash at once, while a new dump waits for the next dump sweep.
+func TestEventLogIntervalIndependentOfDumpSweeps(t *testing.T) {
+	r := newRig(t, t.TempDir())
+	fleet := t.TempDir()
+	start := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
+	evs := append(evt.Boot(1, start), evt.Noise(4, 10, start)...)
+	writeLog(t, filepath.Join(fleet, "db01"), evt.Log(evs, evt.Options{}))
+	src, _ := dirsource.New(fleet)
+	f := r.fetcher(t, fetcher.Options{Interval: time.Hour, EventLog: fetcher.EventLogOptions{Interval: 50 * time.Millisecond}}, src, src)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 20s", what)
+			}
+		}
+	}
+	waitFor("the first sweep", func() bool { return strings.Contains(r.logs.String(), `"message":"sweep done"`) })
+	writeRandom(t, filepath.Join(fleet, "db01", "MEMORY.DMP"), 4096, start)
+	writeLog(t, filepath.Join(fleet, "db01"), evt.Log(append(evs, crashBoot(14, start.Add(time.Hour), 0x133)...), evt.Options{}))
+	waitFor("the crash", func() bool { return len(eventJobs(r.jobs(t))) == 1 })
+	time.Sleep(300 * time.Millisecond)
+	if jobs := r.jobs(t); len(jobs) != 1 || !jobs[0].NoDump() || jobs[0].Event.Record != 14 {
+		t.Fatalf("jobs %+v, want only the crash (the dump waits for the next dump sweep)", jobs)
 	}
 }
