@@ -53,6 +53,7 @@ const (
 	KindHardware  = "hardware"  // the platform reported a hardware error (WHEA, machine check)
 	KindNoCrash   = "no_crash"  // a user-mode dump taken without a crash
 	KindFailed    = "failed"    // the analysis failed; Reason says why
+	KindReboot    = "reboot"    // the host went down without a bug check (power loss, hard hang, held power button): from its System event log
 )
 
 // Verdict says what happened in one crash whichever engine read it (package verdict derives
@@ -85,6 +86,14 @@ type Verdict struct {
 	// Bucket groups crashes that are the same (see package verdict for the rule); it is the
 	// same whichever engine read the dump. cdb's FAILURE_BUCKET_ID stays in the analysis.
 	Bucket string `json:"bucket"`
+	// NoDump is set when no dump was read: the crash is known from the host's System event
+	// log alone (Event), a blue screen that left no dump or whose dump was gone when the
+	// fetcher came. Reason then says why ("no dump was saved: page file too small (volmgr
+	// 49)"), the code and arguments are the log's, and nothing names a culprit.
+	NoDump bool `json:"no_dump,omitempty"`
+	// Event is what the host's System event log said of the crash, when the fetcher read
+	// it: on a copied dump, when the host went down, the report id and "dump saved".
+	Event *CrashEvent `json:"event,omitempty"`
 }
 
 // VerdictCulprit is the blamed module with its place and its make.

@@ -50,9 +50,14 @@ func permanent(engine string, format string, a ...any) *JobError {
 const maxDegradedReasons = 10
 
 // Analyze checks one job's dump and analyzes it with the worker's engine. It returns the
-// verdict (status ok, rules matched) or a *JobError. The context's error is returned as is.
+// verdict (status ok, rules matched) or a *JobError. The context's error is returned as is. A
+// job without a dump (a crash known from the host's event log alone) is analyzed from its
+// event (EventAnalysis), with no debugger.
 func (w *Worker) Analyze(ctx context.Context, job *pipeline.Job) (*pipeline.Result, error) {
 	start := time.Now()
+	if job.NoDump() {
+		return w.finish(job, EventAnalysis(job.Event), start), nil
+	}
 	path, f, size, done, jerr := w.openDump(ctx, job)
 	if jerr != nil {
 		return nil, jerr
@@ -76,6 +81,12 @@ func (w *Worker) Analyze(ctx context.Context, job *pipeline.Job) (*pipeline.Resu
 	if jerr != nil {
 		return nil, jerr
 	}
+	return w.finish(job, res, start), nil
+}
+
+// finish makes an engine's result the job's verdict: the culprit's make, the rules matched,
+// the verdict derived.
+func (w *Worker) finish(job *pipeline.Job, res *pipeline.Result, start time.Time) *pipeline.Result {
 	res.Version, res.Job, res.Status = pipeline.ResultVersion, *job, pipeline.StatusOK
 	res.Worker = w.opts.Name
 	if res.Analysis != nil {
@@ -83,15 +94,17 @@ func (w *Worker) Analyze(ctx context.Context, job *pipeline.Job) (*pipeline.Resu
 	}
 	res.Matches = []rules.Match{}
 	if rs := w.ruleSet(); rs != nil {
-		if m := rs.Match(rules.Input{Analysis: res.Analysis, Engine: res.Engine}); m != nil {
-			res.Matches = m
+		if res.Analysis != nil {
+			if m := rs.Match(rules.Input{Analysis: res.Analysis, Engine: res.Engine}); m != nil {
+				res.Matches = m
+			}
 		}
 		res.RulesVersion = rs.Version()
 	}
 	res.Verdict = verdict.Of(res)
 	res.Timings.TotalMS = time.Since(start).Milliseconds()
 	res.AnalyzedAt = time.Now().UTC()
-	return res, nil
+	return res
 }
 
 // openDump finds the job's file on the share and checks that it is the file the job was

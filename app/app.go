@@ -387,6 +387,10 @@ share (C:\Windows). Drop a crash dump in and watch bsodwatch run pick it up:
     HOSTNAME/MEMORY.DMP             a kernel memory dump
     HOSTNAME/Minidump/NAME.dmp      a minidump
 
+    HOSTNAME/System32/winevt/Logs/System.evtx
+                                    its System event log: blue screens that left no
+                                    dump, unexpected reboots, and what a dump's crash was
+
 Host folder names may use letters, digits, '.', '-' and '_'. A dump is copied once its size
 and time stop changing, so large files may be copied in place. Files are only read here:
 bsodwatch copies them to its dump share and never changes or deletes them.

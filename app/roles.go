@@ -147,6 +147,9 @@ func (p *Process) buildFetcher(ctx context.Context) (task, error) {
 			if o.StableAfter == 0 {
 				o.StableAfter = fleetStableAfter
 			}
+			if o.EventLog.Interval == 0 {
+				o.EventLog.Interval = fleetInterval
+			}
 		}
 	}
 	if !p.o.DryRun {

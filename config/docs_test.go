@@ -165,6 +165,14 @@ func (g *docGen) field(parent reflect.Type, f reflect.StructField, v reflect.Val
 	key := prefix + yamlName(f)
 	doc := oneLine(g.comment(parent, f.Name))
 	ft := f.Type
+	if ft.Kind() == reflect.Pointer && ft.Elem().Kind() != reflect.Struct { // an optional scalar (*bool)
+		ft = ft.Elem()
+		if v.IsNil() {
+			v = reflect.New(ft).Elem()
+		} else {
+			v = v.Elem()
+		}
+	}
 	if ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Struct {
 		ft = ft.Elem()
 		if v.IsNil() {

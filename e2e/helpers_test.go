@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -168,6 +169,21 @@ func (f *fleet) addDump(t testing.TB, host, name string, content []byte) string 
 	return p
 }
 
+// addLog puts a System event log where Windows keeps it below the host's ADMIN$ root.
+func (f *fleet) addLog(t testing.TB, host string, content []byte) {
+	t.Helper()
+	dir := filepath.Join(f.adminDir, host, "System32", "winevt", "Logs")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(f.hosts, host) {
+		f.hosts = append(f.hosts, host)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "System.evtx"), content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // inventory writes the hosts' inventory file.
 func (f *fleet) inventory(t testing.TB, dir string) string {
 	t.Helper()
@@ -192,12 +208,17 @@ type pipelineConfig struct {
 	// stableAfter is the fetcher's stability wait (default 200ms); the fetcher waits it
 	// once per dump, one dump after another on a host.
 	stableAfter time.Duration
+	// slots is the analyzer's (default 2).
+	slots int
 }
 
 func (c pipelineConfig) write(t testing.TB, dir string) string {
 	t.Helper()
 	if c.stableAfter == 0 {
 		c.stableAfter = 200 * time.Millisecond
+	}
+	if c.slots == 0 {
+		c.slots = 2
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "data_dir: %s\n", c.dataDir)
@@ -219,7 +240,7 @@ analyzer:
   share_dir: %s
   ack_wait: 4s
   backoff: [500ms]
-  slots: 2
+  slots: %d
 notifier:
   targets:
     - {name: chat, type: slack, url_env: E2E_CHAT_URL, no_grouping: true}
@@ -228,7 +249,7 @@ notifier:
   retry: {initial: 100ms, max: 1s}
 metrics:
   listen: ""
-`, c.inventory, c.stableAfter, c.smb.user, c.smb.host, c.smb.port, c.shareSMBDir, c.smb.user, c.engine, c.cdbPath, c.shareLocal)
+`, c.inventory, c.stableAfter, c.smb.user, c.smb.host, c.smb.port, c.shareSMBDir, c.smb.user, c.engine, c.cdbPath, c.shareLocal, c.slots)
 	p := filepath.Join(dir, "bsodwatch.yaml")
 	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)

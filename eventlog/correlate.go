@@ -119,8 +119,10 @@ type Crash struct {
 	// OSVersion is the Windows version the crashed boot started (its Kernel-General 12),
 	// else the one the reporting boot started, e.g. "6.1.7601.17727".
 	OSVersion string
-	// Pending is true for a blue screen with no 1001 yet in the latest boot while less than
-	// Options.Settle has passed since it was logged: WER may still log the dump.
+	// Pending is true, in the latest boot while less than Options.Settle has passed since
+	// its first event was logged, for a blue screen with no 1001 yet (WER may still log the
+	// dump) and for an unexpected reboot (the boot's 41, which may name a bugcheck, may not
+	// be written yet). A poller reports it once it has settled.
 	Pending bool
 	// Events are the events that tell it, in record order.
 	Events []Event
@@ -129,8 +131,8 @@ type Crash struct {
 // Options tune Correlate.
 type Options struct {
 	// Now is the current time on the hosts' clocks (the poller's own clock; a host's last
-	// record time is Mark.Newest): a crash logged less than Settle before it, in the latest
-	// boot, with no 1001 yet, is Pending. Zero: never pending.
+	// record time is Mark.Newest): a blue screen with no 1001 yet or an unexpected reboot,
+	// logged less than Settle before it in the latest boot, is Pending. Zero: never pending.
 	Now time.Time
 	// Settle is how long after a crash report WER may still log the dump (default 10m).
 	Settle time.Duration
@@ -173,7 +175,7 @@ func Correlate(events []Event, dumps []Dump, o Options) []Crash {
 				c.Kind, c.Dump = CrashDump, &d
 			}
 		}
-		if c.Kind == CrashNoDump && b == lastBoot && !o.Now.IsZero() && o.Now.Sub(c.Events[0].Time) < o.Settle {
+		if (c.Kind == CrashNoDump || c.Kind == CrashUnexpectedReboot) && b == lastBoot && !o.Now.IsZero() && o.Now.Sub(c.Events[0].Time) < o.Settle {
 			c.Pending = true
 		}
 		crashes = append(crashes, c)
@@ -287,30 +289,16 @@ func osVersion(e Event) string {
 	return strings.Join(parts, ".")
 }
 
-// matchDump finds the dump a 1001 names: the same path below %SystemRoot%; for a name that
-// every crash reuses (MEMORY.DMP), the unused one whose mtime is closest to the 1001, within
-// slack before it and 10 minutes after.
+// matchDump finds the dump a 1001 names: the one Names accepts, for a name that every crash
+// reuses (MEMORY.DMP) the one whose mtime is closest to the 1001.
 func matchDump(c Crash, dumps []Dump, used map[int]bool, slack time.Duration) int {
-	rel := relToWindows(c.DumpPath)
-	if rel == "" {
-		return -1
-	}
-	at := c.Events[0].Time
-	for _, e := range c.Events {
-		if e.Kind == KindBugcheck {
-			at = e.Time
-		}
-	}
-	reused := strings.EqualFold(path.Base(rel), "memory.dmp")
+	at := reportTime(c)
 	best, bestD := -1, time.Duration(-1)
 	for i, d := range dumps {
-		if used[i] || !strings.EqualFold(strings.Trim(strings.ReplaceAll(d.Path, `\`, "/"), "/"), rel) {
+		if used[i] || !c.names(d, slack) {
 			continue
 		}
 		diff := d.ModTime.Sub(at)
-		if reused && (diff < -slack || diff > 10*time.Minute) {
-			continue
-		}
 		if diff < 0 {
 			diff = -diff
 		}
@@ -321,9 +309,43 @@ func matchDump(c Crash, dumps []Dump, used map[int]bool, slack time.Duration) in
 	return best
 }
 
-// relToWindows turns "C:\Windows\Minidump\x.dmp" into "Minidump/x.dmp" (the path below the
+// Names reports whether d is the dump the crash's 1001 names: the same path below
+// %SystemRoot%, and for a name that every crash reuses (MEMORY.DMP) an mtime within slack
+// before the 1001 and 10 minutes after it (slack 0: Options' default, 1h). A poller uses it
+// to tell a dump it copied before from one that is gone.
+func (c Crash) Names(d Dump, slack time.Duration) bool {
+	if slack <= 0 {
+		slack = time.Hour
+	}
+	return c.names(d, slack)
+}
+
+func (c Crash) names(d Dump, slack time.Duration) bool {
+	rel := RelToWindows(c.DumpPath)
+	if rel == "" || len(c.Events) == 0 || !strings.EqualFold(strings.Trim(strings.ReplaceAll(d.Path, `\`, "/"), "/"), rel) {
+		return false
+	}
+	if !strings.EqualFold(path.Base(rel), "memory.dmp") {
+		return true
+	}
+	diff := d.ModTime.Sub(reportTime(c))
+	return diff >= -slack && diff <= 10*time.Minute
+}
+
+// reportTime is when the 1001 was logged (else the crash's first event).
+func reportTime(c Crash) time.Time {
+	at := c.Events[0].Time
+	for _, e := range c.Events {
+		if e.Kind == KindBugcheck {
+			at = e.Time
+		}
+	}
+	return at
+}
+
+// RelToWindows turns "C:\Windows\Minidump\x.dmp" into "Minidump/x.dmp" (the path below the
 // Windows directory, which ADMIN$ shares); "" when it is not below one.
-func relToWindows(p string) string {
+func RelToWindows(p string) string {
 	p = strings.ReplaceAll(strings.TrimSpace(p), `\`, "/")
 	parts := strings.Split(p, "/")
 	for i, s := range parts {
@@ -350,6 +372,33 @@ func LastBoots(events []Event, n int) []Event {
 		if boots[i] > last-n {
 			out = append(out, e)
 		}
+	}
+	return out
+}
+
+// Compact returns the events without the raw fields Correlate does not read (it reads 41's
+// PowerButtonTimestamp and Kernel-General 12's version numbers; the typed fields hold the
+// rest): what a poller keeps between reads, in a fraction of the space.
+func Compact(events []Event) []Event {
+	out := make([]Event, len(events))
+	for i, e := range events {
+		var keep []string
+		switch {
+		case e.Kind == KindUnexpectedReboot:
+			keep = []string{"PowerButtonTimestamp"}
+		case e.Kind == KindBoot && e.ID == 12:
+			keep = []string{"MajorVersion", "MinorVersion", "BuildVersion", "QfeVersion"}
+		}
+		fields := e.Fields
+		e.Fields = nil
+		for _, f := range fields {
+			for _, k := range keep {
+				if strings.EqualFold(f.Name, k) {
+					e.Fields = append(e.Fields, f)
+				}
+			}
+		}
+		out[i] = e
 	}
 	return out
 }

@@ -181,6 +181,12 @@ func TestCorrelate(t *testing.T) {
 			want:   []string{"no_dump boot=1 rec=102 time=03:14:00 code=0x133"},
 		},
 		{
+			name:   "latest boot, a 6008 two minutes ago: its 41 may still come",
+			events: []Event{evBoot(100, 6005, at(3, 14)), ev6008(101, at(3, 14), at(3, 1))},
+			opts:   Options{Now: at(3, 16)},
+			want:   []string{"unexpected_reboot boot=1 rec=101 time=03:01:00 pending"},
+		},
+		{
 			name:   "an earlier boot is settled by the next one",
 			events: []Event{evBoot(100, 6005, at(3, 14)), ev41(102, at(3, 14), "0x133"), evShutdown(150, 6006), evBoot(160, 6005, at(3, 15))},
 			opts:   Options{Now: at(3, 15)},
@@ -259,5 +265,36 @@ func TestLastBoots(t *testing.T) {
 	}
 	if !cmp.Equal(got, []uint64{10, 11, 20, 30}) {
 		t.Errorf("kept %v", got)
+	}
+}
+
+// Compact keeps what Correlate reads: the same crashes from the compacted events.
+func TestCompact(t *testing.T) {
+	l := readSample(t, "python-evtx__tests_data__system.evtx")
+	dump := Dump{Path: "MEMORY.DMP", ModTime: time.Date(2012, 4, 6, 14, 7, 40, 0, time.UTC), Size: 262144}
+	power := ev41(200000, t0, "")
+	power.Fields[1].Value = "130849833260468750"
+	evs := append(l.Events, evBoot(199999, 6005, t0), power)
+	small := Compact(evs)
+	var full, compact []string
+	for _, c := range Correlate(evs, []Dump{dump}, Options{}) {
+		full = append(full, crashLine(c))
+	}
+	for _, c := range Correlate(small, []Dump{dump}, Options{}) {
+		compact = append(compact, crashLine(c))
+	}
+	if !cmp.Equal(full, compact) || len(full) != 3 {
+		t.Errorf("full\n  %s\ncompacted\n  %s", strings.Join(full, "\n  "), strings.Join(compact, "\n  "))
+	}
+	before, after := 0, 0
+	for i := range evs {
+		before += len(evs[i].Fields)
+		after += len(small[i].Fields)
+	}
+	if after*4 > before {
+		t.Errorf("fields kept: %d of %d", after, before)
+	}
+	if len(evs[len(evs)-1].Fields) != 2 {
+		t.Error("Compact changed its input")
 	}
 }

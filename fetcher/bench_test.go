@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/bsodwatch/bsodwatch/dumpshare"
+	evt "github.com/bsodwatch/bsodwatch/eventlog/eventlogtest"
 	"github.com/bsodwatch/bsodwatch/fetcher"
 	"github.com/bsodwatch/bsodwatch/fetcher/smbsource"
 	"github.com/bsodwatch/bsodwatch/pipeline"
@@ -19,8 +21,9 @@ import (
 
 // memState and nopPublisher keep NATS out of the copy and sweep figures.
 type memState struct {
-	mu sync.Mutex
-	m  map[string]fetcher.Seen
+	mu   sync.Mutex
+	m    map[string]fetcher.Seen
+	logs map[string]fetcher.LogState
 }
 
 func (s *memState) Get(_ context.Context, h, p string) (fetcher.Seen, bool, error) {
@@ -34,6 +37,23 @@ func (s *memState) Put(_ context.Context, h, p string, v fetcher.Seen) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.m[h+"|"+p] = v
+	return nil
+}
+
+func (s *memState) GetLog(_ context.Context, h string) (fetcher.LogState, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.logs[h]
+	return v, ok, nil
+}
+
+func (s *memState) PutLog(_ context.Context, h string, v fetcher.LogState) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.logs == nil {
+		s.logs = map[string]fetcher.LogState{}
+	}
+	s.logs[h] = v
 	return nil
 }
 
@@ -164,4 +184,71 @@ func firstErr(rep *fetcher.Report) any {
 		return nil
 	}
 	return rep.Errors[0]
+}
+
+// BenchmarkSMBEventLogSweep sweeps one host over the test Samba ($BSODWATCH_SMB_ADDR) whose
+// System log holds 20 MiB or more (CrashHistory, then ordinary records): the first sweep reads
+// the whole log, every later one finds it unchanged. Reports the bytes and reads of the log
+// per unchanged sweep beside the log's size (what copying the log each sweep would read) and
+// the first sweep's bytes; ns/op is one whole sweep (session, listing, log check), beside the
+// same sweep with the log off.
+func BenchmarkSMBEventLogSweep(b *testing.B) {
+	addr := benchEnv(b, "BSODWATCH_SMB_ADDR")
+	root := benchEnv(b, "BSODWATCH_SMB_ROOT")
+	name := fmt.Sprintf("bench-evlog-%d", time.Now().UnixNano())
+	dir := filepath.Join(root, "admin", name, "System32", "winevt", "Logs")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(filepath.Join(root, "admin", name)) })
+	// CrashHistory, then ordinary records until the log holds at least 20 MiB of chunks.
+	var log []byte
+	for n := 2000; len(log) < 20<<20; n *= 2 {
+		evs := append(evt.CrashHistoryEvents(), evt.Noise(321, n, time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))...)
+		log = evt.Log(evs, evt.Options{Dirty: true, NextRecord: 5})
+	}
+	if err := os.WriteFile(filepath.Join(dir, "System.evtx"), log, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	// Side by side in one run: the same sweep with the log read (unchanged after the first
+	// sweep) and with it off, so the log's share of a sweep shows despite a noisy machine.
+	for _, on := range []bool{true, false} {
+		b.Run(fmt.Sprintf("eventlog=%v", on), func(b *testing.B) {
+			o := fetcher.Options{
+				Credentials: map[string]fetcher.Credential{"default": {User: benchEnv(b, "BSODWATCH_SMB_USER"), PasswordEnv: "BSODWATCH_SMB_PASS"}},
+				StableAfter: time.Millisecond, EventLog: fetcher.EventLogOptions{Enabled: &on, Interval: time.Nanosecond},
+			}
+			src, err := smbsource.New(o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			share, err := dumpshare.NewLocal(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			f, err := fetcher.New(o, fetcher.Deps{Inventory: &staticInv{hosts: []fetcher.Host{{Name: "web01", Address: addr, Dir: name}}}, Source: src,
+				Share: share, State: &memState{m: map[string]fetcher.Seen{}}, Publisher: nopPublisher{}, Log: zerolog.Nop()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			first, err := f.Sweep(context.Background())
+			if err != nil || !first.OK() || (on && (first.EventLogs != 1 || len(first.Crashes) == 0)) {
+				b.Fatalf("first sweep: %v %+v", err, first)
+			}
+			var reads, bytes int64
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				rep, err := f.Sweep(context.Background())
+				if err != nil || !rep.OK() || len(rep.Crashes) != 0 || (rep.EventLogs == 1) != on {
+					b.Fatalf("sweep: %v %+v", err, rep)
+				}
+				reads += int64(rep.EventLogReads)
+				bytes += rep.EventLogBytes
+			}
+			b.ReportMetric(float64(bytes)/float64(b.N), "log-bytes-read/sweep")
+			b.ReportMetric(float64(reads)/float64(b.N), "log-reads/sweep")
+			b.ReportMetric(float64(first.EventLogBytes), "first-sweep-bytes")
+			b.ReportMetric(float64(len(log)), "log-size-bytes")
+		})
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -168,6 +169,43 @@ func TestSMBEventLog(t *testing.T) {
 			t.Errorf("error %v, want ErrConfig", err)
 		}
 	})
+}
+
+// TestSMBEventLogSweep: the fetcher reads a host's System log over the test Samba on its
+// sweep, queues the blue screen that left no dump and the power loss once, and an unchanged
+// log then costs two 128-byte reads per sweep, also after a restart.
+func TestSMBEventLogSweep(t *testing.T) {
+	e := needSamba(t)
+	name, dir := e.hostDir(t)
+	putLog(t, dir, evt.CrashHistory())
+	r := newRig(t, t.TempDir())
+	o := e.options(e.pass)
+	o.EventLog.Interval = time.Nanosecond
+	src, err := smbsource.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := &staticInv{hosts: []fetcher.Host{{Name: "web01", Address: e.addr, Dir: name}}}
+	f := r.fetcher(t, o, inv, src)
+	rep := sweep(t, f)
+	// No minidump on this host: the 0x7e's dump is gone.
+	if got, want := eventJobs(r.jobs(t)), []string{"web01 205/no_dump/0x133", "web01 310/dump_missing/0x7e", "web01 316/unexpected_reboot/"}; !rep.OK() || !slices.Equal(got, want) {
+		t.Fatalf("over SMB: %q, want %q (%+v)", got, want, rep.Errors)
+	}
+	for _, j := range r.jobs(t) {
+		if j.Event.Record == 205 && j.Event.Reason != "page file too small (volmgr 49)" {
+			t.Errorf("reason %q", j.Event.Reason)
+		}
+	}
+	for i := range 2 {
+		if i == 1 {
+			f = r.fetcherAt(t, o, inv, src, nil) // restarted
+		}
+		rep = sweep(t, f)
+		if !rep.OK() || len(rep.Crashes) != 0 || rep.EventLogReads != 2 || rep.EventLogBytes != 256 || len(r.jobs(t)) != 3 {
+			t.Fatalf("sweep %d of the unchanged log: %d crashes, %d reads, %d bytes, %d jobs", i+2, len(rep.Crashes), rep.EventLogReads, rep.EventLogBytes, len(r.jobs(t)))
+		}
+	}
 }
 
 // TestDirSourceEventLog: the fleet folder holds DATA/fleet/<host>/System32/winevt/Logs/System.evtx.

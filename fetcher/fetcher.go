@@ -93,6 +93,9 @@ type Options struct {
 	Credentials map[string]Credential `yaml:"credentials"`
 	// DefaultCredentials names the credentials of hosts that name none (default "default").
 	DefaultCredentials string `yaml:"default_credentials"`
+	// EventLog reads each host's System event log over the same session, for the crashes
+	// that left no dump (docs/eventlog.md).
+	EventLog EventLogOptions `yaml:"eventlog"`
 }
 
 // The values of Options.Encryption.
@@ -100,6 +103,33 @@ const (
 	EncryptionAuto     = "auto"
 	EncryptionRequired = "required"
 )
+
+// EventLogOptions configure reading each host's System event log: blue screens that left
+// no dump become verdicts, unexpected reboots are recorded, and a copied dump's verdict
+// gets what the log says of its crash. The account that reads ADMIN$ can read the log; a
+// host without one (a fleet folder without System32/winevt/Logs/System.evtx) is skipped.
+type EventLogOptions struct {
+	// Enabled reads the logs (default true); a host's `eventlog` in the inventory
+	// overrides it.
+	Enabled *bool `yaml:"enabled"`
+	// Interval is how often a host's log is read, independent of fetcher.interval: at the
+	// first sweep this long after the last read (default 5m; in `bsodwatch run` with a
+	// fleet folder, the fleet's sweep interval). A sweep that finds a new dump on a host
+	// reads its log too, so the dump's verdict carries the log's facts. An unchanged log
+	// costs two reads of 128 bytes.
+	Interval time.Duration `yaml:"interval"`
+	// Path is the log below the admin share, '/'-separated (default
+	// System32/winevt/Logs/System.evtx), for logs moved by policy; a host's
+	// `eventlog_path` overrides it.
+	Path string `yaml:"path"`
+	// Settle is how long the fetcher waits, after the host logged a blue screen with no
+	// dump report yet (or an unexpected reboot), before it reports it: Windows may still log
+	// the dump, or the bug check (default 10m).
+	Settle time.Duration `yaml:"settle"`
+}
+
+// On reports whether the event log is read, by default.
+func (o EventLogOptions) On() bool { return o.Enabled == nil || *o.Enabled }
 
 // Credential is an account for SMB (and the LDAP bind). The password comes from a file or
 // an environment variable (or, discouraged, inline); it is never logged. With kerberos
@@ -180,6 +210,15 @@ func (o Options) WithDefaults() Options {
 	if o.DefaultCredentials == "" {
 		o.DefaultCredentials = "default"
 	}
+	if o.EventLog.Enabled == nil {
+		on := true
+		o.EventLog.Enabled = &on
+	}
+	def(&o.EventLog.Interval, 5*time.Minute)
+	def(&o.EventLog.Settle, 10*time.Minute)
+	if o.EventLog.Path == "" {
+		o.EventLog.Path = EventLogPath
+	}
 	return o
 }
 
@@ -201,6 +240,10 @@ type Host struct {
 	Auth string `yaml:"auth"`
 	// Globs are extra dump patterns for this host (added to Options.Globs).
 	Globs []string `yaml:"globs"`
+	// EventLog turns reading this host's System event log on or off (default
+	// Options.EventLog.Enabled); EventLogPath moves it (default Options.EventLog.Path).
+	EventLog     *bool  `yaml:"eventlog"`
+	EventLogPath string `yaml:"eventlog_path"`
 }
 
 // Inventory lists the hosts to poll.
@@ -352,7 +395,8 @@ func (o Options) validate(readInventory bool) error {
 		key string
 		v   time.Duration
 	}{{"interval", o.Interval}, {"stable_after", o.StableAfter}, {"stable_timeout", o.StableTimeout},
-		{"op_timeout", o.OpTimeout}, {"progress_every", o.ProgressEvery}} {
+		{"op_timeout", o.OpTimeout}, {"progress_every", o.ProgressEvery},
+		{"eventlog.interval", o.EventLog.Interval}, {"eventlog.settle", o.EventLog.Settle}} {
 		if d.v < 0 {
 			ps.Addf(d.key, "%s: must not be negative", d.v)
 		}
@@ -376,6 +420,11 @@ func (o Options) validate(readInventory bool) error {
 	for i, g := range o.Globs {
 		if err := checkGlob(g); err != nil {
 			ps.Addf(optcheck.Index("globs", i), "%s", err)
+		}
+	}
+	if o.EventLog.Path != "" {
+		if err := checkLogPath(o.EventLog.Path); err != nil {
+			ps.Addf("eventlog.path", "%s", err)
 		}
 	}
 	switch o.Encryption {

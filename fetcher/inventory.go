@@ -27,7 +27,7 @@ import (
 // Formats (docs/inventory.md): YAML, either `hosts: [...]` (and `exclude: [...]`, patterns
 // of host names that are never polled, for use with LDAP discovery) or a top-level list,
 // where each host is a mapping (name, address, port, credentials, auth, share, dir, tags,
-// globs) or a plain "name[:port]"; or a plain list, one "name[:port]" per line, '#'
+// globs, eventlog, eventlog_path) or a plain "name[:port]"; or a plain list, one "name[:port]" per line, '#'
 // comments.
 type FileInventory struct {
 	path string
@@ -172,6 +172,11 @@ func parseInventory(b []byte) (InventoryFile, []int, error) {
 				at("host %q: %s", h.Name, err)
 			}
 		}
+		if h.EventLogPath != "" {
+			if err := checkLogPath(h.EventLogPath); err != nil {
+				at("host %q: eventlog_path %s", h.Name, err)
+			}
+		}
 	}
 	for _, p := range f.Exclude {
 		if _, err := path.Match(p, ""); err != nil || p == "" {
@@ -214,9 +219,9 @@ func parseHostWord(s string) (Host, error) {
 }
 
 var hostFields = map[string]bool{"name": true, "address": true, "port": true, "credentials": true,
-	"auth": true, "share": true, "dir": true, "tags": true, "globs": true}
+	"auth": true, "share": true, "dir": true, "tags": true, "globs": true, "eventlog": true, "eventlog_path": true}
 
-const hostFieldList = "name, address, port, credentials, auth, share, dir, tags, globs"
+const hostFieldList = "name, address, port, credentials, auth, share, dir, tags, globs, eventlog, eventlog_path"
 
 func parseYAMLInventory(b []byte) (InventoryFile, []int, optcheck.Problems) {
 	var f InventoryFile

@@ -12,6 +12,10 @@ type metrics struct {
 	sweepSeconds  prometheus.Histogram
 	hosts         *prometheus.GaugeVec
 	deferred      *prometheus.CounterVec
+
+	eventLogBytes  prometheus.Counter
+	eventLogErrors *prometheus.CounterVec
+	logCrashes     *prometheus.CounterVec
 }
 
 // newMetrics makes the fetcher's metrics and registers them when reg is not nil.
@@ -37,11 +41,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "bsodwatch_fetcher_hosts", Help: "Hosts by the state of their last sweep (ok, offline, auth, denied, ...)."}, []string{"state"}),
 		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bsodwatch_fetcher_copies_deferred_total", Help: "Copies left for a later sweep, by reason (share_full: no room on the share, before or during the copy)."}, []string{"reason"}),
+		eventLogBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bsodwatch_fetcher_eventlog_read_bytes_total", Help: "Bytes read from hosts' System event logs."}),
+		eventLogErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bsodwatch_fetcher_eventlog_errors_total", Help: "Event logs that could not be read, or whose crashes could not be queued, by reason."}, []string{"reason"}),
+		logCrashes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bsodwatch_fetcher_eventlog_crashes_total", Help: "Crashes read from event logs and queued without a dump, by kind (no_dump, dump_missing, unexpected_reboot)."}, []string{"kind"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.dumpsFound, m.bytesCopied, m.copySeconds, m.copyRate, m.jobsPublished, m.sweepErrors, m.sweepSeconds, m.hosts, m.deferred} {
+	for _, c := range []prometheus.Collector{m.dumpsFound, m.bytesCopied, m.copySeconds, m.copyRate, m.jobsPublished, m.sweepErrors, m.sweepSeconds, m.hosts, m.deferred,
+		m.eventLogBytes, m.eventLogErrors, m.logCrashes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

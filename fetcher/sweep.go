@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/bsodwatch/bsodwatch/analysis"
 	"github.com/bsodwatch/bsodwatch/dumpshare"
 	"github.com/bsodwatch/bsodwatch/intake"
 	"github.com/bsodwatch/bsodwatch/pipeline"
@@ -26,6 +27,8 @@ type Deps struct {
 	Inventory Inventory
 	Source    Source
 	Share     dumpshare.Share
+	// State remembers the dumps queued; when it is also LogStates (KVState is), hosts'
+	// event logs are read (Options.EventLog) through sessions that are EventLogOpeners.
 	State     State
 	Publisher Publisher
 	Log       zerolog.Logger
@@ -49,9 +52,13 @@ type Fetcher struct {
 
 	bytesRead atomic.Int64
 
+	logs LogStates // nil: event logs are not read (outside a dry run)
+
 	mu         sync.Mutex
-	hostStates map[string]string // host -> Reason of its last sweep
-	looks      map[string]look   // lookKey -> last observation of a changing dump
+	hostStates map[string]string    // host -> Reason of its last sweep
+	looks      map[string]look      // lookKey -> last observation of a changing dump
+	logRead    map[string]time.Time // host -> when its event log was last read
+	logStates  map[string]string    // host -> state of its event log (ok, none, a Reason)
 }
 
 type look struct {
@@ -84,7 +91,10 @@ func New(o Options, d Deps) (*Fetcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Fetcher{o: o, d: d, log: d.Log, m: m, hostStates: map[string]string{}, looks: map[string]look{}}, nil
+	f := &Fetcher{o: o, d: d, log: d.Log, m: m, hostStates: map[string]string{}, looks: map[string]look{},
+		logRead: map[string]time.Time{}, logStates: map[string]string{}}
+	f.logs, _ = d.State.(LogStates)
+	return f, nil
 }
 
 // Report sums up one sweep.
@@ -98,11 +108,21 @@ type Report struct {
 	Unstable    int          `json:"unstable"`
 	// Deferred dumps were not copied for want of space on the share (reason share_full);
 	// the next sweep tries them again.
-	Deferred  int         `json:"deferred"`
-	Failed    int         `json:"failed"`
-	BytesRead int64       `json:"bytes_read"`
-	Errors    []HostError `json:"errors,omitempty"`
-	Duration  float64     `json:"duration_seconds"`
+	Deferred  int   `json:"deferred"`
+	Failed    int   `json:"failed"`
+	BytesRead int64 `json:"bytes_read"`
+	// EventLogs is how many hosts' event logs were read, EventLogReads and EventLogBytes
+	// what that cost; EventLogFailed counts logs that could not be read, or whose crashes
+	// could not be queued (a host without a log is no failure).
+	EventLogs      int   `json:"eventlogs"`
+	EventLogReads  int   `json:"eventlog_reads"`
+	EventLogBytes  int64 `json:"eventlog_bytes"`
+	EventLogFailed int   `json:"eventlog_failed"`
+	// Crashes are the crashes read from event logs and queued without a dump (in a dry run:
+	// that would be).
+	Crashes  []LogCrash  `json:"crashes,omitempty"`
+	Errors   []HostError `json:"errors,omitempty"`
+	Duration float64     `json:"duration_seconds"`
 }
 
 // CopiedDump is a dump that was copied and queued.
@@ -133,29 +153,46 @@ type HostError struct {
 
 // OK reports whether the sweep had no failures (a dump still being written is no failure;
 // one deferred for want of space is: it was not fetched).
-func (r *Report) OK() bool { return r.HostsFailed == 0 && r.Failed == 0 && r.Deferred == 0 }
+func (r *Report) OK() bool {
+	return r.HostsFailed == 0 && r.Failed == 0 && r.Deferred == 0 && r.EventLogFailed == 0
+}
 
-// Run sweeps every Interval until ctx ends.
+// Run sweeps every Interval until ctx ends. When EventLog.Interval is shorter, the hosts
+// whose event log is due have it read in between, in sweeps that copy nothing.
 func (f *Fetcher) Run(ctx context.Context) error {
+	nextDumps := time.Now()
 	for {
-		rep, err := f.Sweep(ctx)
-		if err != nil && ctx.Err() == nil {
+		dumps := !time.Now().Before(nextDumps)
+		rep, err := f.sweep(ctx, dumps)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil:
 			f.log.Error().Err(err).Msg("sweep failed")
-		} else if ctx.Err() == nil {
+		case dumps || len(rep.Crashes) > 0 || !rep.OK():
 			f.log.Info().Int("hosts", rep.Hosts).Int("hosts_failed", rep.HostsFailed).Int("copied", len(rep.Copied)).
-				Int("failed", rep.Failed).Int("unstable", rep.Unstable).Int("deferred", rep.Deferred).Float64("seconds", rep.Duration).Msg("sweep done")
+				Int("failed", rep.Failed).Int("unstable", rep.Unstable).Int("deferred", rep.Deferred).Int("eventlogs", rep.EventLogs).Int("crashes", len(rep.Crashes)).
+				Int("eventlog_failed", rep.EventLogFailed).Bool("dumps", dumps).Float64("seconds", rep.Duration).Msg("sweep done")
 		}
+		if dumps {
+			nextDumps = time.Now().Add(f.o.Interval)
+		}
+		wait := min(time.Until(nextDumps), f.o.EventLog.Interval)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(f.o.Interval):
+		case <-time.After(max(wait, 0)):
 		}
 	}
 }
 
-// Sweep polls every host once. The error is for a sweep that could not start (no
-// inventory); failures on hosts and dumps are in the report.
-func (f *Fetcher) Sweep(ctx context.Context) (*Report, error) {
+// Sweep polls every host once: new dumps, and the event logs that are due. The error is for
+// a sweep that could not start (no inventory); failures on hosts and dumps are in the
+// report.
+func (f *Fetcher) Sweep(ctx context.Context) (*Report, error) { return f.sweep(ctx, true) }
+
+// sweep polls every host; without dumps it only reads the event logs that are due (and
+// lists the dumps they are matched with), opening no session to the other hosts.
+func (f *Fetcher) sweep(ctx context.Context, dumps bool) (*Report, error) {
 	start := time.Now()
 	hosts, err := f.d.Inventory.Hosts(ctx)
 	if err != nil {
@@ -182,7 +219,7 @@ func (f *Fetcher) Sweep(ctx context.Context) (*Report, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			hr := f.sweepHost(ctx, h)
+			hr := f.sweepHost(ctx, h, dumps)
 			mu.Lock()
 			rep.merge(hr)
 			mu.Unlock()
@@ -208,17 +245,29 @@ func (r *Report) merge(h *Report) {
 	r.Unstable += h.Unstable
 	r.Failed += h.Failed
 	r.Deferred += h.Deferred
+	r.EventLogs += h.EventLogs
+	r.EventLogReads += h.EventLogReads
+	r.EventLogBytes += h.EventLogBytes
+	r.EventLogFailed += h.EventLogFailed
+	r.Crashes = append(r.Crashes, h.Crashes...)
 	r.Errors = append(r.Errors, h.Errors...)
+}
+
+// swapState records a host's state in m and returns the one before; changed is false when
+// it is the same.
+func (f *Fetcher) swapState(m map[string]string, host, state string) (prev string, known, changed bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	prev, known = m[host]
+	m[host] = state
+	return prev, known, !known || prev != state
 }
 
 // setHostState logs a host's state only when it changes.
 func (f *Fetcher) setHostState(h Host, err error) {
 	reason := Reason(err)
-	f.mu.Lock()
-	prev, known := f.hostStates[h.Name]
-	f.hostStates[h.Name] = reason
-	f.mu.Unlock()
-	if known && prev == reason {
+	prev, known, changed := f.swapState(f.hostStates, h.Name, reason)
+	if !changed {
 		return
 	}
 	switch {
@@ -250,6 +299,12 @@ func (f *Fetcher) forgetHosts(hosts []Host) {
 			delete(f.looks, key)
 		}
 	}
+	for host := range f.logRead {
+		if !keep[host] {
+			delete(f.logRead, host)
+			delete(f.logStates, host)
+		}
+	}
 	f.m.hosts.Reset()
 	for st, n := range counts {
 		f.m.hosts.WithLabelValues(st).Set(n)
@@ -266,8 +321,11 @@ type candidate struct {
 	listedAt time.Time
 }
 
-func (f *Fetcher) sweepHost(ctx context.Context, h Host) *Report {
+func (f *Fetcher) sweepHost(ctx context.Context, h Host, dumps bool) *Report {
 	rep := &Report{}
+	if !dumps && !f.logDue(h, false) {
+		return rep
+	}
 	fail := func(p string, err error) {
 		reason := Reason(err)
 		f.m.sweepErrors.WithLabelValues(reason).Inc()
@@ -302,11 +360,28 @@ func (f *Fetcher) sweepHost(ctx context.Context, h Host) *Report {
 	for i := range cands {
 		cands[i].listedAt = listedAt
 	}
-	for _, c := range cands {
+	// What the state knows of each dump; a new one has the event log read now, so that its
+	// job carries what the log says of its crash.
+	priors := make([]prior, len(cands))
+	fresh := false
+	if dumps {
+		for i, c := range cands {
+			priors[i] = f.prior(ctx, h, c)
+			fresh = fresh || !priors[i].unchanged(c)
+		}
+	}
+	hl := f.readLog(ctx, sess, h, cands, fresh, rep)
+	if hl != nil {
+		f.reportCrashes(ctx, h, hl, rep)
+	}
+	if !dumps {
+		return rep
+	}
+	for i, c := range cands {
 		if ctx.Err() != nil {
 			return rep
 		}
-		if err := f.handle(ctx, sess, h, c, rep); err != nil {
+		if err := f.handle(ctx, sess, h, c, priors[i], hl.eventFor(c.path), rep); err != nil {
 			if errors.Is(err, errUnstable) {
 				rep.Unstable++
 				f.log.Info().Str("host", h.Name).Str("path", c.path).Msg("dump still changing; will look again next sweep")
@@ -443,18 +518,33 @@ func (f *Fetcher) sourcePath(h Host, p string) string {
 	return strings.ReplaceAll(share+"/"+p, "/", `\`)
 }
 
-// handle queues one candidate if it is new and stable.
-func (f *Fetcher) handle(ctx context.Context, sess Session, h Host, c candidate, rep *Report) error {
-	var seen Seen
-	var known bool
-	if f.d.State != nil {
-		var err error
-		seen, known, err = f.d.State.Get(ctx, h.Name, c.path)
-		if err != nil {
-			return fmt.Errorf("read state: %w", err)
-		}
+// prior is what the state knows of a dump.
+type prior struct {
+	seen  Seen
+	known bool
+	err   error
+}
+
+func (f *Fetcher) prior(ctx context.Context, h Host, c candidate) prior {
+	if f.d.State == nil {
+		return prior{}
 	}
-	if known && seen.Size == c.Size && seen.ModTime.Equal(c.ModTime) {
+	seen, known, err := f.d.State.Get(ctx, h.Name, c.path)
+	return prior{seen, known, err}
+}
+
+// unchanged reports whether the dump is the one recorded.
+func (p prior) unchanged(c candidate) bool {
+	return p.err == nil && p.known && p.seen.Size == c.Size && p.seen.ModTime.Equal(c.ModTime)
+}
+
+// handle queues one candidate if it is new and stable; ev is what the host's event log says
+// of its crash.
+func (f *Fetcher) handle(ctx context.Context, sess Session, h Host, c candidate, p prior, ev *analysis.CrashEvent, rep *Report) error {
+	if p.err != nil {
+		return fmt.Errorf("read state: %w", p.err)
+	}
+	if p.unchanged(c) {
 		rep.Unchanged++
 		return nil
 	}
@@ -485,7 +575,7 @@ func (f *Fetcher) handle(ctx context.Context, sess Session, h Host, c candidate,
 	if err != nil {
 		return err
 	}
-	job, err := f.copy(ctx, sess, h, c, rel)
+	job, err := f.copy(ctx, sess, h, c, rel, ev)
 	release()
 	if err != nil {
 		return err
@@ -556,7 +646,7 @@ func (f *Fetcher) waitStable(ctx context.Context, sess Session, h Host, c candid
 
 // copy streams the dump to the share through the hash, verifies it, reads its header and
 // returns the job. On any failure the copy is removed.
-func (f *Fetcher) copy(ctx context.Context, sess Session, h Host, c candidate, rel string) (*pipeline.Job, error) {
+func (f *Fetcher) copy(ctx context.Context, sess Session, h Host, c candidate, rel string, ev *analysis.CrashEvent) (*pipeline.Job, error) {
 	start := time.Now()
 	fctx, cancelFile := context.WithCancelCause(ctx)
 	defer cancelFile(nil)
@@ -624,7 +714,7 @@ func (f *Fetcher) copy(ctx context.Context, sess Session, h Host, c candidate, r
 	hdr := f.header(cancelFile, ra, c.Size)
 	return intake.NewJob(intake.Dump{
 		Host: h.Name, HostTags: h.Tags, SourcePath: f.sourcePath(h, c.path), SharePath: rel,
-		Size: c.Size, SHA256: sum, ModTime: c.ModTime, Header: hdr, Submitter: "fetcher",
+		Size: c.Size, SHA256: sum, ModTime: c.ModTime, Header: hdr, Submitter: "fetcher", Event: ev,
 	}, f.d.Now()), nil
 }
 

@@ -104,6 +104,9 @@ func TestParseInventory(t *testing.T) {
 		{"bad glob", "hosts:\n  - name: a\n    globs: [\"../x\"]\n", nil, "'..'"},
 		{"two words", "a b\n", nil, "one host per line"},
 		{"bad port", "hosts:\n  - name: a\n    port: 70000\n", nil, "out of range"},
+		{"event log off, moved", "hosts:\n  - {name: a, eventlog: false}\n  - {name: b, eventlog_path: D/Logs/System.evtx}\n", []string{"a@:0 eventlog=false", "b@:0 eventlog_path=D/Logs/System.evtx"}, ""},
+		{"bad event log path", "hosts:\n  - {name: a, eventlog_path: ../System.evtx}\n", nil,
+			`line 2: host "a": eventlog_path "../System.evtx": a file below the admin share, '/'-separated, without '..' or wildcards`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -119,7 +122,14 @@ func TestParseInventory(t *testing.T) {
 			}
 			var got []string
 			for _, h := range hosts {
-				got = append(got, h.Name+"@"+h.Address+":"+strconv.Itoa(h.Port))
+				g := h.Name + "@" + h.Address + ":" + strconv.Itoa(h.Port)
+				if h.EventLog != nil {
+					g += " eventlog=" + strconv.FormatBool(*h.EventLog)
+				}
+				if h.EventLogPath != "" {
+					g += " eventlog_path=" + h.EventLogPath
+				}
+				got = append(got, g)
 			}
 			if strings.Join(got, ",") != strings.Join(c.want, ",") {
 				t.Fatalf("got %v, want %v", got, c.want)

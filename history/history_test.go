@@ -296,6 +296,39 @@ func TestMarks(t *testing.T) {
 	}
 }
 
+// An unexpected reboot without a bug check (verdict kind reboot, from the host's event log)
+// is never a new bucket, but it counts towards the host's crash loop: two blue screens and a
+// power loss within the window are a loop.
+func TestRebootsCountTowardsCrashLoop(t *testing.T) {
+	js := startJS(t)
+	m, err := NewMarker(context.Background(), js, Options{CrashLoopCount: 3, CrashLoopWindow: 6 * time.Hour}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reboot := func(id string, at time.Time) *pipeline.Result {
+		return &pipeline.Result{Job: pipeline.Job{ID: id, Host: "web01"},
+			Verdict: &analysis.Verdict{Kind: analysis.KindReboot, Bucket: "reboot", CrashTime: at}}
+	}
+	steps := []struct {
+		r    *pipeline.Result
+		want pipeline.Marks
+	}{
+		{reboot("r1", base), pipeline.Marks{}},
+		{reboot("r2", base.Add(time.Hour)), pipeline.Marks{}},
+		{verdict("j1", "web01", "A", base.Add(2*time.Hour)), pipeline.Marks{NewBucket: true, CrashLoop: true}},
+		{reboot("r3", base.Add(3*time.Hour)), pipeline.Marks{CrashLoop: true}},
+		{reboot("r4", base.Add(30*time.Hour)), pipeline.Marks{}},
+	}
+	for i, s := range steps {
+		if err := m.Mark(context.Background(), s.r); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if s.r.Marks != s.want {
+			t.Errorf("step %d (%s): marks %+v, want %+v", i, s.r.Job.ID, s.r.Marks, s.want)
+		}
+	}
+}
+
 // Several analyzers marking at once: exactly one of them sees a new bucket, and every crash
 // of the host is counted.
 func TestMarkConcurrent(t *testing.T) {

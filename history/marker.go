@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bsodwatch/bsodwatch/analysis"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 )
 
@@ -97,9 +98,10 @@ func (m *Marker) Mark(ctx context.Context, r *pipeline.Result) error {
 	if t.IsZero() {
 		t = time.Now()
 	}
-	// A failed analysis names no bucket worth calling new; the host still crashed.
+	// A failed analysis names no bucket worth calling new, nor does an unexpected reboot
+	// without a bug check; the host still went down, and counts towards a crash loop.
 	var newBucket, regression bool
-	if r.Status != pipeline.StatusFailed {
+	if r.Status != pipeline.StatusFailed && (r.Verdict == nil || r.Verdict.Kind != analysis.KindReboot) {
 		var err error
 		if newBucket, regression, err = m.markBucket(ctx, r.Bucket(), r.Job.ID, t); err != nil {
 			return err

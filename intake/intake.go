@@ -1,5 +1,6 @@
 // Package intake turns a dump that has reached the dump share into a queued analysis job,
-// one way for every producer (the fetcher's sweep, `bsodwatch submit`): it reads the dump's
+// one way for every producer (the fetcher's sweep, `bsodwatch submit`), and so too a crash
+// the fetcher knows from a host's event log alone (NewEventJob): it reads the dump's
 // header natively, never failing on it (a bad header, even a panic of the reader, is reported
 // in the job so a person sees it), gives the job its identity, and publishes it on JetStream
 // so that a repeat is recognised and dropped.
@@ -17,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/bsodwatch/bsodwatch/analysis"
 	"github.com/bsodwatch/bsodwatch/dumpfile"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 )
@@ -29,6 +31,44 @@ func JobID(host, sha256hex string) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "bsodwatch job\x00%s\x00%s", strings.ToLower(host), strings.ToLower(sha256hex))
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// EventJobID is the identity of a crash known from a host's System event log alone: the host,
+// the record id of the crash's first event and the crash's time as the log tells it
+// (analysis.CrashEvent's Record and Time). Record ids start again at 1 when a log is
+// cleared, so the time keeps two crashes with one record id apart, while reading the same
+// log again gives the same ID and JetStream drops the repeat.
+func EventJobID(host string, record uint64, at time.Time) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "bsodwatch event\x00%s\x00%d\x00%d", strings.ToLower(host), record, at.UTC().UnixNano())
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Crash is a crash known from a host's System event log alone, as NewEventJob needs it.
+type Crash struct {
+	Host     string
+	HostTags []string
+	// SourcePath is the log the crash was read from, as the host names it
+	// (ADMIN$\System32\winevt\Logs\System.evtx).
+	SourcePath string
+	Event      analysis.CrashEvent
+}
+
+// NewEventJob makes the job of a crash that left no dump (or whose dump is gone), or of an
+// unexpected reboot, detected at now. It has no dump: the analyzer makes the verdict from
+// the event.
+func NewEventJob(c Crash, now time.Time) *pipeline.Job {
+	ev := c.Event
+	return &pipeline.Job{
+		Version:    pipeline.JobVersion,
+		ID:         EventJobID(c.Host, ev.Record, ev.Time),
+		Host:       c.Host,
+		HostTags:   c.HostTags,
+		SourcePath: c.SourcePath,
+		DetectedAt: now.UTC(),
+		Submitter:  "fetcher",
+		Event:      &ev,
+	}
 }
 
 // Dump is a dump that is on the share, as NewJob needs it.
@@ -45,6 +85,9 @@ type Dump struct {
 	Header    *pipeline.Header
 	// Submitter is "fetcher" or "submit".
 	Submitter string
+	// Event is what the host's System event log says of the crash that left the dump, when
+	// the fetcher read it.
+	Event *analysis.CrashEvent
 }
 
 // NewJob makes the job for d, detected at now.
@@ -66,6 +109,7 @@ func NewJob(d Dump, now time.Time) *pipeline.Job {
 		DetectedAt: now.UTC(),
 		Submitter:  d.Submitter,
 		Header:     hdr,
+		Event:      d.Event,
 	}
 }
 

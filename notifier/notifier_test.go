@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/bsodwatch/bsodwatch/analysis"
 	"github.com/bsodwatch/bsodwatch/notifier/chat"
 	"github.com/bsodwatch/bsodwatch/notifier/notifytest"
 	"github.com/bsodwatch/bsodwatch/pipeline"
@@ -207,13 +208,22 @@ func TestRoutes(t *testing.T) {
 	low := notifytest.Known()
 	low.Matches = []rules.Match{{ID: "KI-1", Severity: "low", Tags: []string{"storage"}}}
 	low.Job.HostTags = []string{"lab"}
+	// Unexpected reboots without a bug check: alone, and the one that made a crash loop.
+	reboot := notifytest.Unknown()
+	reboot.Verdict = &analysis.Verdict{Kind: analysis.KindReboot, Headline: "Unexpected reboot at 11:12 UTC without a bug check", Bucket: "reboot"}
+	reboot.Analysis, reboot.Job.HostTags = nil, []string{"lab"}
+	loop := *reboot
+	loop.Marks.CrashLoop = true
 	tests := []struct {
 		name  string
 		route Route
 		want  map[string]bool
 	}{
-		{"all", Route{}, map[string]bool{"known": true, "unknown": true, "failed": true, "low": true}},
-		{"unknown only", Route{Verdicts: []string{"unknown", "failed"}}, map[string]bool{"unknown": true, "failed": true}},
+		{"all", Route{}, map[string]bool{"known": true, "unknown": true, "failed": true, "low": true, "loop": true}},
+		{"every reboot", Route{Reboots: RebootsAll}, map[string]bool{"known": true, "unknown": true, "failed": true, "low": true, "reboot": true, "loop": true}},
+		{"no reboots", Route{Reboots: RebootsNone}, map[string]bool{"known": true, "unknown": true, "failed": true, "low": true}},
+		{"reboots of lab hosts", Route{Reboots: RebootsAll, HostTags: []string{"lab"}}, map[string]bool{"low": true, "reboot": true, "loop": true}},
+		{"unknown only", Route{Verdicts: []string{"unknown", "failed"}}, map[string]bool{"unknown": true, "failed": true, "loop": true}},
 		{"known only", Route{Verdicts: []string{"known"}}, map[string]bool{"known": true, "low": true}},
 		{"severity", Route{Severities: []string{"HIGH", "critical"}}, map[string]bool{"known": true}},
 		{"rule tag", Route{RuleTags: []string{"storage"}}, map[string]bool{"low": true}},
@@ -222,7 +232,7 @@ func TestRoutes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for name, r := range map[string]*pipeline.Result{"known": known, "unknown": unknown, "failed": failed, "low": low} {
+			for name, r := range map[string]*pipeline.Result{"known": known, "unknown": unknown, "failed": failed, "low": low, "reboot": reboot, "loop": &loop} {
 				if got := tt.route.Match(r); got != tt.want[name] {
 					t.Errorf("%s: Match = %v, want %v", name, got, tt.want[name])
 				}
@@ -374,6 +384,8 @@ func TestOptionsValidate(t *testing.T) {
 			"targets[0].url: empty: slack needs a webhook URL (url_file, url_env or url)"},
 		{"verdict", Options{Targets: []TargetOptions{{Name: "a", Type: TypeConsole, Route: Route{Verdicts: []string{"bad"}}}}},
 			`targets[0].route.verdicts[0]: "bad": want known, unknown or failed`},
+		{"reboots", Options{Targets: []TargetOptions{{Name: "a", Type: TypeConsole, Route: Route{Reboots: "some"}}}},
+			`targets[0].route.reboots: "some": want crash_loop, all or none`},
 		{"missing url file", Options{Targets: []TargetOptions{{Name: "t", Type: TypeTeams, URLFile: missing}}},
 			"targets[0].url_file: read secret file: open " + missing + ": no such file or directory"},
 		{"all at once", Options{DeliveredTTL: time.Millisecond, Targets: []TargetOptions{
@@ -515,5 +527,33 @@ func TestGroupUpdateNotRepeatedAfterCrash(t *testing.T) {
 	}
 	if got := rec.sent(); len(got) != 3 || got[2].Kind != chat.KindUpdate {
 		t.Fatalf("next window's update missing: %d messages", len(got))
+	}
+}
+
+// An unexpected reboot without a bug check is recorded, not posted, unless it marks a crash
+// loop; posted, it is never a "new bucket".
+func TestRebootsPostedOnCrashLoopOnly(t *testing.T) {
+	rec := &recorder{}
+	n, tg, _ := testNotifier(t, TargetOptions{Name: "ops", Type: TypeConsole, NoGrouping: true}, rec, zerolog.Nop())
+	st := newMemStore()
+	reboot := func(id string, loop bool) *pipeline.Result {
+		r := &pipeline.Result{Version: 2, Status: pipeline.StatusOK, Engine: "eventlog", Matches: []rules.Match{},
+			Job:     pipeline.Job{ID: id, Host: "WEB01", Event: &analysis.CrashEvent{Kind: analysis.EventUnexpectedReboot, Record: 316}},
+			Verdict: &analysis.Verdict{Kind: analysis.KindReboot, Headline: "Unexpected reboot at 11:12 UTC without a bug check", Bucket: "reboot"}}
+		r.Marks.CrashLoop = loop
+		return r
+	}
+	if err := n.handle(context.Background(), tg, st, reboot("r1", false), 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.sent(); len(got) != 0 {
+		t.Fatalf("a lone reboot was posted: %d messages", len(got))
+	}
+	if err := n.handle(context.Background(), tg, st, reboot("r2", true), 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := rec.sent()
+	if len(got) != 1 || got[0].Result.Job.ID != "r2" || got[0].New {
+		t.Fatalf("want the crash-loop reboot posted, not new; got %d messages", len(got))
 	}
 }

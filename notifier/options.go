@@ -102,7 +102,21 @@ type Route struct {
 	RuleTags []string `yaml:"rule_tags"`
 	// HostTags from the inventory.
 	HostTags []string `yaml:"host_tags"`
+	// Reboots says which unexpected reboots without a bug check (power loss, a hard hang, a
+	// held power button: verdicts of kind reboot, read from the hosts' event logs) this
+	// target posts: crash_loop (those that mark a host's crash loop, counted with its blue
+	// screens), all, or none; the other fields apply too (a reboot is an unknown verdict:
+	// no rule explains it). Every reboot is recorded in the results either way. Default
+	// crash_loop.
+	Reboots string `yaml:"reboots"`
 }
+
+// Values of Route.Reboots.
+const (
+	RebootsCrashLoop = "crash_loop"
+	RebootsAll       = "all"
+	RebootsNone      = "none"
+)
 
 // Defaults.
 const (
@@ -133,6 +147,9 @@ func (o Options) WithDefaults() Options {
 	o.Targets = slices.Clone(o.Targets)
 	for i := range o.Targets {
 		def(&o.Targets[i].GroupWindow, o.GroupWindow)
+		if o.Targets[i].Route.Reboots == "" {
+			o.Targets[i].Route.Reboots = RebootsCrashLoop
+		}
 	}
 	return o
 }
@@ -187,6 +204,11 @@ func (o Options) Validate() error {
 			if !verdictKinds[v] {
 				ps.Addf(optcheck.Index(key+".route.verdicts", j), "%q: want known, unknown or failed", v)
 			}
+		}
+		switch t.Route.Reboots {
+		case "", RebootsCrashLoop, RebootsAll, RebootsNone:
+		default:
+			ps.Addf(key+".route.reboots", "%q: want crash_loop, all or none", t.Route.Reboots)
 		}
 		for j, v := range t.Route.Severities {
 			if !slices.Contains(analysis.Severities, strings.ToLower(v)) {

@@ -32,7 +32,7 @@ func (n *Notifier) apply(ctx context.Context, t *target, st stateStore, r *pipel
 	failed := r.Status == pipeline.StatusFailed
 	bucket := r.Bucket()
 	isNew := r.Marks.NewBucket
-	if !failed {
+	if !failed && !isReboot(r) { // a reboot without a bug check is no bucket to call new
 		// Recorded for every result, routed or not, so "new" means new to bsodwatch and
 		// every target agrees on which verdict was the first.
 		first, err := st.FirstSeen(ctx, bucket, seq)

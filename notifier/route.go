@@ -19,8 +19,20 @@ func verdictKind(r *pipeline.Result) string {
 	return "unknown"
 }
 
-// Match reports whether r goes through this route.
+// Match reports whether r goes through this route. An unexpected reboot must pass Reboots
+// too (it is an unknown verdict: no rule explains it).
 func (rt Route) Match(r *pipeline.Result) bool {
+	if isReboot(r) {
+		switch rt.Reboots {
+		case RebootsAll:
+		case RebootsNone:
+			return false
+		default:
+			if !r.Marks.CrashLoop {
+				return false
+			}
+		}
+	}
 	if len(rt.Verdicts) > 0 && !anyFold(rt.Verdicts, verdictKind(r)) {
 		return false
 	}
@@ -58,6 +70,11 @@ func anyFold(want []string, have ...string) bool {
 		}
 	}
 	return false
+}
+
+// isReboot reports whether r is an unexpected reboot without a bug check.
+func isReboot(r *pipeline.Result) bool {
+	return r.Verdict != nil && r.Verdict.Kind == analysis.KindReboot
 }
 
 // issues are the matches that explain the crash (not flags such as a vulnerable driver).

@@ -15,7 +15,7 @@ const (
 	JobsSubject     = "bsodwatch.jobs.dump"
 	ResultsStream   = "BSODWATCH_RESULTS"
 	ResultsPrefix   = "bsodwatch.results." // + job ID; one verdict kept per dump
-	SeenBucket      = "bsodwatch_seen"     // fetcher state: host/path -> size+mtime
+	SeenBucket      = "bsodwatch_seen"     // fetcher state: host/path -> size+mtime; host -> event log mark
 	AnalyzerDurable = "analyzer"
 	NotifierDurable = "notifier"
 )
@@ -35,7 +35,9 @@ const (
 // Job asks an analyzer to analyze one dump that is already on the dump share.
 type Job struct {
 	Version int `json:"version"`
-	// ID is the dump's sha256 (hex). It is the Nats-Msg-Id, so a re-publish is deduplicated.
+	// ID is the job's identity (intake.JobID: the host and the dump's sha256; for a crash
+	// without a dump intake.EventJobID). It is the Nats-Msg-Id, so a re-publish is
+	// deduplicated.
 	ID       string   `json:"id"`
 	Host     string   `json:"host"`
 	HostTags []string `json:"host_tags,omitempty"`
@@ -50,7 +52,15 @@ type Job struct {
 	// Submitter says who queued the job: "fetcher" or "submit".
 	Submitter string  `json:"submitter,omitempty"`
 	Header    *Header `json:"header,omitempty"`
+	// Event is what the host's System event log says of the crash (the fetcher reads it).
+	// A job without a dump (SharePath, SHA256 and Size empty) is the crash's only record: a
+	// blue screen that left no dump, or an unexpected reboot; the analyzer makes its verdict
+	// from Event alone, without a debugger. Its ID is intake.EventJobID.
+	Event *analysis.CrashEvent `json:"event,omitempty"`
 }
+
+// NoDump reports whether the job has no dump: its crash is known from the event log alone.
+func (j *Job) NoDump() bool { return j.SharePath == "" && j.Event != nil }
 
 // Header is the native reader's quick look at the dump, put in the job by whoever queued it.
 type Header struct {

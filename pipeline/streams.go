@@ -83,7 +83,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions)
 	}
 	if _, err := kv(ctx, jetstream.KeyValueConfig{
 		Bucket:      SeenBucket,
-		Description: "fetcher: dumps already queued (host/path -> size, mtime, sha256)",
+		Description: "fetcher: dumps already queued (host/path -> size, mtime, sha256), how far each host's event log was read",
 		Storage:     jetstream.FileStorage,
 		Replicas:    o.Replicas,
 	}); err != nil {

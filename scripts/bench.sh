@@ -15,6 +15,7 @@ run() { echo "== $*"; go test -run '^$' -benchmem "$@"; }
 run -bench 'BenchmarkParse' ./analyzer/cdbout
 run -bench 'BenchmarkTriage|BenchmarkReadMinidump' ./dumpfile
 run -bench 'BenchmarkRead20MiB|BenchmarkUnchanged20MiB' -count 5 ./eventlog
+run -bench 'BenchmarkSMBEventLogSweep' -benchtime 50x -count 3 ./fetcher
 run -bench 'BenchmarkMatch1000Rules|BenchmarkLoad1000Rules' ./rules
 run -bench 'BenchmarkWorker' -benchtime 300x ./analyzer
 run -bench 'BenchmarkRender|BenchmarkHandleGrouped' ./notifier

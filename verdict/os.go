@@ -1,6 +1,7 @@
 package verdict
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/bsodwatch/bsodwatch/analysis"
@@ -66,10 +67,13 @@ func ProductName(build int, server, workstation bool) string {
 	return r.server
 }
 
-func osOf(h pipeline.Header, a *analysis.Analysis) *analysis.OS {
+func osOf(h pipeline.Header, a *analysis.Analysis, ev *analysis.CrashEvent) *analysis.OS {
 	o := &analysis.OS{Build: h.Build, Arch: h.Arch}
 	if o.Build == 0 {
 		o.Build = a.OSBuild
+	}
+	if o.Build == 0 && ev != nil {
+		o.Build = BuildOf(ev.OSVersion)
 	}
 	if o.Arch == "" {
 		o.Arch = a.Arch
@@ -89,4 +93,18 @@ func osOf(h pipeline.Header, a *analysis.Analysis) *analysis.OS {
 		return nil
 	}
 	return o
+}
+
+// BuildOf is the build number of a Windows version as the event log gives it
+// ("10.0.19045.4291", "6.1.7601.17727": the third part); 0 when there is none.
+func BuildOf(version string) int {
+	parts := strings.Split(version, ".")
+	if len(parts) < 3 {
+		return 0
+	}
+	n, err := strconv.Atoi(parts[2])
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return n
 }

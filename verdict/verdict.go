@@ -13,11 +13,20 @@
 //	hardware error        hardware_<code>         hardware_0x124
 //	live dump             live_dump
 //	user dump, no crash   no_crash_<process>
+//	unexpected reboot     reboot                  (no bug check: power loss, hard hang, held power button)
 //	failed analysis       failed
 //
 // Modules and processes are lower-case image names without .sys/.dll/.exe, the kernel
 // image (ntoskrnl.exe, ntkrnlmp.exe, ...) as "nt"; a part that is not known is "unknown",
 // so no bucket is ever half-empty. cdb's own FAILURE_BUCKET_ID stays in the analysis.
+//
+// A crash known from the host's System event log alone (pipeline.Job.NoDump: a blue screen
+// that left no dump, or whose dump was gone) gets the verdict of its bug check code like any
+// other, marked NoDump: no module can be named (bucket <code>_unknown), the headline says
+// when and why no dump was saved ("DPC_WATCHDOG_VIOLATION (0x133) at 03:12 UTC; no dump was
+// saved: page file too small (volmgr 49)"), and Reason says the same. An unexpected reboot
+// without a bug check is kind reboot. The log's facts ride on every verdict that has them
+// (Event), a copied dump's too.
 package verdict
 
 import (
@@ -46,8 +55,8 @@ func Of(r *pipeline.Result) *analysis.Verdict {
 	if r.Job.Header != nil {
 		h = *r.Job.Header
 	}
-	v := &analysis.Verdict{CrashTime: crashTime(r, a)}
-	v.OS = osOf(h, a)
+	v := &analysis.Verdict{CrashTime: crashTime(r, a), Event: r.Job.Event}
+	v.OS = osOf(h, a, r.Job.Event)
 	v.Uptime = uptimeOf(h, a)
 	if r.Status == pipeline.StatusFailed {
 		// A failed read says nothing of when the crash was: only the dump's own clock does.
@@ -63,12 +72,62 @@ func Of(r *pipeline.Result) *analysis.Verdict {
 		v.Bucket = "failed"
 		return v
 	}
-	if code, ok := bugcheckCode(a, h); ok {
+	ev := r.Job.Event
+	if r.Job.NoDump() && ev.Kind == analysis.EventUnexpectedReboot {
+		reboot(v, ev)
+		return v
+	}
+	if code, ok := bugcheckCode(a, h, ev); ok {
 		kernel(v, r, a, h, code)
 	} else {
 		user(v, r, a)
 	}
+	if r.Job.NoDump() {
+		noDump(v, ev)
+	}
 	return v
+}
+
+// noDump says why a crash known from the event log left no dump to read, in the reason and
+// at the end of the headline, with the time it happened.
+func noDump(v *analysis.Verdict, ev *analysis.CrashEvent) {
+	v.NoDump = true
+	why := "no dump was saved"
+	switch {
+	case ev.Kind == analysis.EventDumpMissing:
+		why = "a dump was saved"
+		if ev.DumpPath != "" {
+			why += " to " + ev.DumpPath
+		}
+		why += " but was gone when the fetcher came (overwritten by a later crash, or deleted)"
+	case ev.Reason != "":
+		why += ": " + ev.Reason
+	}
+	if v.Reason == "" {
+		v.Reason = why
+	} else {
+		v.Reason += "; " + why
+	}
+	v.Headline += at(ev.Time) + "; " + why
+}
+
+// reboot is the verdict of a host that went down without a bug check.
+func reboot(v *analysis.Verdict, ev *analysis.CrashEvent) {
+	v.Kind = analysis.KindReboot
+	v.Headline = "Unexpected reboot" + at(ev.Time) + " without a bug check"
+	v.Reason = "the host went down without a clean shutdown and without a blue screen: power loss, a hard hang or a held power button"
+	if !ev.PowerButton.IsZero() {
+		v.Reason = "the power button was pressed" + at(ev.PowerButton) + " before the host went down: held to turn off a machine that did not respond, or pressed by hand"
+	}
+	v.Bucket = "reboot"
+}
+
+// at is " at 03:12 UTC", or "" for an unknown time.
+func at(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return " at " + t.UTC().Format("15:04") + " UTC"
 }
 
 // Ensure returns the result's verdict, deriving it for a result stored before verdicts.
@@ -79,9 +138,14 @@ func Ensure(r *pipeline.Result) *analysis.Verdict {
 	return r.Verdict
 }
 
-// bugcheckCode is the kernel bug check code of the analysis, else of the dump's header.
-func bugcheckCode(a *analysis.Analysis, h pipeline.Header) (uint32, bool) {
-	for _, s := range []string{a.BugcheckCode, h.BugcheckCode} {
+// bugcheckCode is the kernel bug check code of the analysis, else of the dump's header, else
+// of the host's event log.
+func bugcheckCode(a *analysis.Analysis, h pipeline.Header, ev *analysis.CrashEvent) (uint32, bool) {
+	codes := []string{a.BugcheckCode, h.BugcheckCode}
+	if ev != nil {
+		codes = append(codes, ev.BugcheckCode)
+	}
+	for _, s := range codes {
 		if s == "" {
 			continue
 		}
@@ -117,6 +181,9 @@ func kernel(v *analysis.Verdict, r *pipeline.Result, a *analysis.Analysis, h pip
 	v.Args = a.Args
 	if len(v.Args) == 0 {
 		v.Args = h.Args
+	}
+	if len(v.Args) == 0 && r.Job.Event != nil {
+		v.Args = r.Job.Event.Args
 	}
 	v.Process = a.ProcessName
 	label := v.Code
@@ -154,7 +221,9 @@ func kernel(v *analysis.Verdict, r *pipeline.Result, a *analysis.Analysis, h pip
 		v.Headline += " in " + c.Module
 		v.Bucket = v.Code + "_" + Key(c.Module)
 	} else {
-		v.Headline += ", no module named"
+		if !r.Job.NoDump() { // without a dump nothing could name one; noDump says why
+			v.Headline += ", no module named"
+		}
 		v.Bucket = v.Code + "_unknown"
 	}
 }
@@ -352,8 +421,8 @@ func Key(name string) string {
 }
 
 // crashTime is when the crash happened by the dump's own clock: the header's system time,
-// else the debugger's session time (which for a dump is the dump's), else the file's
-// modification time.
+// else the debugger's session time (which for a dump is the dump's), else when the host's
+// event log says it went down, else the file's modification time.
 func crashTime(r *pipeline.Result, a *analysis.Analysis) time.Time {
 	if h := r.Job.Header; h != nil && !h.SystemTime.IsZero() {
 		return h.SystemTime.UTC()
@@ -362,6 +431,9 @@ func crashTime(r *pipeline.Result, a *analysis.Analysis) time.Time {
 		if t, ok := sessionTime(a.Session.DebugSessionTime); ok {
 			return t
 		}
+	}
+	if ev := r.Job.Event; ev != nil && !ev.Time.IsZero() {
+		return ev.Time.UTC()
 	}
 	if !r.Job.ModTime.IsZero() {
 		return r.Job.ModTime.UTC()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bsodwatch/bsodwatch/analysis"
+	"github.com/bsodwatch/bsodwatch/analyzer"
 	"github.com/bsodwatch/bsodwatch/analyzer/cdbout"
 	"github.com/bsodwatch/bsodwatch/analyzer/native"
 	"github.com/bsodwatch/bsodwatch/intake"
@@ -232,5 +233,85 @@ func TestKey(t *testing.T) {
 		if got := verdict.Key(in); got != want {
 			t.Errorf("Key(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A crash known from the host's event log alone gets the verdict of its bug check code,
+// marked NoDump, with when and why no dump was saved in the headline and the reason; an
+// unexpected reboot without a bug check is a reboot; a copied dump keeps its own verdict and
+// carries the log's facts.
+func TestEventLogVerdicts(t *testing.T) {
+	crashed := time.Date(2024, 5, 1, 3, 12, 7, 0, time.UTC)
+	ev := func(kind, code, reason string) *analysis.CrashEvent {
+		e := &analysis.CrashEvent{Kind: kind, Record: 205, Time: crashed, BugcheckCode: code, Reason: reason, OSVersion: "10.0.19045.4291"}
+		if code != "" {
+			e.Args = []string{"0x1", "0x1e00", "0xfffff8057a4fb320", "0x0"}
+		}
+		if kind == analysis.EventDumpMissing || kind == analysis.EventDump {
+			e.DumpSaved, e.DumpPath, e.ReportID = true, `C:\Windows\MEMORY.DMP`, "cdc03408-1c74-42d1-ad9c-caae62d7edc3"
+		}
+		return e
+	}
+	// as the analyzer makes it
+	result := func(e *analysis.CrashEvent) *pipeline.Result {
+		r := analyzer.EventAnalysis(e)
+		r.Status, r.Job = pipeline.StatusOK, pipeline.Job{Host: "WEB01", Event: e}
+		return r
+	}
+	power := ev(analysis.EventUnexpectedReboot, "", "")
+	power.PowerButton = crashed.Add(-4 * time.Second)
+	for _, tt := range []struct {
+		name                           string
+		r                              *pipeline.Result
+		kind, headline, reason, bucket string
+		noDump                         bool
+	}{
+		{"no dump, the log says why", result(ev(analysis.EventNoDump, "0x133", "page file too small (volmgr 49)")), analysis.KindBugcheck,
+			"DPC_WATCHDOG_VIOLATION (0x133) at 03:12 UTC; no dump was saved: page file too small (volmgr 49)",
+			"no dump was saved: page file too small (volmgr 49)", "0x133_unknown", true},
+		{"no dump, the log does not say why", result(ev(analysis.EventNoDump, "0x9f", "")), analysis.KindBugcheck,
+			"DRIVER_POWER_STATE_FAILURE (0x9f) at 03:12 UTC; no dump was saved", "no dump was saved", "0x9f_unknown", true},
+		{"a manual crash without a dump", result(ev(analysis.EventNoDump, "0xe2", "")), analysis.KindManual,
+			"Manually initiated crash: MANUALLY_INITIATED_CRASH (0xe2) at 03:12 UTC; no dump was saved",
+			"the crash was forced from the keyboard (CrashOnCtrlScroll) or a debugger; no dump was saved", "manual_0xe2", true},
+		{"a hardware error without a dump", result(ev(analysis.EventNoDump, "0x124", "dump file creation failed during the dump (volmgr 161)")), analysis.KindHardware,
+			"Hardware error: WHEA_UNCORRECTABLE_ERROR (0x124) at 03:12 UTC; no dump was saved: dump file creation failed during the dump (volmgr 161)",
+			"the platform reported an uncorrectable hardware error (WHEA): check the WHEA events, CPU, memory and firmware; no dump was saved: dump file creation failed during the dump (volmgr 161)",
+			"hardware_0x124", true},
+		{"the dump is gone", result(ev(analysis.EventDumpMissing, "0x7e", "")), analysis.KindBugcheck,
+			`SYSTEM_THREAD_EXCEPTION_NOT_HANDLED (0x7e) at 03:12 UTC; a dump was saved to C:\Windows\MEMORY.DMP but was gone when the fetcher came (overwritten by a later crash, or deleted)`,
+			`a dump was saved to C:\Windows\MEMORY.DMP but was gone when the fetcher came (overwritten by a later crash, or deleted)`, "0x7e_unknown", true},
+		{"no analysis stored: the event alone", &pipeline.Result{Status: pipeline.StatusOK, Job: pipeline.Job{Event: ev(analysis.EventNoDump, "0x133", "")}}, analysis.KindBugcheck,
+			"DPC_WATCHDOG_VIOLATION (0x133) at 03:12 UTC; no dump was saved", "no dump was saved", "0x133_unknown", true},
+		{"power loss", result(ev(analysis.EventUnexpectedReboot, "", "")), analysis.KindReboot,
+			"Unexpected reboot at 03:12 UTC without a bug check",
+			"the host went down without a clean shutdown and without a blue screen: power loss, a hard hang or a held power button", "reboot", false},
+		{"the power button", result(power), analysis.KindReboot, "Unexpected reboot at 03:12 UTC without a bug check",
+			"the power button was pressed at 03:12 UTC before the host went down: held to turn off a machine that did not respond, or pressed by hand", "reboot", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v := verdict.Of(tt.r)
+			if v.Kind != tt.kind || v.Headline != tt.headline || v.Reason != tt.reason || v.Bucket != tt.bucket || v.NoDump != tt.noDump {
+				t.Errorf("got  %s %q\n     reason %q bucket %s no_dump %v\nwant %s %q\n     reason %q bucket %s no_dump %v",
+					v.Kind, v.Headline, v.Reason, v.Bucket, v.NoDump, tt.kind, tt.headline, tt.reason, tt.bucket, tt.noDump)
+			}
+			if !v.CrashTime.Equal(crashed) || v.Event != tt.r.Job.Event || v.Culprit != nil {
+				t.Errorf("crash time %v event %v culprit %+v", v.CrashTime, v.Event, v.Culprit)
+			}
+			if v.OS == nil || v.OS.Build != 19045 || v.OS.Product != "Windows 10 22H2" {
+				t.Errorf("OS %+v", v.OS)
+			}
+			if v.Kind != analysis.KindReboot && len(v.Args) != 4 {
+				t.Errorf("args %v", v.Args)
+			}
+		})
+	}
+	// A copied dump keeps its verdict, its own clock, and carries what the log said.
+	r := nativeResult(t, "kernel/triage-x64-win10-19041-bc1000007e.dmp")
+	plain := *verdict.Of(r)
+	r.Job.SharePath, r.Job.Event = "web01/20210221T013822Z-022121-7000-01.dmp", ev(analysis.EventDump, "0x1000007e", "")
+	v := verdict.Of(r)
+	if v.Headline != plain.Headline || v.Bucket != plain.Bucket || !v.CrashTime.Equal(plain.CrashTime) || v.NoDump || v.Event == nil || !v.Event.DumpSaved {
+		t.Errorf("a copied dump's verdict with event facts: %+v\nwithout: %+v", v, plain)
 	}
 }

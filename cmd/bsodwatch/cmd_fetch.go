@@ -15,7 +15,9 @@ import (
 const fetchSynopsis = `fetch [--config FILE] [--inventory FILE | --fleet DIR] [--share DIR] [--nats URL] [--once] [--dry-run] [--interval D] [--json] [--metrics ADDR]
 
 Polls the hosts of fetcher.inventory and fetcher.ldap (Active Directory) over SMB (or a
-local fleet directory), copies new dumps to the dump share and queues a job for each. Reads the same configuration file as run
+local fleet directory), copies new dumps to the dump share and queues a job for each; reads
+each host's System event log over the same session and queues the blue screens that left no
+dump (fetcher.eventlog). Reads the same configuration file as run
 (sections nats, share, fetcher, metrics); the flags override it for quick use.
 ` + precedenceHelp + `
 Environment: BSODWATCH_CONFIG, BSODWATCH_NATS_URL (NATS_URL also works).`
@@ -97,14 +99,14 @@ func cmdFetch(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return exitFor(ctx, e, "fetch", err)
 	}
-	printFetchReport(e, rep, *jsonOut)
+	printFetchReport(e, rep, *jsonOut, *dryRun)
 	if !rep.OK() {
 		return exitError
 	}
 	return exitOK
 }
 
-func printFetchReport(e *env, rep *fetcher.Report, asJSON bool) {
+func printFetchReport(e *env, rep *fetcher.Report, asJSON, dryRun bool) {
 	if asJSON {
 		enc := json.NewEncoder(e.Stdout)
 		enc.SetIndent("", "  ")
@@ -117,6 +119,20 @@ func printFetchReport(e *env, rep *fetcher.Report, asJSON bool) {
 	for _, c := range rep.Copied {
 		fmt.Fprintf(e.Stdout, "queued %s %s -> %s (%d bytes, sha256 %s)\n", c.Host, c.SourcePath, c.SharePath, c.Size, c.SHA256)
 	}
+	verb := "queued"
+	if dryRun {
+		verb = "would queue"
+	}
+	for _, c := range rep.Crashes {
+		what := c.Kind
+		if c.BugcheckCode != "" {
+			what += " " + c.BugcheckCode
+		}
+		if c.Reason != "" {
+			what += ": " + c.Reason
+		}
+		fmt.Fprintf(e.Stdout, "%s %s crash from the event log, record %d, %s (%s)\n", verb, c.Host, c.Record, c.Time.Format(time.RFC3339), what)
+	}
 	for _, er := range rep.Errors {
 		where := er.Host
 		if er.Path != "" {
@@ -126,4 +142,8 @@ func printFetchReport(e *env, rep *fetcher.Report, asJSON bool) {
 	}
 	fmt.Fprintf(e.Stdout, "%d hosts (%d failed), %d new, %d queued, %d unchanged, %d still changing, %d failed, %d dump bytes read\n",
 		rep.Hosts, rep.HostsFailed, rep.New, len(rep.Copied), rep.Unchanged, rep.Unstable, rep.Failed, rep.BytesRead)
+	if rep.EventLogs > 0 || rep.EventLogFailed > 0 {
+		fmt.Fprintf(e.Stdout, "%d event logs read (%d failed, %d bytes), %d crashes without a dump %s\n",
+			rep.EventLogs, rep.EventLogFailed, rep.EventLogBytes, len(rep.Crashes), map[bool]string{false: "queued", true: "to queue"}[dryRun])
+	}
 }

@@ -129,3 +129,21 @@ func TestFetchOnceQueuesAJob(t *testing.T) {
 		t.Fatalf("second run: exit %d, %s", code, stdout)
 	}
 }
+
+// A dry run reads the hosts' event logs too and says which crashes it would queue.
+func TestFetchDryRunEventLog(t *testing.T) {
+	fleet := fetchFleet(t)
+	logs := filepath.Join(fleet, "web01", "System32", "winevt", "Logs")
+	os.MkdirAll(logs, 0o755)
+	if err := os.WriteFile(filepath.Join(logs, "System.evtx"), web01Log(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runFetch(t, "--fleet", fleet, "--dry-run")
+	want := `would queue web01 crash from the event log, record 205, 2024-05-01T03:12:00Z (no_dump 0x133: page file too small (volmgr 49))
+would queue web01 crash from the event log, record 310, 2024-05-01T08:12:00Z (dump_missing 0x7e)
+would queue web01 crash from the event log, record 316, 2024-05-01T11:12:00Z (unexpected_reboot)
+`
+	if code != exitOK || !strings.Contains(stdout, want) || !strings.Contains(stdout, "1 event logs read (0 failed, 262272 bytes), 3 crashes without a dump to queue\n") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+}

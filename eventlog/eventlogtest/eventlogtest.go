@@ -634,6 +634,25 @@ func Noise(from uint64, n int, at time.Time) []Event {
 	return out
 }
 
+// Boot is what a Windows 10 22H2 boot writes as it starts, from record rec: EventLog 6009
+// and 6005, and Kernel-General 12 (version 10.0.19045.4291).
+func Boot(rec uint64, at time.Time) []Event {
+	return []Event{
+		{Record: rec, Time: at, Provider: "EventLog", ID: 6009, Qualifiers: 32768, Data: []Field{Strings("", "10.00.", "19045", "Multiprocessor Free", "0")}},
+		{Record: rec + 1, Time: at, Provider: "EventLog", ID: 6005, Qualifiers: 32768, Data: []Field{Strings("", "")}},
+		{Record: rec + 2, Time: at, Provider: "Microsoft-Windows-Kernel-General", ID: 12, Version: 1,
+			Data: []Field{U32("MajorVersion", 10), U32("MinorVersion", 0), U32("BuildVersion", 19045), U32("QfeVersion", 4291)}},
+	}
+}
+
+// UnexpectedShutdown is EventLog 6008, logged at at: the host was last alive at alive (UTC;
+// its clock was on CEST).
+func UnexpectedShutdown(rec uint64, at, alive time.Time) Event {
+	return Event{Record: rec, Time: at, Provider: "EventLog", ID: 6008, Qualifiers: 32768,
+		Data:   []Field{Strings("", "\u200e5:12:07 AM", "\u200e5/\u200e1/\u200e2024", "", "", "118", "", "")},
+		Binary: LastAliveBinary(alive, time.FixedZone("CEST", 2*3600))}
+}
+
 // CrashHistory is a Windows 10 host's log (computer WEB01.corp.example, records 1–320, a
 // dirty header that lags, two preallocated chunks): a boot whose page file is too small for a
 // dump (volmgr 49), a blue screen 0x133 DPC_WATCHDOG_VIOLATION that left none (6008 at
@@ -641,42 +660,34 @@ func Noise(from uint64, n int, at time.Time) []Event {
 // C:\WINDOWS\Minidump\050124-12345-01.dmp (1001 at record 315, report id a GUID), and a power
 // loss (41 without a bugcheck, record 320), on 2024-05-01.
 func CrashHistory() []byte {
+	return Log(CrashHistoryEvents(), Options{Dirty: true, NextRecord: 5, Chunks: 1, Slots: 2})
+}
+
+// CrashHistoryEvents are CrashHistory's records.
+func CrashHistoryEvents() []Event {
 	at := time.Date(2024, 5, 1, 1, 0, 0, 0, time.UTC)
-	boot := func(rec uint64, at time.Time) []Event {
-		return []Event{
-			{Record: rec, Time: at, Provider: "EventLog", ID: 6009, Qualifiers: 32768, Data: []Field{Strings("", "10.00.", "19045", "Multiprocessor Free", "0")}},
-			{Record: rec + 1, Time: at, Provider: "EventLog", ID: 6005, Qualifiers: 32768, Data: []Field{Strings("", "")}},
-			{Record: rec + 2, Time: at, Provider: "Microsoft-Windows-Kernel-General", ID: 12, Version: 1,
-				Data: []Field{U32("MajorVersion", 10), U32("MinorVersion", 0), U32("BuildVersion", 19045), U32("QfeVersion", 4291)}},
-		}
-	}
-	shutdown := func(rec uint64, at time.Time, alive time.Time) Event {
-		return Event{Record: rec, Time: at, Provider: "EventLog", ID: 6008, Qualifiers: 32768,
-			Data:   []Field{Strings("", "\u200e5:12:07 AM", "\u200e5/\u200e1/\u200e2024", "", "", "118", "", "")},
-			Binary: LastAliveBinary(alive, time.FixedZone("CEST", 2*3600))}
-	}
 	var evs []Event
-	evs = append(evs, boot(1, at)...)
+	evs = append(evs, Boot(1, at)...)
 	evs = append(evs, Event{Record: 4, Time: at, Provider: "volmgr", ID: 49, Qualifiers: 0xc004, Data: []Field{Str("", `\Device\HarddiskVolume3`)}, Binary: make([]byte, 40)})
 	evs = append(evs, Noise(5, 200, at.Add(time.Minute))...)
 	crash1 := at.Add(2*time.Hour + 12*time.Minute)
-	evs = append(evs, shutdown(205, crash1.Add(3*time.Minute), crash1))
-	evs = append(evs, boot(206, crash1.Add(3*time.Minute))...)
+	evs = append(evs, UnexpectedShutdown(205, crash1.Add(3*time.Minute), crash1))
+	evs = append(evs, Boot(206, crash1.Add(3*time.Minute))...)
 	evs = append(evs, KernelPower41(209, crash1.Add(2*time.Minute), 8, 0x133, [4]uint64{1, 0x1e00, 0xfffff8057a4fb320, 0}))
 	evs = append(evs, Noise(210, 100, crash1.Add(4*time.Minute))...)
 	crash2 := crash1.Add(5 * time.Hour)
-	evs = append(evs, shutdown(310, crash2.Add(2*time.Minute), crash2))
-	evs = append(evs, boot(311, crash2.Add(2*time.Minute))...)
+	evs = append(evs, UnexpectedShutdown(310, crash2.Add(2*time.Minute), crash2))
+	evs = append(evs, Boot(311, crash2.Add(2*time.Minute))...)
 	evs = append(evs, KernelPower41(314, crash2.Add(time.Minute), 8, 0x7e, [4]uint64{0xffffffffc0000005, 0xfffff80312345678, 0xffffd000a1b2c3d8, 0xffffd000a1b2c5f0}))
 	evs = append(evs, Event{Record: 315, Time: crash2.Add(3 * time.Minute), Provider: "Microsoft-Windows-WER-SystemErrorReporting", Source: "BugCheck", ID: 1001, Qualifiers: 16384,
 		Data: []Field{Str("param1", "0x0000007e (0xffffffffc0000005, 0xfffff80312345678, 0xffffd000a1b2c3d8, 0xffffd000a1b2c5f0)"),
 			Str("param2", `C:\WINDOWS\Minidump\050124-12345-01.dmp`), Str("param3", "cdc03408-1c74-42d1-ad9c-caae62d7edc3")}})
 	crash3 := crash2.Add(3 * time.Hour)
-	evs = append(evs, shutdown(316, crash3.Add(time.Minute), crash3))
-	evs = append(evs, boot(317, crash3.Add(time.Minute))...)
+	evs = append(evs, UnexpectedShutdown(316, crash3.Add(time.Minute), crash3))
+	evs = append(evs, Boot(317, crash3.Add(time.Minute))...)
 	evs = append(evs, KernelPower41(320, crash3.Add(time.Minute), 8, 0, [4]uint64{}))
 	for i := range evs {
 		evs[i].Computer = "WEB01.corp.example"
 	}
-	return Log(evs, Options{Dirty: true, NextRecord: 5, Chunks: 1, Slots: 2})
+	return evs
 }

@@ -38,7 +38,7 @@ var Caps = map[string]Cap{
 	"Engine": {Runes: 32}, "Confidence": {Runes: 32}, "RulesVersion": {Runes: 64},
 	"DegradedReasons": {Runes: 200, Items: 5},
 	"Headline":        {Runes: 200}, "Reason": {Runes: 500}, "Error": {Runes: 500},
-	"OS": {Runes: 100}, "Uptime": {Runes: 40},
+	"OS": {Runes: 100}, "Uptime": {Runes: 40}, "EventLog": {Runes: 200},
 	"BugcheckCode": {Runes: 32}, "BugcheckName": {Runes: 100}, "Process": {Runes: 100},
 	"Image": {Runes: 100}, "Symbol": {Runes: 160},
 	"Module": {Runes: 100}, "Culprit": {Runes: 100}, "Vendor": {Runes: 100}, "Product": {Runes: 100},

@@ -43,6 +43,7 @@ type View struct {
 	When        string // how CrashTime reads: "Crashed", or "Taken" for a dump of no crash
 	OS          string // "Windows 10 2004 (build 19041, x64)"
 	Uptime      string
+	EventLog    string // what the host's System log said: "dump saved, report 040612-50390-01, record 13423"
 
 	BugcheckCode string // the verdict's code: bug check or exception
 	BugcheckName string
@@ -177,6 +178,7 @@ func NewView(m *Message, mk Markup) *View {
 		}
 	}
 	v.Uptime = e("Uptime", vd.Uptime)
+	v.EventLog = e("EventLog", eventLine(vd.Event))
 	v.BugcheckCode, v.BugcheckName, v.Process = e("BugcheckCode", vd.Code), e("BugcheckName", vd.Name), e("Process", vd.Process)
 	if a := r.Analysis; a != nil {
 		v.Image = e("Image", a.ImageName)
@@ -279,6 +281,32 @@ func otherModules(r *pipeline.Result, mod string) []string {
 		out = append(out, name)
 	}
 	return out
+
+}
+
+// eventLine says in one line what the host's System log said of the crash.
+func eventLine(ev *analysis.CrashEvent) string {
+	if ev == nil {
+		return ""
+	}
+	var parts []string
+	switch ev.Kind {
+	case analysis.EventDump:
+		parts = append(parts, "dump saved")
+	case analysis.EventDumpMissing:
+		parts = append(parts, "dump saved, then gone")
+	case analysis.EventNoDump:
+		parts = append(parts, "no dump saved")
+	case analysis.EventUnexpectedReboot:
+		parts = append(parts, "unexpected reboot")
+	}
+	if ev.ReportID != "" {
+		parts = append(parts, "report "+ev.ReportID)
+	}
+	if !ev.PowerButton.IsZero() {
+		parts = append(parts, "power button pressed at "+ev.PowerButton.UTC().Format("2006-01-02 15:04:05 UTC"))
+	}
+	return strings.Join(append(parts, fmt.Sprintf("record %d", ev.Record)), ", ")
 }
 
 // linkLabel is how a link reads: without its scheme, shortened.

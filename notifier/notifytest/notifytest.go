@@ -1,6 +1,7 @@
 // Package notifytest is the conformance suite every notifier integration runs: the HTTP
 // status-code matrix, timeouts, secret URLs kept out of errors, and the fixtures (a known
-// verdict, an unknown one, an update, a hostile one) that golden payloads are made from.
+// verdict, an unknown one, an update, a hostile one, a crash that left no dump) that golden
+// payloads are made from.
 package notifytest
 
 import (
@@ -88,6 +89,22 @@ func Hostile() *pipeline.Result {
 	return r
 }
 
+// NoDump is the verdict of a blue screen that left no dump, known from the host's System
+// event log alone (the analyzer's eventlog engine).
+func NoDump() *pipeline.Result {
+	crashed := time.Date(2024, 5, 1, 3, 12, 7, 0, time.UTC)
+	return &pipeline.Result{
+		Version: 2, Status: pipeline.StatusOK, Engine: "eventlog", Confidence: "low",
+		Job: pipeline.Job{ID: "e1a7c0", Host: "WEB01", SourcePath: `ADMIN$\System32\winevt\Logs\System.evtx`, DetectedAt: when,
+			Event: &analysis.CrashEvent{Kind: analysis.EventNoDump, Record: 205, Time: crashed, BugcheckCode: "0x133",
+				Args: []string{"0x1", "0x1e00", "0xfffff8057a4fb320", "0x0"}, Reason: "page file too small (volmgr 49)",
+				OSVersion: "10.0.19045.4291", Computer: "WEB01.corp.example", EventIDs: []int{6008, 41}}},
+		Analysis: &analysis.Analysis{BugcheckCode: "0x133", BugcheckName: "DPC_WATCHDOG_VIOLATION",
+			Args: []string{"0x1", "0x1e00", "0xfffff8057a4fb320", "0x0"}, OSBuild: 19045, Complete: true},
+		Matches: []rules.Match{}, AnalyzedAt: when,
+	}
+}
+
 // Update is a group update of Known on seven hosts.
 func Update() *chat.Message {
 	return &chat.Message{Kind: chat.KindUpdate, Result: Known(), Group: &chat.Group{
@@ -114,6 +131,7 @@ func Messages() map[string]*chat.Message {
 		"oversized-5k":  {Kind: chat.KindVerdict, Result: Oversized(5000), ResultURL: resultURL},
 		"oversized-40k": {Kind: chat.KindVerdict, Result: Oversized(40000), ResultURL: resultURL},
 		"failed-36k":    {Kind: chat.KindVerdict, Result: FailedLong(36000), ResultURL: resultURL},
+		"nodump":        {Kind: chat.KindVerdict, Result: NoDump()},
 	}
 	for _, m := range ms {
 		verdict.Ensure(m.Result)
