@@ -54,7 +54,7 @@ func TestFetchUsageErrors(t *testing.T) {
 		{[]string{"--fleet", t.TempDir(), "--once"}, "--share DIR"},
 		{[]string{"--fleet", t.TempDir(), "--share", t.TempDir(), "--once"}, "--nats URL"},
 		{[]string{"--fleet", "/does/not/exist", "--dry-run"}, "fleet directory"},
-		{[]string{"--config", "/does/not/exist"}, "no such file"},
+		{[]string{"--config", "/does/not/exist"}, notExistReason(t, "/does/not/exist")},
 		{[]string{"extra"}, "unexpected argument"},
 		{[]string{"--bogus"}, "flag provided but not defined"},
 	}
