@@ -1,0 +1,14 @@
+//go:build !windows
+
+package e2e
+
+import (
+	"os"
+	"syscall"
+)
+
+// stoppable is the SysProcAttr that interrupt needs: nothing here.
+func stoppable() *syscall.SysProcAttr { return nil }
+
+// interrupt asks p to stop as an operator or a service manager does.
+func interrupt(p *os.Process) error { return p.Signal(syscall.SIGTERM) }
