@@ -294,15 +294,15 @@ func (p *proc) start(t testing.TB) {
 	p.cmd, p.done = cmd, done
 }
 
-// kill ends the process at once (SIGKILL, TerminateProcess on Windows) and waits; a no-op
-// when the process is not running.
+// kill ends the process at once (SIGKILL; on Windows TerminateProcess, see killNow) and
+// waits; a no-op when the process is not running.
 func (p *proc) kill() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd == nil {
 		return
 	}
-	p.cmd.Process.Kill()
+	killNow(p.cmd.Process)
 	<-p.done
 	p.cmd = nil
 }
@@ -324,7 +324,7 @@ func (p *proc) stop(d time.Duration) int {
 	select {
 	case <-p.done:
 	case <-wait:
-		p.cmd.Process.Kill()
+		killNow(p.cmd.Process)
 		<-p.done
 		p.cmd = nil
 		return -1
