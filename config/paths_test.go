@@ -36,3 +36,31 @@ func TestRootedPathsKept(t *testing.T) {
 		})
 	}
 }
+
+// TestDefaultDataDir: %ProgramData%\bsodwatch on Windows (C:\ProgramData without the
+// variable), the XDG data folder elsewhere.
+func TestDefaultDataDir(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want map[string]string // by GOOS; "" is every other OS
+	}{
+		{"ProgramData", map[string]string{"ProgramData": `D:\ProgramData`, "XDG_DATA_HOME": "/xdg", "HOME": "/home/op"},
+			map[string]string{"windows": `D:\ProgramData\bsodwatch`, "": "/xdg/bsodwatch"}},
+		{"nothing set", map[string]string{"HOME": "/home/op"},
+			map[string]string{"windows": `C:\ProgramData\bsodwatch`, "": "/home/op/.local/share/bsodwatch"}},
+		{"relative XDG ignored", map[string]string{"XDG_DATA_HOME": "data", "HOME": "/home/op"},
+			map[string]string{"windows": `C:\ProgramData\bsodwatch`, "": "/home/op/.local/share/bsodwatch"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want, ok := tt.want[runtime.GOOS]
+			if !ok {
+				want = tt.want[""]
+			}
+			if got := DefaultDataDir(getenvMap(tt.env)); got != want {
+				t.Errorf("DefaultDataDir = %s, want %s", got, want)
+			}
+		})
+	}
+}
