@@ -70,7 +70,7 @@ make_prefix() {
   # long-lived helpers (services.exe, winedevice.exe, ...) start with the first Windows
   # process and keep that process's stdout: start them here, on /dev/null, or go test would
   # wait for the first test binary's output until its WaitDelay ("Test I/O incomplete").
-  "$WINESERVER" -p
+  "$WINESERVER" -p >/dev/null 2>&1 # its object dump at exit is not ours to print
   "$WINE64" wineboot </dev/null >/dev/null 2>&1 || true
 }
 
@@ -97,7 +97,7 @@ overlay_removeall() {
 winpath() { local p; p="$(realpath -m "$1")"; printf 'Z:%s' "${p//\//\\}"; }
 
 cleanup() {
-  [ -n "${WINEPREFIX:-}" ] && WINEPREFIX="$WINEPREFIX" "$WINESERVER" -k 2>/dev/null || true
+  [ -n "${WINEPREFIX:-}" ] && WINEPREFIX="$WINEPREFIX" "$WINESERVER" -k >/dev/null 2>&1 || true
   [ -n "${SAMBA_STARTED:-}" ] && ./scripts/samba.sh stop || true
 }
 
@@ -156,7 +156,7 @@ for s in "${SKIP[@]}"; do
 done
 # Test files whose build tags leave them out of the Windows build (each has a Windows
 # counterpart or tests what only Linux has); printed so that nothing is left out unsaid.
-notbuilt="$(go list -f '{{range .IgnoredGoFiles}}{{$.Dir}}/{{.}} {{end}}' "${run[@]}" | tr ' ' '\n' | grep '_test\.go$' | sed "s|^$PWD/||" | tr '\n' ' ')"
+notbuilt="$(go list -f '{{range .IgnoredGoFiles}}{{$.Dir}}/{{.}} {{end}}' "${run[@]}" | tr ' ' '\n' | grep '_test\.go$' | sed "s|^$PWD/||" | tr '\n' ' ' || true)"
 [ -z "$notbuilt" ] || echo "test-windows.sh: test files not built for Windows (build tags): $notbuilt"
 phase "go test under Wine: ${#run[@]} packages"
 log="$WINE_ROOT/go-test.log"
