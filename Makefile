@@ -4,7 +4,7 @@ BIN     ?= bin
 PKGS    ?= ./...
 LDFLAGS ?= -s -w
 
-.PHONY: all build test test-go test-ad race fmt-check vet cross bench fuzz docker clean
+.PHONY: all build test test-go test-ad test-windows ps1-check race fmt-check vet cross bench fuzz docker clean
 
 all: build
 
@@ -12,8 +12,9 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/bsodwatch ./cmd/bsodwatch
 
 # test: formatting, vet, the Windows cross-build, then every test with a private Samba on a
-# loopback port (installed from Debian packages when missing, stopped afterwards).
-test: fmt-check vet cross test-go
+# loopback port (installed from Debian packages when missing, stopped afterwards), the same
+# tests built for Windows and run under Wine, and the PowerShell scripts' syntax check.
+test: fmt-check vet cross test-go test-windows ps1-check
 
 test-go:
 	./scripts/test.sh $(PKGS)
@@ -25,6 +26,15 @@ test-ad:
 	AD_ROOT=$(AD_ROOT) ./scripts/ad.sh start
 	AD_ROOT=$(AD_ROOT) BSODWATCH_AD_EXPIRY=1 ./scripts/ad.sh exec $(GO) test -count=1 -p 1 -v -timeout 20m -run '^TestAD' $(PKGS); \
 	rc=$$?; AD_ROOT=$(AD_ROOT) ./scripts/ad.sh stop; exit $$rc
+
+# test-windows: GOOS=windows tests under Wine in a private prefix (installs wine64 and MinGW
+# from Debian packages when missing); prints its exclusions with their reasons.
+test-windows:
+	./scripts/test-windows.sh $(PKGS)
+
+# ps1-check: scripts/*.ps1 parsed with the tree-sitter PowerShell grammar (npm).
+ps1-check:
+	./scripts/check-ps1.sh
 
 # race: every test under the race detector (slower; not part of `make test`).
 race:

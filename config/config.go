@@ -507,8 +507,11 @@ func (c *Config) resolvePaths(base string) {
 		}
 	}
 	fix := func(s string) string {
-		if s == "" || filepath.IsAbs(s) || strings.HasPrefix(s, `\\`) || strings.Contains(s, "://") ||
-			strings.HasPrefix(s, "~") {
+		// os.IsPathSeparator(s[0]): on Windows \srv\dumps and /file/rules start at the root of
+		// the current drive (filepath.IsAbs says no: there is no drive letter), so they are no
+		// more relative to the config file's folder than C:\srv\dumps is.
+		if s == "" || filepath.IsAbs(s) || os.IsPathSeparator(s[0]) || strings.HasPrefix(s, `\\`) ||
+			strings.Contains(s, "://") || strings.HasPrefix(s, "~") {
 			return s
 		}
 		return filepath.Join(base, s)

@@ -13,6 +13,10 @@ import (
 
 const faultDumps = 100
 
+// slowDebugger makes the replay debugger pause before it answers, as cdb does while it loads
+// a dump.
+var slowDebugger = []byte("delay: 200ms\n")
+
 // faultRig is a pipeline whose parts run as separate processes of the real binary: an
 // embedded NATS server on a loopback port (`run --roles none`), and one process per role
 // joining it, all on the test Samba.
@@ -35,23 +39,19 @@ func newFaultRig(t *testing.T, name string) *faultRig {
 	for i := range faultDumps {
 		tr := trs[i%len(trs)]
 		n := fmt.Sprintf("1125%02d-%d-01.dmp", i%100, 6000+i)
-		f.addDump(t, fmt.Sprintf("fault-pc%d", i%10), n, replayDump(tr.path, f.id+n+strings.Repeat("x", 64<<10)))
+		f.addDump(t, fmt.Sprintf("fault-pc%d", i%10), n, append(replayDump(tr.path, f.id+n+strings.Repeat("x", 64<<10)), slowDebugger...))
 		r.names = append(r.names, n)
 	}
 	work := t.TempDir()
-	// A slow debugger (the replay debugger behind a pause), a rate-capped fetcher and a chat
-	// service that takes its time keep every role busy for a while, so that kills land
-	// in the middle of copies, analyses and posts.
-	slowCDB := filepath.Join(work, "slowcdb")
-	if err := os.WriteFile(slowCDB, []byte("#!/bin/sh\nsleep 0.2\nexec "+bin.replaycdb+" \"$@\"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	// A slow debugger (slowDebugger), a rate-capped fetcher and a chat service that takes
+	// its time keep every role busy for a while, so that kills land in the middle of copies,
+	// analyses and posts.
 	r.chat = newChatSink(t, 50*time.Millisecond)
 	port := freePort(t)
 	r.url = fmt.Sprintf("127.0.0.1:%d", port)
 	cfg := pipelineConfig{
 		dataDir: filepath.Join(work, "data"), inventory: f.inventory(t, work), natsURL: "nats://" + r.url,
-		engine: "cdb", cdbPath: slowCDB, shareSMBDir: f.id, shareLocal: f.shareDir, smb: smb,
+		engine: "cdb", cdbPath: bin.replaycdb, shareSMBDir: f.id, shareLocal: f.shareDir, smb: smb,
 	}.write(t, work)
 	b, _ := os.ReadFile(cfg)
 	b = []byte(strings.Replace(string(b), "  op_timeout: 10s\n", "  op_timeout: 10s\n  concurrency: 2\n  max_rate_bytes: 2000000\n", 1))

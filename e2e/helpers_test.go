@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -221,7 +220,7 @@ func (c pipelineConfig) write(t testing.TB, dir string) string {
 		c.slots = 2
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "data_dir: %s\n", c.dataDir)
+	fmt.Fprintf(&b, "data_dir: %s\n", yamlQuote(c.dataDir))
 	if c.natsURL != "" {
 		fmt.Fprintf(&b, "nats:\n  urls: [%s]\n", c.natsURL)
 	}
@@ -236,7 +235,7 @@ share:
   smb: {addr: "%s:%d", share: dumps, dir: %s, user: %s, password_env: BSODWATCH_SMB_PASS, op_timeout: 10s}
 analyzer:
   engine: %s
-  cdb_path: "%s"
+  cdb_path: %s
   share_dir: %s
   ack_wait: 4s
   backoff: [500ms]
@@ -249,13 +248,18 @@ notifier:
   retry: {initial: 100ms, max: 1s}
 metrics:
   listen: ""
-`, c.inventory, c.stableAfter, c.smb.user, c.smb.host, c.smb.port, c.shareSMBDir, c.smb.user, c.engine, c.cdbPath, c.shareLocal, c.slots)
+`, yamlQuote(c.inventory), c.stableAfter, c.smb.user, c.smb.host, c.smb.port, c.shareSMBDir, c.smb.user, c.engine,
+		yamlQuote(c.cdbPath), yamlQuote(c.shareLocal), c.slots)
 	p := filepath.Join(dir, "bsodwatch.yaml")
 	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
+
+// yamlQuote quotes s for YAML so that a Windows path's backslashes stay as they are (in a
+// double-quoted scalar they would be escapes).
+func yamlQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // proc is one bsodwatch process; it can be killed and started again.
 type proc struct {
@@ -269,6 +273,8 @@ type proc struct {
 	done chan error
 	runs int
 	last *os.ProcessState // of the last run that ended
+	// stopErr says why the last stop could not ask the process to stop (nil: it could).
+	stopErr error
 }
 
 func newProc(t testing.TB, name string, env []string, args ...string) *proc {
@@ -299,6 +305,7 @@ func (p *proc) start(t testing.TB) {
 	cmd := exec.Command(bin.bsodwatch, append([]string{"--log.format", "json", "--log.level", "info"}, p.args...)...)
 	cmd.Env = append(os.Environ(), p.env...)
 	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.SysProcAttr = stoppable()
 	if err := cmd.Start(); err != nil {
 		lf.Close()
 		t.Fatalf("start %s: %v", p.name, err)
@@ -308,30 +315,37 @@ func (p *proc) start(t testing.TB) {
 	p.cmd, p.done = cmd, done
 }
 
-// kill sends SIGKILL and waits; a no-op when the process is not running.
+// kill ends the process at once (SIGKILL; on Windows TerminateProcess, see killNow) and
+// waits; a no-op when the process is not running.
 func (p *proc) kill() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd == nil {
 		return
 	}
-	p.cmd.Process.Signal(syscall.SIGKILL)
+	killNow(p.cmd.Process)
 	<-p.done
 	p.cmd = nil
 }
 
-// stop sends SIGTERM and returns the exit code (-1 when it had to be killed).
+// stop asks the process to stop as an operator would (SIGTERM; Ctrl-Break on Windows) and
+// returns its exit code: -1 when it had to be killed, with the reason in p.stopErr when the
+// request could not even be sent.
 func (p *proc) stop(d time.Duration) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd == nil {
 		return -1
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.stopErr = interrupt(p.cmd.Process)
+	wait := time.After(d)
+	if p.stopErr != nil {
+		wait = time.After(0)
+	}
 	select {
 	case <-p.done:
-	case <-time.After(d):
-		p.cmd.Process.Signal(syscall.SIGKILL)
+	case <-wait:
+		killNow(p.cmd.Process)
 		<-p.done
 		p.cmd = nil
 		return -1

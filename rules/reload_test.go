@@ -2,8 +2,11 @@ package rules
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -105,8 +108,19 @@ func writeAtomic(t *testing.T, path string, b []byte) {
 	if err := os.WriteFile(tmp, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
+	// On Windows a file cannot be replaced while another process reads it (the reloader
+	// polls every few milliseconds here): the rename fails with "Access denied", and a writer
+	// tries again, as editors do. Elsewhere the first rename must succeed.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := os.Rename(tmp, path)
+		if err == nil {
+			return
+		}
+		if runtime.GOOS != "windows" || !errors.Is(err, fs.ErrPermission) || time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -79,7 +79,7 @@ if ($Metrics) { $arguments += @('--metrics', $Metrics) }
 if ($LASTEXITCODE -ne 0) { throw "bsodwatch analyze service install failed (exit $LASTEXITCODE)." }
 
 if (-not $NoStart) {
-  & $Exe analyze service start --service.name $ServiceName
+  & $Exe analyze service start '--service.name' $ServiceName
   if ($LASTEXITCODE -ne 0) { throw "Starting the service failed (exit $LASTEXITCODE); see the Application Event Log." }
 }
 Write-Host "Installed $ServiceName. Logs: Event Viewer > Windows Logs > Application, source $ServiceName."

@@ -16,6 +16,6 @@ if (-not (Get-Service -Name $ServiceName -ErrorAction SilentlyContinue)) {
   Write-Host "Service $ServiceName is not installed."
   exit 0
 }
-& $Exe analyze service uninstall --service.name $ServiceName
+& $Exe analyze service uninstall '--service.name' $ServiceName
 if ($LASTEXITCODE -ne 0) { throw "bsodwatch analyze service uninstall failed (exit $LASTEXITCODE)." }
 Write-Host "Removed $ServiceName."

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -146,7 +147,14 @@ func (r *Runner) Run(ctx context.Context, args []string) (*Output, error) {
 		return out, fmt.Errorf("prepare %s: %w", r.Path, err)
 	}
 	defer tree.close()
-	cmd.Cancel = tree.kill
+	// killed records that the run ended by our kill (timeout, output cap, cancellation): the
+	// exit code is then -1, whatever code the platform's kill leaves (a job object's
+	// TerminateJobObject sets one of its choosing, which must not pass for cdb's own).
+	var killed atomic.Bool
+	cmd.Cancel = func() error {
+		killed.Store(true)
+		return tree.kill()
+	}
 
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -165,7 +173,7 @@ func (r *Runner) Run(ctx context.Context, args []string) (*Output, error) {
 
 	out.Stdout, out.Tail, out.Bytes, out.Truncated = stdout.result()
 	out.Stderr, _, _, _ = stderr.result()
-	if cmd.ProcessState != nil {
+	if cmd.ProcessState != nil && !killed.Load() {
 		out.ExitCode = cmd.ProcessState.ExitCode()
 	}
 	if cause := context.Cause(runCtx); runCtx.Err() != nil {

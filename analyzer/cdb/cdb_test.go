@@ -37,11 +37,17 @@ func runner() *cdb.Runner {
 }
 
 func TestArgsPassedWithoutShell(t *testing.T) {
+	// Names a shell (sh or cmd.exe) would take apart, all legal Windows file names.
 	names := []string{
 		"plain.dmp",
 		"with space.dmp",
-		`quote"d 'both'.dmp`,
-		"semi;colon & amp | pipe $(x) `y`.dmp",
+		"single 'quoted'.dmp",
+		"semi;colon & amp $(x) `y`.dmp",
+		"cmd ^caret %PATH% !bang! (paren).dmp",
+	}
+	if runtime.GOOS != "windows" {
+		// Windows forbids " and | in file names; elsewhere they must pass through too.
+		names = append(names, `quote"d 'both'.dmp`, "pipe | tee.dmp")
 	}
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
@@ -181,6 +187,12 @@ func TestLocateConfigured(t *testing.T) {
 	_, err := cdb.Locate(missing, nil)
 	if !errors.Is(err, cdb.ErrNotFound) || !strings.Contains(err.Error(), missing) {
 		t.Errorf("Locate(missing) err = %v, want ErrNotFound naming the path", err)
+	}
+	// A Windows path reads as typed: no doubled backslashes, no Go quoting.
+	winPath := `C:\no such dir\Debuggers\x64\cdb.exe`
+	_, err = cdb.Locate(winPath, nil)
+	if want := "cdb.exe not found at the configured path " + winPath; err == nil || err.Error() != want {
+		t.Errorf("Locate(%s) err = %v, want %q", winPath, err, want)
 	}
 	if runtime.GOOS != "windows" {
 		if _, err := cdb.Locate("", func(string) string { return "" }); !errors.Is(err, cdb.ErrNotFound) {

@@ -28,7 +28,8 @@ func Locate(configured string, getenv func(string) string) (string, error) {
 		if isFile(configured) {
 			return configured, nil
 		}
-		return "", fmt.Errorf("%w at the configured path %q", ErrNotFound, configured)
+		// %s, not %q: a Windows path must read as typed, without doubled backslashes.
+		return "", fmt.Errorf("%w at the configured path %s", ErrNotFound, configured)
 	}
 	if runtime.GOOS == "windows" {
 		if p, err := exec.LookPath("cdb.exe"); err == nil {

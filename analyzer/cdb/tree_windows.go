@@ -20,6 +20,11 @@ type tree struct {
 	job windows.Handle
 }
 
+// killExitCode is the exit code TerminateJobObject gives the processes it ends. Runner.Run
+// reports a killed debugger as -1 whatever this is; it shows in traces as STATUS_CONTROL_C_EXIT
+// rather than passing for an ordinary exit 1.
+const killExitCode = 0xC000013A
+
 var ntResumeProcess = windows.NewLazySystemDLL("ntdll.dll").NewProc("NtResumeProcess")
 
 func newTree(cmd *exec.Cmd) (*tree, error) {
@@ -64,7 +69,7 @@ func (t *tree) kill() error {
 	if t.job == 0 {
 		return nil
 	}
-	return windows.TerminateJobObject(t.job, 1)
+	return windows.TerminateJobObject(t.job, killExitCode)
 }
 
 func (t *tree) close() {

@@ -14,9 +14,9 @@ func IsService() bool { return false }
 // Run runs fn as the service name until the SCM stops it.
 func Run(name string, fn func(ctx context.Context) error) error { return ErrWindowsOnly }
 
-// Install creates the service to run exe with args, starting automatically, restarting on
-// failure, and registers its Event Log source.
-func Install(name, exe string, args []string) error { return ErrWindowsOnly }
+// Install carries out p: the service, its recovery actions and its Event Log source. The
+// notes say what the service manager could not set up.
+func Install(p Plan) (notes []string, err error) { return nil, ErrWindowsOnly }
 
 // Uninstall stops and removes the service and its Event Log source.
 func Uninstall(name string) error { return ErrWindowsOnly }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/windows"
@@ -78,48 +79,86 @@ func (h *handler) Execute(_ []string, req <-chan svc.ChangeRequest, status chan<
 	}
 }
 
-// Install creates the service to run exe with args, starting automatically (delayed, after
-// the network is up), restarting on failure, and registers its Event Log source.
-func Install(name, exe string, args []string) error {
+// Install carries out p: the service, its recovery actions and its Event Log source. The
+// notes say what the service manager could not set up because it lacks the setting (see
+// missingAPI); any other failure removes the half-made service and is the error.
+func Install(p Plan) (notes []string, err error) {
 	m, err := mgr.Connect()
 	if err != nil {
-		return fmt.Errorf("connect to the service manager (run as administrator): %w", err)
+		return nil, fmt.Errorf("connect to the service manager (run as administrator): %w", err)
 	}
 	defer m.Disconnect()
-	if s, err := m.OpenService(name); err == nil {
+	if s, err := m.OpenService(p.Name); err == nil {
 		s.Close()
-		return fmt.Errorf("service %s already exists (uninstall it first)", name)
+		return nil, fmt.Errorf("service %s already exists (uninstall it first)", p.Name)
 	}
-	s, err := m.CreateService(name, exe, mgr.Config{
-		DisplayName:      "bsodwatch analyzer",
-		Description:      "Analyzes queued Windows crash dumps with cdb and publishes verdicts.",
-		StartType:        mgr.StartAutomatic,
-		DelayedAutoStart: true,
-	}, args...)
+	s, err := m.CreateService(p.Name, p.Exe, mgr.Config{
+		DisplayName: p.DisplayName,
+		Description: p.Description,
+		StartType:   mgr.StartAutomatic,
+	}, p.Args...)
 	if err != nil {
-		return fmt.Errorf("create service %s: %w", name, err)
+		return nil, fmt.Errorf("create service %s: %w", p.Name, err)
 	}
 	defer s.Close()
-	if err := s.SetRecoveryActions([]mgr.RecoveryAction{
-		{Type: mgr.ServiceRestart, Delay: 10 * time.Second},
-		{Type: mgr.ServiceRestart, Delay: time.Minute},
-		{Type: mgr.ServiceRestart, Delay: 5 * time.Minute},
-	}, 24*60*60); err != nil {
-		return fmt.Errorf("set recovery actions: %w", err)
+	fail := func(err error) ([]string, error) {
+		s.Delete()
+		return nil, err
 	}
-	_ = s.SetRecoveryActionsOnNonCrashFailures(true)
-	if err := eventlog.InstallAsEventCreate(name, eventlog.Error|eventlog.Warning|eventlog.Info); err != nil {
-		// An existing source from an earlier install is fine.
-		if !isAlreadyExists(err) {
-			s.Delete()
-			return fmt.Errorf("register event log source: %w", err)
+	lacks := func(what, instead string, err error) {
+		notes = append(notes, fmt.Sprintf("%s not set: the service manager lacks it (%v); %s", what, err, instead))
+	}
+	if p.DelayedAutoStart {
+		if err := setDelayedAutoStart(s); missingAPI(err) {
+			lacks("delayed auto-start", "the service starts automatically, without the delay", err)
+		} else if err != nil {
+			return fail(fmt.Errorf("set delayed auto-start: %w", err))
 		}
 	}
-	return nil
+	if len(p.Restarts) > 0 {
+		actions := make([]mgr.RecoveryAction, len(p.Restarts))
+		for i, d := range p.Restarts {
+			actions[i] = mgr.RecoveryAction{Type: mgr.ServiceRestart, Delay: d}
+		}
+		if err := s.SetRecoveryActions(actions, uint32(p.ResetPeriod/time.Second)); missingAPI(err) {
+			lacks("recovery actions", "a failed service is not restarted", err)
+		} else if err != nil {
+			return fail(fmt.Errorf("set recovery actions: %w", err))
+		} else if _, err := s.RecoveryActions(); missingAPI(err) {
+			// Wine's manager accepts them without keeping them.
+			notes = append(notes, fmt.Sprintf("recovery actions accepted but cannot be read back (%v): a failed service may not be restarted", err))
+		}
+	}
+	if p.RecoveryOnExitCode {
+		// Not fatal, as ever: the restarts still follow a crash.
+		if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil {
+			notes = append(notes, fmt.Sprintf("recovery on a non-zero exit code not set (%v); only crashes restart the service", err))
+		}
+	}
+	if err := eventlog.InstallAsEventCreate(p.EventSource, eventlog.Error|eventlog.Warning|eventlog.Info); err != nil && !isAlreadyExists(err) {
+		// An existing source from an earlier install is fine.
+		return fail(fmt.Errorf("register event log source: %w", err))
+	}
+	return notes, nil
 }
 
 func isAlreadyExists(err error) bool {
 	return errors.Is(err, windows.ERROR_ALREADY_EXISTS) || strings.Contains(strings.ToLower(err.Error()), "already exists")
+}
+
+// setDelayedAutoStart marks an automatic service as delayed (SERVICE_CONFIG_DELAYED_AUTO_START_INFO).
+func setDelayedAutoStart(s *mgr.Service) error {
+	info := windows.SERVICE_DELAYED_AUTO_START_INFO{IsDelayedAutoStartUp: 1}
+	return windows.ChangeServiceConfig2(s.Handle, windows.SERVICE_CONFIG_DELAYED_AUTO_START_INFO, (*byte)(unsafe.Pointer(&info)))
+}
+
+// missingAPI reports whether err says that the service manager does not know the setting at
+// all: an information level or call it does not implement. Every Windows release this runs on
+// (Vista and later) knows each setting Install makes, so only a stand-in such as Wine's answers
+// this way; a Windows answer of any other kind stays an error.
+func missingAPI(err error) bool {
+	return errors.Is(err, windows.ERROR_INVALID_LEVEL) || errors.Is(err, windows.ERROR_CALL_NOT_IMPLEMENTED) ||
+		errors.Is(err, windows.ERROR_NOT_SUPPORTED)
 }
 
 // Uninstall stops and removes the service and its Event Log source.

@@ -31,6 +31,7 @@ import (
 const analyzeSynopsis = `analyze [--config FILE] [flags]          run an analyzer worker on the job queue
        bsodwatch analyze file [--json] [flags] DUMP    analyze one dump on disk, print the verdict
        bsodwatch analyze service install [flags] | uninstall | start | stop   (Windows)
+       bsodwatch analyze service run [flags]           the installed service's command line
 
 The worker reads the same configuration file as run (sections nats, analyzer, history,
 metrics); the flags override it for quick use.
@@ -332,7 +333,7 @@ func printVerdict(w io.Writer, r *pipeline.Result) {
 // analyzeService manages the Windows service.
 func analyzeService(ctx context.Context, e *env, args []string) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
-		fmt.Fprintln(e.Stderr, "usage: bsodwatch analyze service install [worker flags] | uninstall | start | stop  [--service.name NAME]")
+		fmt.Fprintln(e.Stderr, "usage: bsodwatch analyze service install [worker flags] | uninstall | start | stop | run  [--service.name NAME]")
 		if len(args) == 0 {
 			return exitUsage
 		}
@@ -355,9 +356,16 @@ func analyzeService(ctx context.Context, e *env, args []string) int {
 			return exitFor(ctx, e, "analyze service install", merr)
 		}
 		var exe string
+		var notes []string
 		if exe, err = os.Executable(); err == nil {
-			err = winsvc.Install(wf.service, exe, append([]string{"analyze"}, rest...))
+			notes, err = winsvc.Install(winsvc.NewPlan(wf.service, exe, serviceArgs(rest)))
 		}
+		for _, n := range notes {
+			fmt.Fprintf(e.Stderr, "bsodwatch analyze service install: warning: %s\n", n)
+		}
+	case "run":
+		// The service's own command line (see serviceArgs): only the SCM starts this.
+		return runAsService(e, fs, wf)
 	case "uninstall":
 		err = winsvc.Uninstall(wf.service)
 	case "start":
@@ -365,7 +373,7 @@ func analyzeService(ctx context.Context, e *env, args []string) int {
 	case "stop":
 		err = winsvc.Stop(ctx, wf.service)
 	default:
-		fmt.Fprintf(e.Stderr, "bsodwatch analyze service: unknown action %q: want install, uninstall, start or stop\n", verb)
+		fmt.Fprintf(e.Stderr, "bsodwatch analyze service: unknown action %q: want install, uninstall, start, stop or run\n", verb)
 		return exitUsage
 	}
 	if err != nil {
@@ -377,6 +385,14 @@ func analyzeService(ctx context.Context, e *env, args []string) int {
 	}
 	fmt.Fprintf(e.Stdout, "service %s: %s done\n", wf.service, verb)
 	return exitOK
+}
+
+// serviceArgs is the command line the installed service runs with: `analyze service run` and
+// the worker flags given to install (--service.name among them, so the service knows its name).
+// The explicit verb does not rely on svc.IsWindowsService, which guesses from the parent
+// process and session and is wrong under Wine.
+func serviceArgs(installFlags []string) []string {
+	return append([]string{"analyze", "service", "run"}, installFlags...)
 }
 
 // runAsService runs the worker under the service control manager, with warnings and errors
@@ -394,6 +410,10 @@ func runAsService(e *env, fs *flag.FlagSet, wf *workerFlags) int {
 		}
 		return nil
 	})
+	if errors.Is(err, winsvc.ErrWindowsOnly) {
+		fmt.Fprintln(e.Stderr, "bsodwatch analyze service run:", err)
+		return exitUsage
+	}
 	if err != nil {
 		e.Log.Error().Err(err).Msg("service")
 		return exitError

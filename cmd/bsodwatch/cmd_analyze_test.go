@@ -71,29 +71,27 @@ func TestAnalyzeFileNative(t *testing.T) {
 }
 
 func TestAnalyzeUsageErrors(t *testing.T) {
-	tests := []struct {
+	type usageCase struct {
 		name string
 		args []string
 		code int
 		msg  string
-	}{
+	}
+	tests := []usageCase{
 		{"no share", []string{"--nats", "nats://127.0.0.1:1"}, exitUsage, "bsodwatch analyze: analyzer.share_dir: required: the dump share that jobs name files on"},
 		{"bad engine", []string{"--share", "x", "--engine", "windbg"}, exitUsage, `bsodwatch analyze: analyzer.engine: "windbg": want auto, cdb or native`},
 		{"bad backoff", []string{"--share", "x", "--backoff", "soon"}, exitUsage, "--backoff"},
 		{"stray argument", []string{"x.dmp"}, exitUsage, "unexpected argument"},
 		{"file without dump", []string{"file"}, exitUsage, "exactly one DUMP"},
 		{"file missing", []string{"file", filepath.Join(os.TempDir(), "no-such-dump.dmp")}, exitUsage, "no-such-dump.dmp"},
-		{"cdb required but absent", []string{"file", "--engine", "cdb", "--cdb", "/no/cdb.exe", "cmd_analyze_test.go"}, exitUsage, "bsodwatch analyze file: cdb_path: /no/cdb.exe: no such file or directory"},
+		{"cdb required but absent", []string{"file", "--engine", "cdb", "--cdb", "/no/cdb.exe", "cmd_analyze_test.go"}, exitUsage, "bsodwatch analyze file: cdb_path: /no/cdb.exe: " + notExistReason(t, "/no/cdb.exe")},
 		{"service without action", []string{"service"}, exitUsage, "usage"},
 		{"service unknown action", []string{"service", "restart"}, exitUsage, "unknown action"},
 	}
 	if runtime.GOOS != "windows" {
-		tests = append(tests, struct {
-			name string
-			args []string
-			code int
-			msg  string
-		}{"service off Windows", []string{"service", "install", "--share", `\\fs\dumps`}, exitUsage, "Windows only"})
+		tests = append(tests,
+			usageCase{"service off Windows", []string{"service", "install", "--share", `\\fs\dumps`}, exitUsage, "Windows only"},
+			usageCase{"service run off Windows", []string{"service", "run", "--share", `\\fs\dumps`}, exitUsage, "Windows only"})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,5 +103,23 @@ func TestAnalyzeUsageErrors(t *testing.T) {
 				t.Errorf("error is not short:\n%s", errs)
 			}
 		})
+	}
+}
+
+// TestServiceArgs: the installed service runs `analyze service run` with exactly the flags
+// given to install, in order (its name among them), and off Windows those flags parse as the
+// worker's: the error is "Windows only", not a flag error.
+func TestServiceArgs(t *testing.T) {
+	flags := []string{"--nats", "nats://nats01:4222", "--share", `\\fs01\dumps`, "--symbol-path", `srv*C:\symbols*https://msdl.microsoft.com/download/symbols`, "--service.name", "bw-analyzer"}
+	got := serviceArgs(flags)
+	want := append([]string{"analyze", "service", "run"}, flags...)
+	if strings.Join(got, "\x00") != strings.Join(want, "\x00") {
+		t.Fatalf("service args %q, want %q", got, want)
+	}
+	if runtime.GOOS != "windows" {
+		code, _, errs := runAnalyze(t, got[1:]...)
+		if code != exitUsage || !strings.Contains(errs, "Windows only") {
+			t.Errorf("exit %d, stderr %q; want the worker flags accepted and Windows only", code, errs)
+		}
 	}
 }

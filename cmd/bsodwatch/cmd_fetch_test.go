@@ -53,8 +53,8 @@ func TestFetchUsageErrors(t *testing.T) {
 		{[]string{"--fleet", "x", "--inventory", "y"}, "bsodwatch fetch: fetcher.fleet_dir: set inventory or fleet_dir, not both\n"},
 		{[]string{"--fleet", t.TempDir(), "--once"}, "bsodwatch fetch: share: no dump share: set share.dir or share.smb, or --share DIR\n"},
 		{[]string{"--fleet", t.TempDir(), "--share", t.TempDir(), "--once"}, "bsodwatch fetch: nats.urls: no NATS server: set nats.urls in the config, --nats URL or $BSODWATCH_NATS_URL\n"},
-		{[]string{"--fleet", "/does/not/exist", "--dry-run"}, "bsodwatch fetch: fetcher.fleet_dir: /does/not/exist: no such file or directory\n"},
-		{[]string{"--config", "/does/not/exist"}, "no such file"},
+		{[]string{"--fleet", "/does/not/exist", "--dry-run"}, "bsodwatch fetch: fetcher.fleet_dir: /does/not/exist: " + notExistReason(t, "/does/not/exist") + "\n"},
+		{[]string{"--config", "/does/not/exist"}, notExistReason(t, "/does/not/exist")},
 		{[]string{"extra"}, "unexpected argument"},
 		{[]string{"--bogus"}, "flag provided but not defined"},
 	}

@@ -86,7 +86,7 @@ func TestNotifyBadInput(t *testing.T) {
 	}{
 		{"no file", []string{"--dry-run"}, "takes one RESULT.json"},
 		{"bad json", []string{"--dry-run", bad}, "not a JSON object"},
-		{"missing", []string{"--dry-run", "/nonexistent.json"}, "no such file"},
+		{"missing", []string{"--dry-run", "/nonexistent.json"}, notExistReason(t, "/nonexistent.json")},
 		{"no config", nil, "--config FILE is required"},
 		{"stray arg", []string{"x.json"}, "needs --dry-run"},
 	}

@@ -50,7 +50,7 @@ func TestParseCommand(t *testing.T) {
 		{name: "json", args: []string{"--json", sample}, jsonChecks: map[string]any{"bugcheck_code": "0x27", "third_party_module": "SYMEVENT", "complete": true}},
 		{name: "stdin", stdin: "MODULE_NAME: foo\nFAILURE_BUCKET_ID: AV_foo!bar\n", args: []string{"--json", "-"}, jsonChecks: map[string]any{"module_name": "foo", "failure_bucket_id": "AV_foo!bar"}},
 		{name: "no analysis", stdin: "hello\n", args: []string{"--json", "-"}, wantErr: "no debugger analysis found", jsonChecks: map[string]any{"complete": false}},
-		{name: "missing file", args: []string{"/nonexistent/x.txt"}, code: exitError, wantErr: "no such file"},
+		{name: "missing file", args: []string{"/nonexistent/x.txt"}, code: exitError, wantErr: notExistReason(t, "/nonexistent/x.txt")},
 		{name: "no args", args: nil, code: exitUsage},
 		{name: "bad rules dir", args: []string{"--rules", "/nonexistent/rules", sample}, code: exitUsage, wantErr: "rules"},
 	}

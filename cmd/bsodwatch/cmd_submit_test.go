@@ -350,7 +350,7 @@ func TestSubmitUsage(t *testing.T) {
 		{"no files", []string{"--share", share}, exitUsage, "usage:"},
 		{"no share", []string{"x.dmp"}, exitUsage, "--share"},
 		{"bad host", []string{"--share", share, "--host", "a/b", "x.dmp"}, exitUsage, "host name"},
-		{"missing file", []string{"--share", share, filepath.Join(share, "nope.dmp")}, exitError, "no such file"},
+		{"missing file", []string{"--share", share, filepath.Join(share, "nope.dmp")}, exitError, notExistReason(t, filepath.Join(share, "nope.dmp"))},
 		{"empty glob", []string{"--share", share, filepath.Join(share, "*.dmp")}, exitError, "no file matches"},
 		{"not a dump", []string{"--share", share, histWriteTemp(t, "hello, world")}, exitError, "unreadable"},
 	}

@@ -14,6 +14,7 @@
 //	transcript: FILE       text to print; a relative path is taken from the dump's folder
 //	exit: N                exit code after printing (default 0)
 //	flood_bytes: N         for mode flood: stop after N bytes (default: never stop)
+//	delay: DURATION        wait this long first, as a debugger loading a dump does (e.g. 200ms)
 //	first: MODE            the mode of the first first_runs runs of this dump, then mode;
 //	first_runs: N          runs are counted in the file DUMP.runs (default 1)
 //
@@ -55,6 +56,7 @@ type script struct {
 	mode, transcript, first string
 	exit, firstRuns         int
 	floodBytes              int64
+	delay                   time.Duration
 }
 
 func main() {
@@ -68,6 +70,7 @@ func main() {
 		noOpen(dump, symPath, cmds)
 		return
 	}
+	time.Sleep(s.delay)
 	mode := s.mode
 	if s.first != "" && countRun(dump) <= s.firstRuns {
 		mode = s.first
@@ -139,6 +142,8 @@ func load(dump string) (*script, error) {
 			s.first = v
 		case "first_runs":
 			s.firstRuns, _ = strconv.Atoi(v)
+		case "delay":
+			s.delay, _ = time.ParseDuration(v)
 		}
 	}
 	return s, nil

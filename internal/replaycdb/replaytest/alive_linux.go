@@ -1,6 +1,7 @@
 package replaytest
 
 import (
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -22,4 +23,13 @@ func Alive(pid int) bool {
 		return s[i+2] != 'Z' && s[i+2] != 'X'
 	}
 	return true
+}
+
+// Kill ends pid, for cleaning up after a test whose process survived; a process already gone
+// is no error.
+func Kill(pid int) error {
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return err
+	}
+	return nil
 }

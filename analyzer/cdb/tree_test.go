@@ -1,0 +1,112 @@
+//go:build linux || windows
+
+package cdb_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/bsodwatch/bsodwatch/internal/replaycdb/replaytest"
+
+	"github.com/bsodwatch/bsodwatch/analyzer/cdb"
+)
+
+// The tree kill is a process group on Linux and a job object on Windows; the same two tests
+// check it on both.
+
+var childPID = regexp.MustCompile(`REPLAYCDB-CHILD-PID: (\d+)`)
+
+// TestTimeoutKillsTree runs a debugger that starts a child and both hang: the timeout must end
+// the two of them, and the debugger's exit code must say "killed" (-1), not pass for an exit
+// of its own.
+func TestTimeoutKillsTree(t *testing.T) {
+	r := runner()
+	r.Timeout = 1500 * time.Millisecond
+	out, err := r.Analyze(context.Background(), script(t, "hang.dmp", "mode: hang"))
+	if !errors.Is(err, cdb.ErrTimeout) {
+		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+	m := childPID.FindSubmatch(out.Stdout)
+	if m == nil {
+		t.Fatalf("no child pid in %q", out.Stdout)
+	}
+	pid, _ := strconv.Atoi(string(m[1]))
+	deadline := time.Now().Add(20 * time.Second)
+	for replaytest.Alive(pid) {
+		if time.Now().After(deadline) {
+			replaytest.Kill(pid)
+			t.Fatalf("child %d survived the timeout", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out.ExitCode != -1 {
+		t.Errorf("exit code %d, want -1 (killed)", out.ExitCode)
+	}
+}
+
+// TestParentKillAloneLeavesChild is the control of TestTimeoutKillsTree: started without the
+// runner (no process group, no job object) and killed by itself, the same debugger leaves its
+// child running, and Alive sees it. Without this, "the child is gone" could come from a child
+// that never lived or from an Alive that always says no.
+func TestParentKillAloneLeavesChild(t *testing.T) {
+	cmd := exec.Command(replayPath, "-z", script(t, "hang.dmp", "mode: hang"))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pids := make(chan int, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := childPID.FindStringSubmatch(sc.Text()); m != nil {
+				pid, _ := strconv.Atoi(m[1])
+				pids <- pid
+				break
+			}
+		}
+		io.Copy(io.Discard, stdout) // until the child, which shares the pipe, is gone
+	}()
+	var pid int
+	select {
+	case pid = <-pids:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatal("the debugger printed no child pid")
+	}
+	t.Cleanup(func() { replaytest.Kill(pid) })
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if replaytest.Alive(cmd.Process.Pid) {
+		t.Fatalf("the debugger %d is still alive after its kill", cmd.Process.Pid)
+	}
+	// The child must stay: check a few times over a second.
+	for i := 0; i < 10; i++ {
+		if !replaytest.Alive(pid) {
+			t.Fatalf("child %d died with its parent: the tree test would prove nothing", pid)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := replaytest.Kill(pid); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for replaytest.Alive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("child %d still alive after Kill", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
