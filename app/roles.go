@@ -15,6 +15,7 @@ import (
 	"github.com/bsodwatch/bsodwatch/fetcher/dirsource"
 	"github.com/bsodwatch/bsodwatch/fetcher/smbsource"
 	"github.com/bsodwatch/bsodwatch/history"
+	"github.com/bsodwatch/bsodwatch/hoststatus"
 	"github.com/bsodwatch/bsodwatch/intake"
 	"github.com/bsodwatch/bsodwatch/notifier"
 	"github.com/bsodwatch/bsodwatch/rules"
@@ -60,6 +61,7 @@ func (p *Process) analyzer(ctx context.Context) (task, error) {
 	if err != nil {
 		return task{}, UsageError{err}
 	}
+	p.rules = rl
 	p.reloaders = append(p.reloaders, reloader{name: "rules", reload: rl.Reload, log: rl.LogRefused})
 	p.ops.AddCheck("rules", func(context.Context) error {
 		if rl.Current() == nil {
@@ -93,18 +95,32 @@ func (p *Process) analyzer(ctx context.Context) (task, error) {
 	}}, nil
 }
 
-func (p *Process) notifier() (task, error) {
+func (p *Process) notifier(ctx context.Context) (task, error) {
 	c := p.cfg
 	n, err := notifier.New(c.Notifier, p.o.Out, p.log.With().Str("role", RoleNotifier).Logger(), p.ops.Registry())
 	if err != nil {
 		return task{}, UsageError{err}
 	}
+	p.notif = n
+	sil, err := p.silenceStore(ctx)
+	if err != nil {
+		return task{}, err
+	}
+	n.SetSilencer(sil)
 	names := make([]string, len(c.Notifier.Targets))
 	for i, t := range c.Notifier.Targets {
 		names[i] = t.Name + " (" + t.Type + ")"
 	}
 	p.note("notify", strings.Join(names, ", "))
 	return task{RoleNotifier, func(ctx context.Context) error {
+		// Silences set before a restart are honoured from the first verdict on.
+		select {
+		case <-sil.Ready():
+		case <-time.After(10 * time.Second):
+			p.log.Warn().Msg("silences not loaded within 10s; notifying meanwhile")
+		case <-ctx.Done():
+			return nil
+		}
 		return n.Run(ctx, p.js, c.NATS.Replicas)
 	}}, nil
 }
@@ -155,6 +171,12 @@ func (p *Process) buildFetcher(ctx context.Context) (task, error) {
 			return task{}, err
 		}
 		d.Share, d.State, d.Publisher = share, state, intake.NewPublisher(p.js)
+		rec, err := hoststatus.NewRecorder(ctx, p.js, c.NATS.Replicas, log)
+		if err != nil {
+			return task{}, err
+		}
+		d.Hosts = rec
+		p.bg = append(p.bg, rec.Run)
 	}
 	f, err := fetcher.New(o, d)
 	if err != nil {

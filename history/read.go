@@ -373,3 +373,24 @@ func decodeLean(data []byte) (*pipeline.Result, error) {
 	}
 	return r, nil
 }
+
+// Get returns the stored verdict of job id (the last message on its subject); the error
+// wraps jetstream.ErrMsgNotFound when there is none.
+func (rd *Reader) Get(ctx context.Context, id string) (Entry, error) {
+	stream, err := rd.JS.Stream(ctx, pipeline.ResultsStream)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return Entry{}, fmt.Errorf("verdict %s: %w", id, jetstream.ErrMsgNotFound)
+		}
+		return Entry{}, fmt.Errorf("open results stream: %w", err)
+	}
+	m, err := stream.GetLastMsgForSubject(ctx, pipeline.ResultSubject(id))
+	if err != nil {
+		return Entry{}, fmt.Errorf("verdict %s: %w", id, err)
+	}
+	r, err := decodeFull(m.Data)
+	if err != nil {
+		return Entry{}, fmt.Errorf("verdict %s: %w", id, err)
+	}
+	return Entry{Result: r, Seq: m.Sequence, Stored: m.Time}, nil
+}
