@@ -24,15 +24,15 @@ import (
 // chart it. The whole verdict is read from the stream when a page shows it.
 type item struct {
 	ID, Host, HostKey, Bucket string
-	Crash, Stored           time.Time
-	Seq                     uint64
-	Status, Kind, Headline  string
-	Culprit, Vendor         string
-	Issues                  []analysis.Match // explaining matches: id, title, severity only
-	Flags                   []string         // flag rule ids
-	Marks                   pipeline.Marks
-	Engine                  string
-	Reprocessed             bool
+	Crash, Stored             time.Time
+	Seq                       uint64
+	Status, Kind, Headline    string
+	Culprit, Vendor           string
+	Issues                    []analysis.Match // explaining matches: id, title, severity only
+	Flags                     []string         // flag rule ids
+	Marks                     pipeline.Marks
+	Engine                    string
+	Reprocessed               bool
 }
 
 func (it *item) Known() bool  { return len(it.Issues) > 0 }
