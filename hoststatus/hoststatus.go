@@ -63,9 +63,9 @@ type Recorder struct {
 	log zerolog.Logger
 
 	mu      sync.Mutex
-	hosts   map[string]*Status
-	dirty   map[string]bool
-	written map[string]time.Time
+	hosts   map[string]*Status   // by key
+	dirty   map[string]bool      // keys to write
+	written map[string]time.Time // key -> Checked of the last write
 	wake    chan struct{}
 }
 
@@ -82,12 +82,13 @@ func NewRecorder(ctx context.Context, js jetstream.JetStream, replicas int, log 
 // HostSwept records one sweep of host: state is "ok" or the fetcher's reason, errText the
 // error's message. It never blocks.
 func (r *Recorder) HostSwept(host, state, errText string, at time.Time) {
+	k := key(host)
 	r.mu.Lock()
-	st := r.hosts[host]
+	st := r.hosts[k]
 	changed := st == nil || st.State != state || st.Error != errText
 	if st == nil {
 		st = &Status{Host: host}
-		r.hosts[host] = st
+		r.hosts[k] = st
 	}
 	if st.State != state {
 		st.Since = at
@@ -96,8 +97,8 @@ func (r *Recorder) HostSwept(host, state, errText string, at time.Time) {
 	if state == StateOK {
 		st.LastOK = at
 	}
-	if changed || at.Sub(r.written[host]) >= Refresh {
-		r.dirty[host] = true
+	if changed || at.Sub(r.written[k]) >= Refresh {
+		r.dirty[k] = true
 	}
 	r.mu.Unlock()
 	if changed {
@@ -127,21 +128,22 @@ func (r *Recorder) Run(ctx context.Context) {
 func (r *Recorder) flush(ctx context.Context) {
 	r.mu.Lock()
 	var todo []Status
-	for h := range r.dirty {
-		todo = append(todo, *r.hosts[h])
+	for k := range r.dirty {
+		todo = append(todo, *r.hosts[k])
 	}
 	clear(r.dirty)
 	r.mu.Unlock()
 	for _, st := range todo {
 		b, _ := json.Marshal(st)
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := r.kv.Put(wctx, key(st.Host), b)
+		k := key(st.Host)
+		_, err := r.kv.Put(wctx, k, b)
 		cancel()
 		r.mu.Lock()
 		if err != nil {
-			r.dirty[st.Host] = true // next time
+			r.dirty[k] = true // next time
 		} else {
-			r.written[st.Host] = st.Checked
+			r.written[k] = st.Checked
 		}
 		r.mu.Unlock()
 		if err != nil {

@@ -43,7 +43,10 @@ func (f fakeHosts) All() []hoststatus.Status {
 	}
 	return out
 }
-func (f fakeHosts) Get(h string) (hoststatus.Status, bool) { s, ok := f[strings.ToLower(h)]; return s, ok }
+func (f fakeHosts) Get(h string) (hoststatus.Status, bool) {
+	s, ok := f[strings.ToLower(h)]
+	return s, ok
+}
 
 type env struct {
 	js    jetstream.JetStream
