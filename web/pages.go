@@ -151,7 +151,7 @@ func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request) {
 		o.Ranges = append(o.Ranges, rg.key)
 	}
 	inRange := Filter{Since: from, Until: to}
-	hosts := s.idx.hosts(Filter{})
+	hosts := s.idx.hostsOf(Filter{}, false)
 	o.Counts.Hosts = len(hosts)
 	o.Hosts = hosts[:min(len(hosts), 10)]
 	for _, h := range o.Hosts {

@@ -168,8 +168,13 @@ type HostState struct {
 	LastOK  time.Time `json:"last_ok,omitzero"`
 }
 
-// hosts groups the verdicts passing f by host, newest crash first.
-func (x *index) hosts(f Filter) []*HostSummary {
+// hosts groups the verdicts passing f by host, newest crash first, with each host's
+// buckets and verdicts.
+func (x *index) hosts(f Filter) []*HostSummary { return x.hostsOf(f, true) }
+
+// hostsOf is hosts; without detail it leaves out Buckets and the verdicts (the overview
+// needs neither, and they are most of the cost).
+func (x *index) hostsOf(f Filter, detail bool) []*HostSummary {
 	by := map[string]*HostSummary{}
 	var order []*HostSummary
 	buckets := map[string]map[string]bool{}
@@ -182,13 +187,17 @@ func (x *index) hosts(f Filter) []*HostSummary {
 			h = &HostSummary{Host: it.Host, Last: it.Crash, LastID: it.ID, LastHeadline: it.Headline, LastClass: it.Class()}
 			by[it.HostKey] = h
 			order = append(order, h)
-			buckets[it.HostKey] = map[string]bool{}
+			if detail {
+				buckets[it.HostKey] = map[string]bool{}
+			}
 		}
 		h.Crashes++
 		h.First = it.Crash
 		h.CrashLoop = h.CrashLoop || it.Marks.CrashLoop
-		buckets[it.HostKey][it.Bucket] = true
-		h.items = append(h.items, it)
+		if detail {
+			buckets[it.HostKey][it.Bucket] = true
+			h.items = append(h.items, it)
+		}
 	}
 	for k, h := range by {
 		h.Buckets = len(buckets[k])
