@@ -20,7 +20,8 @@ file it watches the local fleet folder DATA/fleet (one subfolder per host, laid 
 ADMIN$: MEMORY.DMP, Minidump/), copies new dumps to DATA/share, analyzes them (cdb when
 found, else the native engine) with the shipped rules (or DATA/rules when present), prints
 verdicts here and shows them in the web console at the printed address (beside /metrics;
-on loopback only unless --web.config.file gives TLS and users).
+on loopback only unless --web.config.file gives TLS and users; with --metrics "" there is
+no console).
 
 With nats.urls in the config it joins that NATS server or cluster instead of embedding one;
 --roles runs only some roles ("none": only the embedded server). SIGINT/SIGTERM stop it
@@ -76,6 +77,10 @@ func cmdRun(ctx context.Context, e *env, args []string) int {
 	}
 	if natsListen.set {
 		cfg.NATS.Embedded.Listen = natsListen.v
+	}
+	if cfg.Metrics.Listen == "" && !flagsSet(fs)["roles"] {
+		// The console lives on the metrics address: with none, run has no console.
+		roles = slices.DeleteFunc(roles, func(r string) bool { return r == app.RoleWeb })
 	}
 	if len(roles) == 0 && len(cfg.NATS.URLs) > 0 {
 		fmt.Fprintln(e.Stderr, "bsodwatch run: --roles none with nats.urls leaves nothing to run")
