@@ -10,6 +10,7 @@ import (
 
 	"github.com/bsodwatch/bsodwatch/analyzer"
 	"github.com/bsodwatch/bsodwatch/config"
+	"github.com/bsodwatch/bsodwatch/debugout"
 	"github.com/bsodwatch/bsodwatch/dumpshare"
 	"github.com/bsodwatch/bsodwatch/fetcher"
 	"github.com/bsodwatch/bsodwatch/fetcher/dirsource"
@@ -70,6 +71,9 @@ func (p *Process) analyzer(ctx context.Context) (task, error) {
 		return nil
 	})
 	deps := analyzer.Deps{JS: p.js, Log: p.log, Registerer: reg, Rules: func() analyzer.RuleSet { return rl.Current() }}
+	if deps.Output, err = debugout.Open(ctx, p.js, c.History.WithDefaults().Retention, c.NATS.Replicas); err != nil {
+		return task{}, err
+	}
 	if !p.o.NoHistory {
 		if deps.Marker, err = history.NewMarker(ctx, p.js, c.History, reg); err != nil {
 			return task{}, err

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/bsodwatch/bsodwatch/debugout"
 	"github.com/bsodwatch/bsodwatch/dumpshare"
 	"github.com/bsodwatch/bsodwatch/hoststatus"
 	"github.com/bsodwatch/bsodwatch/ops"
@@ -79,7 +80,11 @@ func (p *Process) buildWeb(ctx context.Context) (task, error) {
 			p.log.Warn().Err(err).Msg("host status")
 		}
 	})
-	d := web.Deps{JS: p.js, Log: p.log, Rules: rl, Silences: sil, Hosts: hosts, Auth: c.Metrics.WebConfigFile != ""}
+	outputs, err := debugout.Open(ctx, p.js, c.History.WithDefaults().Retention, c.NATS.Replicas)
+	if err != nil {
+		return task{}, err
+	}
+	d := web.Deps{JS: p.js, Log: p.log, Rules: rl, Silences: sil, Hosts: hosts, Outputs: outputs, Auth: c.Metrics.WebConfigFile != ""}
 	if dir := c.ShareDir(); dir != "" && c.Share.SMB == nil {
 		if l, err := dumpshare.NewLocal(dir); err == nil {
 			d.Dumps = l

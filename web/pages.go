@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bsodwatch/bsodwatch/analysis"
+	"github.com/bsodwatch/bsodwatch/debugout"
 	"github.com/bsodwatch/bsodwatch/history"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/rules"
@@ -234,6 +235,7 @@ type VerdictPage struct {
 	Stored   time.Time
 	Silences []silence.Entry
 	Dump     bool // the share is readable here
+	Output   bool // a whole debugger output may be kept (cdb verdicts)
 	Fields   []kv
 	Others   int // other crashes of the host
 }
@@ -263,6 +265,7 @@ func (s *Server) pageVerdict(w http.ResponseWriter, r *http.Request) {
 	res := en.Result
 	v := verdict.Ensure(res)
 	p := &VerdictPage{R: res, V: v, A: res.Analysis, Bucket: res.Bucket(), Stored: en.Stored, Dump: s.d.Dumps != nil}
+	p.Output = s.d.Outputs != nil && res.Engine == "cdb" && res.Status != pipeline.StatusFailed
 	p.Issues, p.Flags = analysis.Explaining(res.Matches)
 	p.Crash, p.Class = history.CrashTime(res), classOf(res)
 	if p.A != nil {
@@ -272,6 +275,28 @@ func (s *Server) pageVerdict(w http.ResponseWriter, r *http.Request) {
 	_, p.Others = s.idx.list(Filter{Host: res.Job.Host}, 0, 0)
 	p.Others--
 	s.render(w, r, http.StatusOK, "verdict", page{Title: v.Headline, Nav: "verdicts", Data: p})
+}
+
+// debuggerOutput serves the whole debugger output of a verdict as plain text (never
+// rendered: text/plain with nosniff).
+func (s *Server) debuggerOutput(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if s.d.Outputs == nil {
+		s.errorPage(w, r, http.StatusNotFound, "Debugger outputs are not kept here.")
+		return
+	}
+	b, err := s.d.Outputs.Get(r.Context(), id)
+	if errors.Is(err, debugout.ErrNotFound) {
+		s.errorPage(w, r, http.StatusNotFound, "No debugger output is kept for "+id+" (the native engine ran, or it expired).")
+		return
+	}
+	if err != nil {
+		s.errorPage(w, r, http.StatusBadGateway, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Disposition", "inline")
+	_, _ = w.Write(b)
 }
 
 // downloadDump sends a verdict's dump from the share (audited before the first byte).

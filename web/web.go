@@ -95,6 +95,12 @@ type DumpOpener interface {
 	Open(ctx context.Context, rel string) (*os.File, error)
 }
 
+// OutputSource gives the whole debugger output of a verdict (*debugout.Store); the error
+// wraps debugout.ErrNotFound when none is kept.
+type OutputSource interface {
+	Get(ctx context.Context, jobID string) ([]byte, error)
+}
+
 // Deps are what the console works with. JS, Rules and Silences are required.
 type Deps struct {
 	JS       jetstream.JetStream
@@ -105,6 +111,8 @@ type Deps struct {
 	Hosts HostSource
 	// Dumps may be nil: the share is not readable here (SMB), downloads say so.
 	Dumps DumpOpener
+	// Outputs may be nil: whole debugger outputs are not shown.
+	Outputs OutputSource
 	// Auth says that every request was authenticated (a web configuration with users);
 	// without it nobody may download or change anything.
 	Auth bool
@@ -215,6 +223,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /verdicts", s.pageVerdicts)
 	m.HandleFunc("GET /verdicts/{id}", s.pageVerdict)
 	m.HandleFunc("GET /verdicts/{id}/dump", s.writer("download", s.downloadDump))
+	m.HandleFunc("GET /verdicts/{id}/debugger.txt", s.debuggerOutput)
 	m.HandleFunc("GET /hosts", s.pageHosts)
 	m.HandleFunc("GET /hosts/{host}", s.pageHost)
 	m.HandleFunc("GET /buckets", s.pageBuckets)

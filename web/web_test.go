@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/bsodwatch/bsodwatch/analysis"
+	"github.com/bsodwatch/bsodwatch/debugout"
 	"github.com/bsodwatch/bsodwatch/dumpshare"
 	"github.com/bsodwatch/bsodwatch/hoststatus"
 	"github.com/bsodwatch/bsodwatch/notifier/notifytest"
@@ -537,5 +538,35 @@ func TestReanalyzeReissues(t *testing.T) {
 			t.Fatal("the index did not take the re-issued verdict")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type fakeOutputs map[string]string
+
+func (f fakeOutputs) Get(_ context.Context, id string) ([]byte, error) {
+	if s, ok := f[id]; ok {
+		return []byte(s), nil
+	}
+	return nil, fmt.Errorf("output %s: %w", id, debugout.ErrNotFound)
+}
+
+// The whole debugger output is served as plain text, never as a page, and linked from a
+// cdb verdict.
+func TestDebuggerOutput(t *testing.T) {
+	e := start(t, results(), false)
+	e.srv.d.Outputs = fakeOutputs{"3f2a9c": "0: kd> !analyze -v\n<script>alert(1)</script>\n"}
+	w := do(t, e.srv, "GET", "/verdicts/3f2a9c/debugger.txt", nil)
+	if w.Code != 200 || w.Header().Get("Content-Type") != "text/plain; charset=utf-8" || w.Header().Get("X-Content-Type-Options") != "nosniff" ||
+		w.Body.String() != "0: kd> !analyze -v\n<script>alert(1)</script>\n" {
+		t.Errorf("output: %d %v %q", w.Code, w.Header(), w.Body)
+	}
+	if w := do(t, e.srv, "GET", "/verdicts/77aa01/debugger.txt", nil); w.Code != 404 || !strings.Contains(w.Body.String(), "No debugger output is kept for 77aa01") {
+		t.Errorf("missing output: %d", w.Code)
+	}
+	if body := do(t, e.srv, "GET", "/verdicts/3f2a9c", nil).Body.String(); !strings.Contains(body, `href="/verdicts/3f2a9c/debugger.txt"`) {
+		t.Error("the cdb verdict does not link its debugger output")
+	}
+	if body := do(t, e.srv, "GET", "/verdicts/77aa01", nil).Body.String(); strings.Contains(body, "debugger.txt") {
+		t.Error("a native verdict links a debugger output")
 	}
 }
