@@ -25,7 +25,9 @@ COPY --from=build --chown=65532:65532 /out/config /config
 USER 65532:65532
 ENV BSODWATCH_LOG_FORMAT=json
 VOLUME ["/data"]
-# 9464: /metrics and /healthz. 4222: the embedded NATS, when nats.embedded.listen is set.
+# 9464: /metrics, /healthz (and the web console with a web config). 4222: the embedded NATS, when nats.embedded.listen is set.
 EXPOSE 9464 4222
 ENTRYPOINT ["/usr/local/bin/bsodwatch"]
-CMD ["run", "--data", "/data", "--metrics", ":9464"]
+# The web console needs --web.config.file off loopback (docs/web.md); without one the image
+# runs the pipeline roles only.
+CMD ["run", "--data", "/data", "--metrics", ":9464", "--roles", "analyzer,notifier,fetcher"]

@@ -70,7 +70,13 @@ func (w *Worker) Analyze(ctx context.Context, job *pipeline.Job) (*pipeline.Resu
 	var res *pipeline.Result
 	if w.debugger != nil {
 		f.Close()
-		res, jerr = w.runDebugger(ctx, path)
+		var out []byte
+		res, out, jerr = w.runDebugger(ctx, path)
+		if jerr == nil && w.deps.Output != nil && len(out) > 0 {
+			if err := w.deps.Output.PutOutput(ctx, job.ID, out); err != nil {
+				w.log.Warn().Err(err).Str("job", job.ID).Msg("debugger output not kept")
+			}
+		}
 	} else {
 		res, jerr = w.runNative(f, size)
 		f.Close()
@@ -194,8 +200,16 @@ func (w *Worker) restore(ctx context.Context, job *pipeline.Job, src *os.File, w
 	return "", nil, 0, nop, &JobError{Err: fmt.Errorf("restore compressed dump to %s: %w", w.opts.TempDir, err), Engine: engine}
 }
 
-// runDebugger runs cdb and turns its output into a verdict.
-func (w *Worker) runDebugger(ctx context.Context, path string) (*pipeline.Result, *JobError) {
+// runDebugger runs cdb and turns its output into a verdict; it returns the output too.
+func (w *Worker) runDebugger(ctx context.Context, path string) (*pipeline.Result, []byte, *JobError) {
+	res, out, jerr := w.debuggerVerdict(ctx, path)
+	if out == nil {
+		return res, nil, jerr
+	}
+	return res, out.Stdout, jerr
+}
+
+func (w *Worker) debuggerVerdict(ctx context.Context, path string) (*pipeline.Result, *cdb.Output, *JobError) {
 	out, err := w.debugger.Analyze(ctx, path)
 	if out == nil {
 		out = &cdb.Output{ExitCode: -1}
@@ -209,20 +223,20 @@ func (w *Worker) runDebugger(ctx context.Context, path string) (*pipeline.Result
 		return &JobError{Err: err, Permanent: perm, Engine: EngineCDB, Tail: tail, Debugger: out.Duration}
 	}
 	if ctx.Err() != nil {
-		return nil, fail(false, ctx.Err())
+		return nil, out, fail(false, ctx.Err())
 	}
 	if line := openFailure(out.Stdout); line != "" {
-		return nil, fail(true, fmt.Errorf("debugger could not open the dump: %s", line))
+		return nil, out, fail(true, fmt.Errorf("debugger could not open the dump: %s", line))
 	}
 	if err != nil && !errors.Is(err, cdb.ErrOutputCap) {
-		return nil, fail(false, err)
+		return nil, out, fail(false, err)
 	}
 	a := cdbout.ParseBytes(out.Stdout)
 	if (a == nil || !a.Complete) && err != nil {
-		return nil, fail(false, fmt.Errorf("no analysis in the debugger output: %w", err))
+		return nil, out, fail(false, fmt.Errorf("no analysis in the debugger output: %w", err))
 	}
 	if a == nil || !a.Complete {
-		return nil, fail(false, fmt.Errorf("no analysis in the debugger output (exit code %d, %d bytes)", out.ExitCode, out.Bytes))
+		return nil, out, fail(false, fmt.Errorf("no analysis in the debugger output (exit code %d, %d bytes)", out.ExitCode, out.Bytes))
 	}
 	res := &pipeline.Result{Engine: EngineCDB, Analysis: a}
 	res.Timings.DebuggerMS = out.Duration.Milliseconds()
@@ -249,7 +263,7 @@ func (w *Worker) runDebugger(ctx context.Context, path string) (*pipeline.Result
 	}
 	res.Degraded = len(res.DegradedReasons) > 0
 	a.Modules = culpritModules(a)
-	return res, nil
+	return res, out, nil
 }
 
 // runNative reads the dump with the pure-Go reader.

@@ -33,6 +33,14 @@ type Deps struct {
 	Marker Marker
 	// Debugger replaces the cdb runner built from the options (tests, benchmarks).
 	Debugger Debugger
+	// Output, when set, keeps the whole output of each successful debugger run.
+	Output OutputStore
+}
+
+// OutputStore keeps a debugger run's whole output by job ID (*debugout.Store). A failure
+// to keep it is logged; the verdict goes out all the same.
+type OutputStore interface {
+	PutOutput(ctx context.Context, jobID string, out []byte) error
 }
 
 // Worker analyzes queued dumps.

@@ -29,9 +29,13 @@ import (
 	"github.com/bsodwatch/bsodwatch/config"
 	"github.com/bsodwatch/bsodwatch/fetcher"
 	"github.com/bsodwatch/bsodwatch/internal/optcheck"
+	"github.com/bsodwatch/bsodwatch/notifier"
 	"github.com/bsodwatch/bsodwatch/ops"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/pipeline/embedded"
+	"github.com/bsodwatch/bsodwatch/rules"
+	"github.com/bsodwatch/bsodwatch/silence"
+	"github.com/bsodwatch/bsodwatch/web"
 )
 
 // Role names, as --roles takes them.
@@ -39,11 +43,13 @@ const (
 	RoleFetcher  = "fetcher"
 	RoleAnalyzer = "analyzer"
 	RoleNotifier = "notifier"
+	RoleWeb      = "web"
 )
 
 // AllRoles are the roles `bsodwatch run` runs by default, in the order they are started
-// (consumers before the producer, so the first job finds a worker).
-var AllRoles = []string{RoleAnalyzer, RoleNotifier, RoleFetcher, RolePruner}
+// (consumers before the producer, so the first job finds a worker; the web console last,
+// so that it shares the analyzer's rules).
+var AllRoles = []string{RoleAnalyzer, RoleNotifier, RoleFetcher, RolePruner, RoleWeb}
 
 // Options say what one process runs.
 type Options struct {
@@ -95,6 +101,14 @@ type Process struct {
 	fetcher   *fetcher.Fetcher
 	summary   [][2]string
 	freeGauge prometheus.Gauge
+
+	// shared by the roles of one process
+	rules    *rules.Reloader
+	silences *silence.Store
+	notif    *notifier.Notifier
+	web      *web.Server
+	// bg runs beside the roles (watchers, writers) until the process stops.
+	bg []func(context.Context)
 }
 
 type task struct {
@@ -155,11 +169,13 @@ func (p *Process) start(ctx context.Context) error {
 		case RoleAnalyzer:
 			t, err = p.analyzer(ctx)
 		case RoleNotifier:
-			t, err = p.notifier()
+			t, err = p.notifier(ctx)
 		case RoleFetcher:
 			t, err = p.buildFetcher(ctx)
 		case RolePruner:
 			t, err = p.pruner(ctx)
+		case RoleWeb:
+			t, err = p.buildWeb(ctx)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", r, err)
@@ -167,13 +183,17 @@ func (p *Process) start(ctx context.Context) error {
 		p.roles = append(p.roles, t)
 	}
 	if addr := p.cfg.Metrics.Listen; addr != "" && !o.DryRun {
-		l, err := p.ops.Start(ctx, addr)
+		l, err := p.ops.Start(ctx, p.cfg.Metrics)
 		if err != nil {
 			return UsageError{err}
 		}
 		p.lis = l
-		p.note("metrics", "http://"+l.Addr().String()+"/metrics, /healthz")
+		p.note("metrics", l.URL()+"/metrics, /healthz")
+		if p.web != nil {
+			p.note("console", l.URL()+"/")
+		}
 	}
+	p.linkResults()
 	return nil
 }
 
@@ -224,6 +244,10 @@ func (p *Process) check() error {
 		ps.Add("metrics", c.Metrics.Validate())
 		ps.Add("history", c.History.Validate())
 	}
+	if has(RoleWeb) && !p.o.DryRun {
+		ps.Add("web", c.Web.Validate())
+		ps.Add("metrics", webListen(c.Metrics))
+	}
 	if err := ps.Err(); err != nil {
 		return UsageError{c.Place(err)}
 	}
@@ -252,6 +276,9 @@ func (p *Process) Run(ctx context.Context) error {
 	stopHUP := p.watchHangup(ctx)
 	defer stopHUP()
 	var wg sync.WaitGroup
+	for _, fn := range p.bg {
+		wg.Go(func() { fn(ctx) })
+	}
 	for _, t := range p.roles {
 		wg.Go(func() {
 			err := t.run(ctx)

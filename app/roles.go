@@ -10,12 +10,14 @@ import (
 
 	"github.com/bsodwatch/bsodwatch/analyzer"
 	"github.com/bsodwatch/bsodwatch/config"
+	"github.com/bsodwatch/bsodwatch/debugout"
 	"github.com/bsodwatch/bsodwatch/dumpshare"
 	"github.com/bsodwatch/bsodwatch/fetcher"
 	"github.com/bsodwatch/bsodwatch/fetcher/dirsource"
 	"github.com/bsodwatch/bsodwatch/fetcher/ldapinv"
 	"github.com/bsodwatch/bsodwatch/fetcher/smbsource"
 	"github.com/bsodwatch/bsodwatch/history"
+	"github.com/bsodwatch/bsodwatch/hoststatus"
 	"github.com/bsodwatch/bsodwatch/intake"
 	"github.com/bsodwatch/bsodwatch/notifier"
 	"github.com/bsodwatch/bsodwatch/rules"
@@ -61,6 +63,7 @@ func (p *Process) analyzer(ctx context.Context) (task, error) {
 	if err != nil {
 		return task{}, UsageError{err}
 	}
+	p.rules = rl
 	p.reloaders = append(p.reloaders, reloader{name: "rules", reload: rl.Reload, log: rl.LogRefused})
 	p.ops.AddCheck("rules", func(context.Context) error {
 		if rl.Current() == nil {
@@ -69,6 +72,9 @@ func (p *Process) analyzer(ctx context.Context) (task, error) {
 		return nil
 	})
 	deps := analyzer.Deps{JS: p.js, Log: p.log, Registerer: reg, Rules: func() analyzer.RuleSet { return rl.Current() }}
+	if deps.Output, err = debugout.Open(ctx, p.js, c.History.WithDefaults().Retention, c.NATS.Replicas); err != nil {
+		return task{}, err
+	}
 	if !p.o.NoHistory {
 		if deps.Marker, err = history.NewMarker(ctx, p.js, c.History, reg); err != nil {
 			return task{}, err
@@ -94,18 +100,32 @@ func (p *Process) analyzer(ctx context.Context) (task, error) {
 	}}, nil
 }
 
-func (p *Process) notifier() (task, error) {
+func (p *Process) notifier(ctx context.Context) (task, error) {
 	c := p.cfg
 	n, err := notifier.New(c.Notifier, p.o.Out, p.log.With().Str("role", RoleNotifier).Logger(), p.ops.Registry())
 	if err != nil {
 		return task{}, UsageError{err}
 	}
+	p.notif = n
+	sil, err := p.silenceStore(ctx)
+	if err != nil {
+		return task{}, err
+	}
+	n.SetSilencer(sil)
 	names := make([]string, len(c.Notifier.Targets))
 	for i, t := range c.Notifier.Targets {
 		names[i] = t.Name + " (" + t.Type + ")"
 	}
 	p.note("notify", strings.Join(names, ", "))
 	return task{RoleNotifier, func(ctx context.Context) error {
+		// Silences set before a restart are honoured from the first verdict on.
+		select {
+		case <-sil.Ready():
+		case <-time.After(10 * time.Second):
+			p.log.Warn().Msg("silences not loaded within 10s; notifying meanwhile")
+		case <-ctx.Done():
+			return nil
+		}
 		return n.Run(ctx, p.js, c.NATS.Replicas)
 	}}, nil
 }
@@ -172,6 +192,12 @@ func (p *Process) buildFetcher(ctx context.Context) (task, error) {
 		}
 		d.Share, d.State, d.Publisher = share, state, intake.NewPublisher(p.js)
 		d.Guard = &dumpshare.Guard{Space: share.Space, MinFree: int64(c.Share.MinFree), Observe: observe}
+		rec, err := hoststatus.NewRecorder(ctx, p.js, c.NATS.Replicas, log)
+		if err != nil {
+			return task{}, err
+		}
+		d.Hosts = rec
+		p.bg = append(p.bg, rec.Run)
 	}
 	f, err := fetcher.New(o, d)
 	if err != nil {

@@ -30,6 +30,7 @@ import (
 	"github.com/bsodwatch/bsodwatch/ops"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/retention"
+	"github.com/bsodwatch/bsodwatch/web"
 )
 
 // Config is the whole file. Each role reads its own section; `bsodwatch run` reads them all.
@@ -51,8 +52,10 @@ type Config struct {
 	Notifier notifier.Options `yaml:"notifier"`
 	// History marks new buckets, regressions and crash loops.
 	History history.Options `yaml:"history"`
-	// Metrics serves /metrics and /healthz.
+	// Metrics serves /metrics and /healthz, and the web console beside them.
 	Metrics ops.Options `yaml:"metrics"`
+	// Web is the web console and HTTP API (the web role), served on metrics.listen.
+	Web web.Options `yaml:"web"`
 
 	// Path is the file the configuration came from ("" for built-in defaults).
 	Path string `yaml:"-"`
@@ -343,6 +346,7 @@ func (c *Config) problems() optcheck.Problems {
 	ps.Add("analyzer", d.Analyzer.Validate())
 	ps.Add("notifier", d.Notifier.Validate())
 	ps.Add("history", c.History.Validate())
+	ps.Add("web", c.Web.Validate())
 	return ps
 }
 

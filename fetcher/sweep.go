@@ -41,6 +41,14 @@ type Deps struct {
 	DryRun bool
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Hosts, when set, hears how every sweep of a host went (for the web console).
+	Hosts HostRecorder
+}
+
+// HostRecorder hears the outcome of every sweep of a host: state is "ok" or the Reason of
+// the error, errText the error's message ("" when ok). It must not block the sweep.
+type HostRecorder interface {
+	HostSwept(host, state, errText string, at time.Time)
 }
 
 // Fetcher sweeps hosts for new dumps.
@@ -266,6 +274,13 @@ func (f *Fetcher) swapState(m map[string]string, host, state string) (prev strin
 // setHostState logs a host's state only when it changes.
 func (f *Fetcher) setHostState(h Host, err error) {
 	reason := Reason(err)
+	if f.d.Hosts != nil && !f.d.DryRun {
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		f.d.Hosts.HostSwept(h.Name, reason, msg, f.d.Now())
+	}
 	prev, known, changed := f.swapState(f.hostStates, h.Name, reason)
 	if !changed {
 		return

@@ -5,8 +5,10 @@
 package history
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -143,3 +145,31 @@ func (o Options) Validate() error {
 
 // bucketRE is what JetStream accepts as a KV bucket name.
 var bucketRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
+
+// ParseSince reads a point in time as people write it: an RFC 3339 time, a date or date and
+// minute (UTC), or an age counted back from now (Go durations plus d for days and w for
+// weeks: 36h, 7d, 2w). An empty string is the zero time.
+func ParseSince(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	if n := len(s); n > 1 && (s[n-1] == 'd' || s[n-1] == 'w') {
+		if v, err := strconv.ParseFloat(s[:n-1], 64); err == nil && v >= 0 {
+			unit := 24 * time.Hour
+			if s[n-1] == 'w' {
+				unit *= 7
+			}
+			return now.Add(-time.Duration(v * float64(unit))), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q: want an RFC 3339 time, a date (2006-01-02) or an age (36h, 7d, 2w)", s)
+}

@@ -43,18 +43,22 @@ func (rd *Reader) DumpRefs(ctx context.Context, fn func(DumpRef) error) error {
 	})
 }
 
-// ErrNoVerdict is returned by Get for a job that has no stored verdict.
+// ErrNoVerdict is returned by Get for a job that has no stored verdict (the error also
+// wraps jetstream.ErrMsgNotFound).
 var ErrNoVerdict = errors.New("no stored verdict")
 
 // Get returns the stored verdict of a job, whole.
 func (rd *Reader) Get(ctx context.Context, jobID string) (Entry, error) {
 	stream, err := rd.JS.Stream(ctx, pipeline.ResultsStream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return Entry{}, fmt.Errorf("verdict %s: %w: %w", jobID, ErrNoVerdict, jetstream.ErrMsgNotFound)
+	}
 	if err != nil {
 		return Entry{}, fmt.Errorf("open results stream: %w", err)
 	}
 	m, err := stream.GetLastMsgForSubject(ctx, pipeline.ResultSubject(jobID))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return Entry{}, fmt.Errorf("verdict %s: %w", jobID, ErrNoVerdict)
+		return Entry{}, fmt.Errorf("verdict %s: %w: %w", jobID, ErrNoVerdict, jetstream.ErrMsgNotFound)
 	}
 	if err != nil {
 		return Entry{}, fmt.Errorf("read verdict %s: %w", jobID, err)

@@ -53,7 +53,6 @@ type Change struct {
 // raced.
 func (ra *Reanalysis) Run(ctx context.Context, rd *Reader, report func(Change) error) (ReanalysisCounts, error) {
 	var st ReanalysisCounts
-	version := ra.Rules.Version()
 	err := rd.Scan(ctx, ra.Filter.Since, func(en Entry) error {
 		r := en.Result
 		if !ra.Filter.Match(r) {
@@ -64,34 +63,57 @@ func (ra *Reanalysis) Run(ctx context.Context, rd *Reader, report func(Change) e
 			return nil
 		}
 		st.Checked++
-		matches := ra.Rules.Match(rules.Input{Analysis: r.Analysis, Engine: r.Engine})
-		if matches == nil {
-			matches = []analysis.Match{}
-		}
-		old, now := RuleIDs(r.Matches), RuleIDs(matches)
-		if ra.Rule != "" && !containsFold(old, ra.Rule) && !containsFold(now, ra.Rule) {
+		c, changed, err := Reapply(ctx, ra.JS, ra.Rules, en, ra.Rule, ra.DryRun)
+		switch {
+		case errors.Is(err, ErrRaced):
+			st.Changed++
+			st.Raced++
 			return nil
-		}
-		if sameSet(old, now) {
+		case err != nil:
+			return err
+		case !changed:
 			return nil
 		}
 		st.Changed++
-		c := Change{ID: r.Job.ID, Host: r.Job.Host, Bucket: r.Bucket(), Crash: CrashTime(r), Old: old, New: now}
-		if !ra.DryRun {
-			r.Matches, r.PreviousMatches, r.RulesVersion, r.Reprocessed = matches, old, version, true
-			if err := Reissue(ctx, ra.JS, r, en.Seq); err != nil {
-				if errors.Is(err, ErrRaced) {
-					st.Raced++
-					return nil
-				}
-				return err
-			}
-			c.Published = true
+		if c.Published {
 			st.Published++
 		}
 		return report(c)
 	})
 	return st, err
+}
+
+// Reapply matches rs against the analysis stored in en and, when the known issues differ
+// (and, with rule set, when the verdict matched or now matches that rule id), re-issues the
+// verdict in place marked reprocessed, unless dryRun. It reports the change and whether
+// there was one; ErrRaced when the verdict was replaced after en was read. A verdict
+// without an analysis has nothing to match and is left as it is.
+func Reapply(ctx context.Context, js jetstream.JetStream, rs Matcher, en Entry, rule string, dryRun bool) (Change, bool, error) {
+	r := en.Result
+	if r.Analysis == nil {
+		return Change{}, false, nil
+	}
+	matches := rs.Match(rules.Input{Analysis: r.Analysis, Engine: r.Engine})
+	if matches == nil {
+		matches = []analysis.Match{}
+	}
+	old, now := RuleIDs(r.Matches), RuleIDs(matches)
+	if rule != "" && !containsFold(old, rule) && !containsFold(now, rule) {
+		return Change{}, false, nil
+	}
+	if sameSet(old, now) {
+		return Change{}, false, nil
+	}
+	c := Change{ID: r.Job.ID, Host: r.Job.Host, Bucket: r.Bucket(), Crash: CrashTime(r), Old: old, New: now}
+	if dryRun {
+		return c, true, nil
+	}
+	r.Matches, r.PreviousMatches, r.RulesVersion, r.Reprocessed = matches, old, rs.Version(), true
+	if err := Reissue(ctx, js, r, en.Seq); err != nil {
+		return c, true, err
+	}
+	c.Published = true
+	return c, true, nil
 }
 
 // RuleIDs lists the rule IDs of matches, in order.

@@ -22,7 +22,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"target", "integration", "reason"}),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bsodwatch_notifier_results_total",
-			Help: "Results consumed per target, by what was done (posted, updated, grouped, skipped_route, skipped_unchanged, duplicate, already_delivered, unreadable).",
+			Help: "Results consumed per target, by what was done (posted, updated, grouped, skipped_route, skipped_silenced, skipped_unchanged, duplicate, already_delivered, unreadable).",
 		}, []string{"target", "action"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "bsodwatch_notifier_delivery_seconds",

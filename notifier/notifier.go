@@ -66,6 +66,8 @@ type Notifier struct {
 	// now and sleep are the clock; tests replace them.
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
+
+	silences Silencer // nil: nothing is silenced
 }
 
 // target is one configured destination and its grouping state.
@@ -99,6 +101,24 @@ func New(o Options, out io.Writer, log zerolog.Logger, reg prometheus.Registerer
 		n.targets = append(n.targets, t)
 	}
 	return n, nil
+}
+
+// Silencer says whether people silenced a bucket (from the web console) at a time; a
+// silenced bucket's verdicts are acked without being posted. It must answer from memory.
+type Silencer interface {
+	Silenced(bucket string, at time.Time) bool
+}
+
+// SetSilencer makes n honour the silences s reports; call it before Run.
+func (n *Notifier) SetSilencer(s Silencer) { n.silences = s }
+
+// SetResultURL sets the link of every message to the full verdict when the options named
+// none ("{id}" is replaced by the job ID), e.g. to the web console served by the same
+// process once its address is known; call it before Run.
+func (n *Notifier) SetResultURL(u string) {
+	if n.opts.ResultURL == "" {
+		n.opts.ResultURL = u
+	}
 }
 
 // resolved is what a target's options name, read and checked.

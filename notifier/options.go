@@ -19,8 +19,10 @@ type Options struct {
 	Targets []TargetOptions `yaml:"targets"`
 	// GroupWindow is the grouping window of targets that set none. Default 1h.
 	GroupWindow time.Duration `yaml:"group_window"`
-	// ResultURL links a message to the full result (e.g. a results UI); "{id}" is replaced
-	// by the job ID. Default none: truncated messages then name the job ID.
+	// ResultURL links a message to the full result; "{id}" is replaced by the job ID.
+	// Default: the web console's verdict page (<web.external_url>/verdicts/{id}, or the
+	// console of the same process); none when neither is known, and truncated messages
+	// then name the job ID.
 	ResultURL string `yaml:"result_url"`
 	// Backlog is how far back a target's consumer starts when it is created, so a new
 	// target gets recent verdicts but not a year of them. Default 24h.

@@ -54,6 +54,10 @@ func (n *Notifier) apply(ctx context.Context, t *target, st stateStore, r *pipel
 		n.m.results.WithLabelValues(t.name, "skipped_route").Inc()
 		return nil
 	}
+	if n.silences != nil && n.silences.Silenced(bucket, n.now()) {
+		n.m.results.WithLabelValues(t.name, "skipped_silenced").Inc()
+		return nil
+	}
 	key := verdictKey(r, seq)
 	if failed || !t.grouping || r.Reprocessed {
 		posted, err := n.deliverOnce(ctx, t, st, key, n.message(chat.KindVerdict, r, isNew, nil), keepalive)

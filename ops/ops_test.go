@@ -31,7 +31,7 @@ func TestServer(t *testing.T) {
 	})
 
 	ctx, cancel := context.WithCancel(context.Background())
-	l, err := s.Start(ctx, "127.0.0.1:0")
+	l, err := s.Start(ctx, Options{Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,11 +96,11 @@ func TestStartTakenPort(t *testing.T) {
 	s := New("test", zerolog.Nop())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	l, err := s.Start(ctx, "127.0.0.1:0")
+	l, err := s.Start(ctx, Options{Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Start(ctx, l.Addr().String()); err == nil {
+	if _, err := s.Start(ctx, Options{Listen: l.Addr().String()}); err == nil {
 		t.Fatal("second listener on the same port: no error")
 	}
 }

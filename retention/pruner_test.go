@@ -84,11 +84,12 @@ func runRetention(t *testing.T, s dumpshare.Share, root string) {
 			t.Fatal(err)
 		}
 	}
-	if err := (silence.KV{JS: js}).Put(ctx, silence.Entry{Bucket: "0xd1_netx.sys", Kind: silence.KindAck, By: "test"}); err != nil {
+	later := real.Add(30*24*time.Hour + time.Hour) // every dump is 30 days on the share
+	// acknowledged until after the prune
+	if err := (silence.KV{JS: js}).Put(ctx, silence.Entry{Bucket: "0xd1_netx.sys", Kind: silence.KindAck, By: "test", At: real, Until: later.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	rd := &history.Reader{JS: js, Log: zerolog.Nop()}
-	later := real.Add(30*24*time.Hour + time.Hour) // every dump is 30 days on the share
 	p, err := retention.NewPruner(retention.Pruner{
 		Options: retention.Options{MaxAge: 20 * 24 * time.Hour, KnownIssueMaxAge: 60 * 24 * time.Hour, SilencedMaxAge: 60 * 24 * time.Hour, KeepPerBucket: 1},
 		Share:   s, Verdicts: rd, Jobs: retention.JobsStream{JS: js}, Silences: silence.KV{JS: js},

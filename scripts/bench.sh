@@ -20,6 +20,7 @@ run -bench 'BenchmarkMatch1000Rules|BenchmarkLoad1000Rules' ./rules
 run -bench 'BenchmarkWorker' -benchtime 300x ./analyzer
 run -bench 'BenchmarkRender|BenchmarkHandleGrouped' ./notifier
 run -bench 'BenchmarkCount100k' -benchtime 1x -count 3 ./history
+run -bench 'BenchmarkOverview100k' -benchtime 5x -count 3 ./web
 run -bench 'BenchmarkResultsByBucket100k|BenchmarkSubmit10k' -benchtime 1x -count 3 ./cmd/bsodwatch
 COUNT=2 ./scripts/bench-share.sh
 [ "${QUICK:-0}" = 1 ] && exit 0

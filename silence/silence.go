@@ -1,11 +1,9 @@
-// Package silence is where silenced and acknowledged buckets are kept, so that the parts that
-// honour them (the notifier, the dump share's retention) and the part that sets them (the
-// web console) meet in one place: the JetStream KV bucket Bucket, one key per crash bucket.
-//
-// Key layout: "b." followed by the crash bucket's name in unpadded base64url (RFC 4648 §5),
-// because bucket names hold characters KV keys do not allow ('!', '+', spaces). The value
-// is a JSON Entry. An entry whose Until has passed no longer holds; whoever writes may also
-// delete the key (a KV delete or purge) to lift it early.
+// Package silence keeps what people said about a bucket in the web console, until an expiry:
+// acknowledged ("someone is on it", shown beside the bucket) or silenced (the notifier posts
+// nothing for the bucket's new verdicts). Entries live in the JetStream KV bucket
+// bsodwatch_silences, one key per bucket and kind, so every notifier and console of a
+// cluster sees the same ones. An expired entry is ignored and removed by the next Put or
+// Delete of the console.
 package silence
 
 import (
@@ -14,114 +12,258 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Bucket is the KV bucket of silences and acknowledgements.
+// Bucket is the KV bucket the entries are kept in.
 const Bucket = "bsodwatch_silences"
 
 // Kinds of entry.
 const (
-	// KindSilence: stop posting this bucket's crashes until Until.
-	KindSilence = "silence"
-	// KindAck: a person has taken the bucket on (it is being worked on); crashes still post.
-	KindAck = "ack"
+	KindAck     = "ack"     // acknowledged: shown, changes nothing else
+	KindSilence = "silence" // the notifier posts nothing for the bucket until Until
 )
 
-// Entry is the value of one key.
+// MaxFor is the longest an entry may last: a silence nobody remembers must end.
+const MaxFor = 90 * 24 * time.Hour
+
+// Entry is one acknowledgement or silence of a bucket.
 type Entry struct {
-	// Bucket is the crash bucket, as verdicts name it (pipeline.Result.Bucket).
 	Bucket string `json:"bucket"`
-	// Kind is KindSilence or KindAck.
-	Kind string `json:"kind"`
-	// Until is when the entry stops holding; zero means until lifted.
-	Until time.Time `json:"until,omitzero"`
-	// By is who set it, At when, Comment why.
-	By      string    `json:"by,omitempty"`
-	At      time.Time `json:"at,omitzero"`
+	Kind   string `json:"kind"`
+	// Until is when it ends.
+	Until time.Time `json:"until"`
+	// By is the user who set it; At when.
+	By      string    `json:"by"`
+	At      time.Time `json:"at"`
 	Comment string    `json:"comment,omitempty"`
 }
 
-// Holds reports whether e is in force at now.
-func (e Entry) Holds(now time.Time) bool { return e.Until.IsZero() || now.Before(e.Until) }
+// Active reports whether e is in force at t.
+func (e Entry) Active(t time.Time) bool { return t.Before(e.Until) }
 
-// Key is the KV key of a crash bucket.
-func Key(bucket string) string {
-	return "b." + base64.RawURLEncoding.EncodeToString([]byte(bucket))
+// Check reports what is wrong with an entry a person asked for, in one line.
+func (e Entry) Check(now time.Time) error {
+	switch {
+	case e.Bucket == "" || len(e.Bucket) > 512:
+		return errors.New("bucket: want a bucket name of 1 to 512 characters")
+	case e.Kind != KindAck && e.Kind != KindSilence:
+		return fmt.Errorf("kind %q: want ack or silence", e.Kind)
+	case !e.Until.After(now):
+		return errors.New("until: must be in the future")
+	case e.Until.Sub(now) > MaxFor:
+		return fmt.Errorf("until: at most %s ahead", MaxFor)
+	case len(e.Comment) > 1000:
+		return errors.New("comment: at most 1000 characters")
+	}
+	return nil
 }
 
-// KV reads and writes the entries in Bucket.
+// Key is an entry's KV key: the kind, then the bucket in unpadded base64url (bucket names
+// hold characters such as '!' that KV keys may not).
+func Key(kind, bucket string) string {
+	return kind + "." + base64.RawURLEncoding.EncodeToString([]byte(bucket))
+}
+
+// Store reads and writes the entries and keeps a copy in memory, current while Watch runs.
+// It is safe for concurrent use.
+type Store struct {
+	kv jetstream.KeyValue
+
+	mu      sync.RWMutex
+	entries map[string]Entry // by Key
+	ready   chan struct{}
+	once    sync.Once
+}
+
+// Open creates the bucket when missing (with replicas copies) and returns its store.
+func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: Bucket, Description: "bsodwatch: acknowledged and silenced buckets", History: 1,
+		Replicas: max(replicas, 1),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("silences bucket: %w", err)
+	}
+	return &Store{kv: kv, entries: map[string]Entry{}, ready: make(chan struct{})}, nil
+}
+
+// Watch keeps the memory copy current until ctx ends. The first full load closes Ready.
+func (s *Store) Watch(ctx context.Context) error {
+	w, err := s.kv.WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("watch silences: %w", err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case u, ok := <-w.Updates():
+			if !ok {
+				return nil
+			}
+			if u == nil { // every stored entry has been seen
+				s.once.Do(func() { close(s.ready) })
+				continue
+			}
+			s.apply(u.Key(), u.Operation(), u.Value())
+		}
+	}
+}
+
+func (s *Store) apply(key string, op jetstream.KeyValueOp, value []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if op != jetstream.KeyValuePut {
+		delete(s.entries, key)
+		return
+	}
+	var e Entry
+	if json.Unmarshal(value, &e) != nil {
+		return // not ours; ignored
+	}
+	s.entries[key] = e
+}
+
+// Ready is closed once Watch has loaded every stored entry.
+func (s *Store) Ready() <-chan struct{} { return s.ready }
+
+// Silenced reports whether bucket is silenced at t (the notifier's question).
+func (s *Store) Silenced(bucket string, t time.Time) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.entries[Key(KindSilence, bucket)]
+	return ok && e.Active(t)
+}
+
+// Of returns the entries of bucket in force at t (at most one of each kind).
+func (s *Store) Of(bucket string, t time.Time) []Entry {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []Entry
+	for _, k := range []string{KindAck, KindSilence} {
+		if e, ok := s.entries[Key(k, bucket)]; ok && e.Active(t) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// List returns every entry in force at t, by bucket then kind.
+func (s *Store) List(t time.Time) []Entry {
+	s.mu.RLock()
+	out := make([]Entry, 0, len(s.entries))
+	for _, e := range s.entries {
+		if e.Active(t) {
+			out = append(out, e)
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Entry) int {
+		if c := strings.Compare(a.Bucket, b.Bucket); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Kind, b.Kind)
+	})
+	return out
+}
+
+// Put stores e (replacing the bucket's entry of that kind) and updates the memory copy.
+func (s *Store) Put(ctx context.Context, e Entry) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	key := Key(e.Kind, e.Bucket)
+	if _, err := s.kv.Put(ctx, key, b); err != nil {
+		return fmt.Errorf("store %s of %s: %w", e.Kind, e.Bucket, err)
+	}
+	s.apply(key, jetstream.KeyValuePut, b)
+	s.prune(ctx, e.At)
+	return nil
+}
+
+// Delete ends the bucket's entry of kind now. Deleting what is not there is no error.
+func (s *Store) Delete(ctx context.Context, kind, bucket string) error {
+	key := Key(kind, bucket)
+	if err := s.kv.Delete(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("delete %s of %s: %w", kind, bucket, err)
+	}
+	s.apply(key, jetstream.KeyValueDelete, nil)
+	return nil
+}
+
+// prune removes entries that have ended (best effort: a failure leaves them for next time,
+// and expired entries are ignored anyway).
+func (s *Store) prune(ctx context.Context, now time.Time) {
+	s.mu.RLock()
+	var old []string
+	for k, e := range s.entries {
+		if !e.Active(now) {
+			old = append(old, k)
+		}
+	}
+	s.mu.RUnlock()
+	for _, k := range old {
+		if s.kv.Delete(ctx, k) == nil {
+			s.apply(k, jetstream.KeyValueDelete, nil)
+		}
+	}
+}
+
+// KV reads the entries once, for a job that runs now and then (the share's retention), where
+// a watching Store would be wasted.
 type KV struct {
-	JS jetstream.JetStream
-	// Replicas is used when Put creates the bucket (default 1).
+	JS       jetstream.JetStream
 	Replicas int
 }
 
-// Active returns the buckets silenced or acknowledged at now, each with its entry. A missing
-// KV bucket means none; an entry that does not decode is skipped.
+// Active returns the entries in force at now by crash bucket; of a bucket both silenced and
+// acknowledged, the silence. A missing bucket of entries is none.
 func (s KV) Active(ctx context.Context, now time.Time) (map[string]Entry, error) {
 	kv, err := s.JS.KeyValue(ctx, Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		return map[string]Entry{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", Bucket, err)
+		return nil, fmt.Errorf("silences bucket: %w", err)
 	}
-	lister, err := kv.ListKeys(ctx)
+	keys, err := kv.ListKeys(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", Bucket, err)
+		return nil, fmt.Errorf("list silences: %w", err)
 	}
-	defer lister.Stop()
 	out := map[string]Entry{}
-	for key := range lister.Keys() {
-		if !strings.HasPrefix(key, "b.") {
-			continue
-		}
-		v, err := kv.Get(ctx, key)
+	for k := range keys.Keys() {
+		v, err := kv.Get(ctx, k)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue // lifted meanwhile
+			continue // removed meanwhile
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", Bucket, err)
+			keys.Stop()
+			return nil, fmt.Errorf("read silence %s: %w", k, err)
 		}
 		var e Entry
-		if json.Unmarshal(v.Value(), &e) != nil || e.Bucket == "" || Key(e.Bucket) != key {
+		if json.Unmarshal(v.Value(), &e) != nil || Key(e.Kind, e.Bucket) != k || !e.Active(now) {
 			continue
 		}
-		if e.Holds(now) {
+		if old, ok := out[e.Bucket]; !ok || old.Kind != KindSilence {
 			out[e.Bucket] = e
 		}
 	}
 	return out, nil
 }
 
-// Put stores e under its bucket's key, creating the KV bucket when it is missing.
+// Put stores e through a Store (creating the bucket when missing).
 func (s KV) Put(ctx context.Context, e Entry) error {
-	if e.Bucket == "" || (e.Kind != KindSilence && e.Kind != KindAck) {
-		return fmt.Errorf("silence entry: want a bucket and kind %q or %q", KindSilence, KindAck)
-	}
-	kv, err := s.JS.KeyValue(ctx, Bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = s.JS.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: Bucket, Description: "silenced and acknowledged crash buckets (package silence)",
-			Storage: jetstream.FileStorage, Replicas: max(s.Replicas, 1),
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = s.JS.KeyValue(ctx, Bucket)
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("open bucket %s: %w", Bucket, err)
-	}
-	b, err := json.Marshal(e)
+	st, err := Open(ctx, s.JS, s.Replicas)
 	if err != nil {
 		return err
 	}
-	if _, err := kv.Put(ctx, Key(e.Bucket), b); err != nil {
-		return fmt.Errorf("write %s: %w", Bucket, err)
-	}
-	return nil
+	return st.Put(ctx, e)
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -181,31 +180,13 @@ func fmtCrashTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04Z")
 }
 
-// parseSinceFlag reads --since: an RFC 3339 time, a date or date and minute (UTC), or an age
-// counted back from now (Go durations plus d for days and w for weeks).
+// parseSinceFlag reads --since (history.ParseSince).
 func parseSinceFlag(s string, now time.Time) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return time.Time{}, nil
+	t, err := history.ParseSince(s, now)
+	if err != nil {
+		return t, fmt.Errorf("--since %w", err)
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, nil
-		}
-	}
-	if n := len(s); n > 1 && (s[n-1] == 'd' || s[n-1] == 'w') {
-		if v, err := strconv.ParseFloat(s[:n-1], 64); err == nil && v >= 0 {
-			unit := 24 * time.Hour
-			if s[n-1] == 'w' {
-				unit *= 7
-			}
-			return now.Add(-time.Duration(v * float64(unit))), nil
-		}
-	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
-		return now.Add(-d), nil
-	}
-	return time.Time{}, fmt.Errorf("--since %q: want an RFC 3339 time, a date (2006-01-02) or an age (36h, 7d, 2w)", s)
+	return t, nil
 }
 
 // natsFlags say how the commands a person runs (results, submit, reanalyze) reach NATS: the

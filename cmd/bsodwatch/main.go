@@ -51,6 +51,7 @@ func commands() []command {
 		{"fetch", "poll hosts over SMB, copy new dumps, queue jobs", cmdFetch},
 		{"analyze", "analyzer worker: run cdb or the native engine on queued dumps", cmdAnalyze},
 		{"notify", "post verdicts to Slack, Teams, Mattermost, webhooks", cmdNotify},
+		{"web", "serve the web console and HTTP API for a cluster's verdicts", cmdWeb},
 		{"parse", "parse saved debugger output (!analyze -v, lmvm, cdb logs)", cmdParse},
 		{"triage", "read Windows dump files natively, without a debugger", cmdTriage},
 		{"events", "read saved System event logs: blue screens, dumps not saved, unexpected reboots", cmdEvents},

@@ -70,7 +70,7 @@ func rolesText(roles []string) string {
 	case 0:
 		return "embedded NATS server only"
 	case len(app.AllRoles):
-		return "all-in-one (fetcher, analyzer, notifier, pruner)"
+		return "all-in-one (fetcher, analyzer, notifier, pruner, web console)"
 	}
 	return strings.Join(roles, ", ")
 }
