@@ -317,6 +317,11 @@ func (s *Server) downloadDump(w http.ResponseWriter, r *http.Request, user strin
 		s.refuse(w, r, code, err.Error())
 		return id, err
 	}
+	if at := en.Result.PrunedAt; !at.IsZero() {
+		err := fmt.Errorf("dump %s was pruned on %s by the share's retention; the verdict stays", en.Result.Job.SharePath, at.UTC().Format("2006-01-02"))
+		s.refuse(w, r, http.StatusGone, err.Error())
+		return id, err
+	}
 	f, err := s.d.Dumps.Open(r.Context(), en.Result.Job.SharePath)
 	if err != nil {
 		err = fmt.Errorf("dump %s is not on the share: %w", en.Result.Job.SharePath, err)

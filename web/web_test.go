@@ -337,6 +337,7 @@ func auditLines(t *testing.T, path string) []AuditRecord {
 // one refused, the dump downloaded by a user and the download audited.
 func TestAuthWebConfig(t *testing.T) {
 	rs := results()
+	rs[1].PrunedAt = time.Date(2026, 11, 30, 4, 0, 0, 0, time.UTC) // the share's retention removed it
 	e := start(t, rs, true)
 	dump := []byte("PAGEDU64 a dump's bytes")
 	if err := os.MkdirAll(filepath.Join(e.share, "FS-07", "2026-11-20"), 0o755); err != nil {
@@ -385,8 +386,18 @@ func TestAuthWebConfig(t *testing.T) {
 	if code != 200 || string(b) != string(dump) {
 		t.Errorf("download: %d %q", code, b)
 	}
+	// A pruned dump: the verdict page says so and the download is gone, not an error.
+	if code, b := get("/verdicts/77aa01", "alice", "s3cret"); code != 200 || !strings.Contains(string(b), "Pruned") || strings.Contains(string(b), "Download the dump") {
+		t.Errorf("verdict page of a pruned dump: %d", code)
+	}
+	if code, b := get("/verdicts/77aa01/dump", "alice", "s3cret"); code != 410 || !strings.Contains(string(b), "was pruned on 2026-11-30 by the share&#39;s retention") && !strings.Contains(string(b), "was pruned on 2026-11-30 by the share's retention") {
+		t.Errorf("download of a pruned dump: %d %s", code, b)
+	}
 	lines := auditLines(t, e.audit)
-	if len(lines) != 1 || lines[0].User != "alice" || lines[0].Action != "download" || lines[0].Target != "3f2a9c" ||
+	if len(lines) != 2 || lines[1].Target != "77aa01" || lines[1].Action != "download" || lines[1].Outcome == "ok" {
+		t.Errorf("the refused download of the pruned dump is audited as refused: %+v", lines)
+	}
+	if len(lines) != 2 || lines[0].User != "alice" || lines[0].Action != "download" || lines[0].Target != "3f2a9c" ||
 		lines[0].Outcome != "ok" || lines[0].Time.IsZero() || !strings.HasPrefix(lines[0].Remote, "127.0.0.1:") {
 		t.Errorf("audit after the download: %+v", lines)
 	}
