@@ -153,7 +153,8 @@ func (a *Analysis) Module(name string) *Module {
 }
 
 // CulpritName is the module a person would blame first: the innermost third-party stack frame's
-// module, else the analyzer's MODULE_NAME unless it is a placeholder, else the IMAGE_NAME.
+// module, else the analyzer's MODULE_NAME unless it is a placeholder, else the IMAGE_NAME,
+// else the module blamed by another shape of the text (BlamedModule).
 func (a *Analysis) CulpritName() string {
 	if a.ThirdPartyModule != "" {
 		return a.ThirdPartyModule
@@ -164,5 +165,15 @@ func (a *Analysis) CulpritName() string {
 	if a.ImageName != "" && !IsPlaceholderModule(a.ImageName) {
 		return a.ImageName
 	}
+	if a.BlamedModule != "" && !IsPlaceholderModule(a.BlamedModule) {
+		return a.BlamedModule
+	}
 	return ""
+}
+
+// CulpritIsBlamed reports whether CulpritName is the BlamedModule: the analysis names no
+// module of its own.
+func (a *Analysis) CulpritIsBlamed() bool {
+	return a.BlamedModule != "" && a.CulpritName() == a.BlamedModule && a.ThirdPartyModule == "" &&
+		(a.ModuleName == "" || IsPlaceholderModule(a.ModuleName)) && (a.ImageName == "" || IsPlaceholderModule(a.ImageName))
 }

@@ -197,6 +197,11 @@ func newFacts(in Input) *facts {
 		return []labelled{{label, v}}
 	}
 	f.lists[fieldModule] = append(one("module_name", f.moduleName), one("image_name", f.imageName)...)
+	if a.CulpritIsBlamed() {
+		// No MODULE_NAME or IMAGE_NAME: the module FAULTING_IP, a crash tool's report or the
+		// stop screen blames is the faulting module.
+		f.lists[fieldModule] = append(f.lists[fieldModule], labelled{"blamed_module (" + a.BlamedBy + ")", mkName(a.BlamedModule)})
+	}
 	f.lists[fieldThirdParty] = one("third_party_module", f.thirdParty)
 	f.lists[fieldProcess] = one("process_name", f.process)
 	f.lists[fieldSymbol] = one("symbol_name", f.symbol)
