@@ -29,6 +29,7 @@ var Kinds = []struct{ Name, Meaning string }{
 	{"antivirus-filter", "antivirus file-system, process or registry filter"},
 	{"edr", "endpoint detection and response sensor"},
 	{"firewall", "firewall, web-protection or intrusion-prevention network filter"},
+	{"dlp", "data loss prevention, device control or media encryption filter"},
 	{"network", "wired network adapter or network stack driver"},
 	{"wifi", "Wi-Fi adapter driver"},
 	{"vpn", "VPN client, tunnel or virtual network adapter"},
