@@ -9,6 +9,7 @@ func TestCulpritAndMicrosoft(t *testing.T) {
 		want string
 	}{
 		{"third party first", Analysis{ThirdPartyModule: "SYMEVENT", ModuleName: "nt"}, "SYMEVENT"},
+		{"a third-party MODULE_NAME is the debugger's verdict", Analysis{ThirdPartyModule: "adatumwifi", ModuleName: "contoso_vpn"}, "contoso_vpn"},
 		{"module name", Analysis{ModuleName: "NETIO", ImageName: "NETIO.SYS"}, "NETIO"},
 		{"placeholder skipped", Analysis{ModuleName: "Unknown_Module", ImageName: "Unknown_Image"}, ""},
 		{"blamed last", Analysis{ModuleName: "Unknown_Module", BlamedModule: "contoso.sys", BlamedBy: BlamedByWhoCrashed}, "contoso.sys"},
@@ -23,7 +24,7 @@ func TestCulpritAndMicrosoft(t *testing.T) {
 			t.Errorf("%s: CulpritIsBlamed() = %v, want %v", tt.name, got, want)
 		}
 	}
-	for _, by := range []string{BlamedByFaultingIP, BlamedByFaultingModule, BlamedByWhoCrashed, BlamedByBlueScreenView, BlamedByStopScreen, BlamedByUnloadableImage} {
+	for _, by := range []string{BlamedByFaultingIP, BlamedByFaultingModule, BlamedByWhoCrashed, BlamedByBlueScreenView, BlamedByStopScreen, BlamedByUnloadableImage, BlamedByExceptionAddress, BlamedByBucket, BlamedByMentioned} {
 		if BlamedByText(by) == "" {
 			t.Errorf("BlamedByText(%q) is empty", by)
 		}

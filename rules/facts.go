@@ -172,7 +172,12 @@ func newFacts(in Input) *facts {
 	}
 	f.moduleName = mkName(a.ModuleName)
 	f.imageName = mkName(a.ImageName)
-	f.thirdParty = mkName(a.ThirdPartyModule)
+	// The innermost third-party frame counts as "at fault" only while it is the culprit:
+	// when the analysis' own MODULE_NAME is another third-party driver, the frame is a
+	// bystander on the stack (stack_module still sees it).
+	if a.ThirdPartyModule != "" && a.CulpritName() == a.ThirdPartyModule {
+		f.thirdParty = mkName(a.ThirdPartyModule)
+	}
 	f.process = mkName(a.ProcessName)
 	f.symbol = mkName(a.SymbolName)
 	f.bugcheckName = mkName(a.BugcheckName)

@@ -46,11 +46,15 @@ type toolReport struct {
 
 // blameState collects the shapes of this file while the parser reads.
 type blameState struct {
-	wc         toolReport // WhoCrashed
-	wcAdvice   string     // WhoCrashed's "look for an update for the following driver: X"
-	bsv        toolReport // BlueScreenView
-	stop       toolReport // the stop screen (Windows 8 and later, or the old "*** STOP:")
-	unloadable []string   // third-party images the debugger could not load, distinct
+	wc         []toolReport // WhoCrashed: each crash of the report, newest first as it lists them
+	wcAdvice   string       // WhoCrashed's "look for an update for the following driver: X"
+	bsv        toolReport   // BlueScreenView
+	stop       toolReport   // the stop screen (Windows 8 and later, or the old "*** STOP:")
+	wer        toolReport   // the problem signature of a BlueScreen report (Reliability Monitor)
+	unloadable []string     // third-party images the debugger could not load, distinct
+	ipLabel    string       // the first third-party "module!function+offset:" label (a register or trap listing's instruction)
+	mentioned  []string     // third-party driver files the text names anywhere, distinct
+	crashWords bool         // the text speaks of a crash (a bug check name, "BSOD", "blue screen", ...)
 }
 
 // toolLine reads a line of a WhoCrashed or BlueScreenView report or of a stop screen. It
@@ -76,6 +80,9 @@ func (p *parser) toolLine(s string) bool {
 	if p.stopScreen(s) {
 		return true
 	}
+	if (s[0] == 'P' || s[0] == 'C' || s[0] == 'O') && p.werLine(s) {
+		return true
+	}
 	if p.blueScreenView(s) {
 		return true
 	}
@@ -98,16 +105,17 @@ func (p *parser) whoCrashed(s string) bool {
 		strings.HasPrefix(s, "Bugcheck code:") || strings.Contains(s, "look for an update")) {
 		return false // no report has begun: only its first lines are looked for
 	}
-	r := &p.bs().wc
+	bl := p.bs()
 	if strings.HasPrefix(s, "On ") && strings.Contains(s, " your computer crashed") {
-		if r.seen {
-			r.done = true // the next crash of the report
+		if len(bl.wc) < maxToolCrashes {
+			bl.wc = append(bl.wc, toolReport{seen: true}) // the next crash of the report
+		} else {
+			bl.wc[len(bl.wc)-1].done = true
 		}
-		r.seen = true
 		return true
 	}
 	if v, ok := strings.CutPrefix(s, "This was probably caused by the following module:"); ok {
-		if !r.done {
+		if r := p.wcCrash(); !r.done {
 			r.seen = true
 			if r.module == "" {
 				r.module = p.keep(fileToken(v))
@@ -123,7 +131,7 @@ func (p *parser) whoCrashed(s string) bool {
 	}
 	if v, ok := strings.CutPrefix(s, "Bugcheck code:"); ok {
 		// The colon tells it from the debugger's "Bugcheck code 000000D1".
-		if !r.done {
+		if r := p.wcCrash(); !r.done {
 			r.seen = true
 			code, args := codeAndArgs(strings.TrimSpace(v))
 			if r.code == "" && code != "" {
@@ -132,6 +140,10 @@ func (p *parser) whoCrashed(s string) bool {
 		}
 		return true
 	}
+	if len(bl.wc) == 0 {
+		return false
+	}
+	r := &bl.wc[len(bl.wc)-1]
 	if !r.seen || r.done {
 		return false
 	}
@@ -168,21 +180,102 @@ func (p *parser) whoCrashed(s string) bool {
 	return true
 }
 
-// blueScreenView reads BlueScreenView's text report ("Save Selected Items"): one
-// "Label : value" line per column, a rule of '=' around each crash.
-func (p *parser) blueScreenView(s string) bool {
-	c := strings.Index(s, " : ")
-	if c < 0 {
-		if !strings.HasSuffix(s, " :") {
-			return false
+// maxToolCrashes bounds the crashes of one WhoCrashed report that are kept.
+const maxToolCrashes = 32
+
+// wcCrash is the WhoCrashed crash being read (one is begun when a report is pasted
+// without its "On ... your computer crashed" line).
+func (p *parser) wcCrash() *toolReport {
+	bl := p.bs()
+	if len(bl.wc) == 0 {
+		bl.wc = append(bl.wc, toolReport{seen: true})
+	}
+	return &bl.wc[len(bl.wc)-1]
+}
+
+// wcChosen is the crash of a WhoCrashed report the analysis describes: the first (newest)
+// that names a third-party module, else the first. A report of several dumps often blames
+// the kernel for some and the driver for others; the driver is the finding.
+func (bl *blameState) wcChosen() *toolReport {
+	for i := range bl.wc {
+		if m := bl.wc[i].module; usableModule(m) && !analysis.IsMicrosoftModule(m) {
+			return &bl.wc[i]
 		}
-		c = len(s) - 2
 	}
-	label := strings.TrimRight(s[:c], " ")
-	val := ""
-	if c+3 <= len(s) {
-		val = strings.TrimSpace(s[c+3:])
+	for i := range bl.wc {
+		if usableModule(bl.wc[i].module) {
+			return &bl.wc[i]
+		}
 	}
+	if len(bl.wc) > 0 {
+		return &bl.wc[0]
+	}
+	return &noReport
+}
+
+// noReport stands for a report that was not pasted; it is only read.
+var noReport toolReport
+
+// werLine reads the problem signature Windows shows for a blue screen (Reliability
+// Monitor, Problem Reports): "Problem Event Name: BlueScreen", "Code: 3b", "Parameter 1:
+// c0000005", ..., "OS version: 10_0_22631". Its "Bucket ID:" is read as BUCKET_ID.
+func (p *parser) werLine(s string) bool {
+	label, val, ok := strings.Cut(s, ":")
+	if !ok {
+		return false
+	}
+	label, val = strings.TrimSpace(label), strings.TrimSpace(val)
+	if label == "Problem Event Name" {
+		if strings.EqualFold(val, "BlueScreen") {
+			p.bs().wer.seen = true
+			return true
+		}
+		return false
+	}
+	if p.bl == nil || !p.bl.wer.seen || p.bl.wer.done || val == "" {
+		return false
+	}
+	r := &p.bl.wer
+	switch {
+	case label == "Code":
+		if isAddrValue(val) && r.code == "" {
+			r.code = p.keep(val)
+		}
+	case len(label) == len("Parameter 1") && strings.HasPrefix(label, "Parameter ") && label[10] >= '1' && label[10] <= '4':
+		i := int(label[10] - '1')
+		for len(r.args) <= i {
+			r.args = append(r.args, "")
+		}
+		if isAddrValue(val) && r.args[i] == "" {
+			r.args[i] = p.keep(val)
+		}
+	case label == "OS version" || label == "OS Version":
+		// "10_0_22631" or "10.0.22631.2.0.0.256.48".
+		if f := strings.FieldsFunc(val, func(c rune) bool { return c == '_' || c == '.' }); len(f) >= 3 {
+			if n, err := strconv.Atoi(f[2]); err == nil && n > 2000 && r.build == 0 {
+				r.build = n
+			}
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// blueScreenView reads BlueScreenView's text report ("Save Selected Items"): one
+// "Label : value" line per column, a rule of '=' around each crash. The labels are read in
+// English and German (bsvLabels), also when a paste made the report a list ("- Label: value").
+func (p *parser) blueScreenView(s string) bool {
+	s = strings.TrimPrefix(s, "- ")
+	c := strings.IndexByte(s, ':')
+	if c <= 0 {
+		return false
+	}
+	label, ok := bsvLabels[strings.TrimRight(s[:c], " ")]
+	if !ok {
+		return false
+	}
+	val := strings.TrimSpace(s[c+1:])
 	var r *toolReport
 	switch label {
 	case "Dump File", "Bug Check String", "Bug Check Code", "Caused By Driver", "Caused By Address":
@@ -255,6 +348,32 @@ func (p *parser) blueScreenView(s string) bool {
 	return true
 }
 
+// bsvLabels maps BlueScreenView's column names, in English and in its German translation,
+// to the English ones.
+var bsvLabels = func() map[string]string {
+	m := map[string]string{}
+	for _, l := range []string{"Dump File", "Crash Time", "Bug Check String", "Bug Check Code",
+		"Parameter 1", "Parameter 2", "Parameter 3", "Parameter 4", "Caused By Driver",
+		"Caused By Address", "File Description", "Product Name", "Company", "File Version",
+		"Processor", "Crash Address", "Stack Address 1", "Stack Address 2", "Stack Address 3",
+		"Computer Name", "Full Path", "Processors Count", "Major Version", "Minor Version",
+		"Dump File Size", "Dump File Time"} {
+		m[l] = l
+	}
+	for de, en := range map[string]string{"Dump-Datei": "Dump File", "Absturzzeit": "Crash Time",
+		"Fehlerprüfstring": "Bug Check String", "Fehlerprüfcode": "Bug Check Code",
+		"Verursachender Treiber": "Caused By Driver", "Verursachende Adresse": "Caused By Address",
+		"Dateibeschreibung": "File Description", "Produktname": "Product Name", "Hersteller": "Company",
+		"Dateiversion": "File Version", "Prozessor": "Processor", "Absturzadresse": "Crash Address",
+		"Stapeladresse 1": "Stack Address 1", "Stapeladresse 2": "Stack Address 2",
+		"Stapeladresse 3": "Stack Address 3", "Computername": "Computer Name", "Pfad": "Full Path",
+		"CPUs": "Processors Count", "Hauptversion": "Major Version", "Nebenversion": "Minor Version",
+		"Dump-Dateigröße": "Dump File Size", "Dump-Dateizeit": "Dump File Time"} {
+		m[de] = en
+	}
+	return m
+}()
+
 // blueScreenViewRow reads one crash as BlueScreenView copies it to the clipboard: its
 // columns in one line (tab-separated as copied; the tabs are spaces by now):
 //
@@ -262,8 +381,9 @@ func (p *parser) blueScreenView(s string) bool {
 //	00000000`00000010 00000000`00000002 00000000`00000000 fffff801`2a3b1a2b acmefltr.sys
 //	acmefltr.sys+1a2b ...
 //
-// The row is recognised by its shape: a .dmp file name, a bug check name and code, four
-// parameters, then the driver and the driver again with an offset.
+// The row is recognised by its shape: a .dmp file name, the crash time, a bug check name
+// (which can be empty) and code, four parameters, then the driver and the driver again
+// with an offset.
 func (p *parser) blueScreenViewRow(s string) bool {
 	sp := strings.IndexByte(s, ' ')
 	if sp < 5 || !strings.EqualFold(s[sp-4:sp], ".dmp") {
@@ -272,7 +392,7 @@ func (p *parser) blueScreenViewRow(s string) bool {
 	toks := strings.Fields(s)
 	for k := 2; k < len(toks) && k <= 6; k++ {
 		t := toks[k]
-		if len(t) != 10 || !strings.HasPrefix(t, "0x") || !isHex(t[2:]) || !isBugcheckName(toks[k-1]) {
+		if len(t) != 10 || !strings.HasPrefix(t, "0x") || !isHex(t[2:]) {
 			continue
 		}
 		if k+6 >= len(toks) {
@@ -292,7 +412,10 @@ func (p *parser) blueScreenViewRow(s string) bool {
 			return true
 		}
 		r.seen, r.done = true, true
-		r.dumpFile, r.name, r.code = p.keep(toks[0]), p.keep(toks[k-1]), p.keep(t)
+		r.dumpFile, r.code = p.keep(toks[0]), p.keep(t)
+		if isBugcheckName(toks[k-1]) { // the Bug Check String column can be empty
+			r.name = p.keep(toks[k-1])
+		}
 		r.args = p.keepAll(toks[k+1 : k+5])
 		r.module = p.keep(drv)
 		return true
@@ -325,6 +448,9 @@ func (p *parser) stopScreen(s string) bool {
 			return false
 		}
 		r.seen = true
+		return true
+	}
+	if (strings.Contains(s, ".sys)") || strings.Contains(s, ".SYS)")) && p.stopScreenParen(s) {
 		return true
 	}
 	if v, ok := cutLabelFold(s, "what failed"); ok {
@@ -372,6 +498,204 @@ func (p *parser) oldStopScreen(s string) bool {
 	return false
 }
 
+// ipLabelLine reads the label the debugger prints above the instruction of a register,
+// context or trap listing ("acmefltr!Fn+0x13:"), and keeps the first whose module is not
+// Windows' own. It reports whether s was one.
+func (p *parser) ipLabelLine(s string) bool {
+	if len(s) < 4 || s[len(s)-1] != ':' || strings.IndexByte(s, ' ') >= 0 {
+		return false
+	}
+	site, _, ok := callSite(s[:len(s)-1])
+	if !ok {
+		return false
+	}
+	if m := ipModule(site); usableModule(m) && !analysis.IsMicrosoftModule(m) && (p.bl == nil || p.bl.ipLabel == "") {
+		p.bs().ipLabel = p.keep(m)
+	}
+	return true
+}
+
+// stopScreenParen reads the stop screen of Windows 8 and 8.1 as people copy it into a
+// sentence: a bug check name with the driver in parentheses ("... for this error:
+// SYSTEM_THREAD_EXCEPTION_NOT_HANDLED (acmefltr.sys)"). The name must be one the bug check
+// reference knows.
+func (p *parser) stopScreenParen(s string) bool {
+	for i := strings.IndexByte(s, '('); i > 0; {
+		end := strings.IndexByte(s[i:], ')')
+		if end < 0 {
+			return false
+		}
+		inner := s[i+1 : i+end]
+		if f := strings.ToLower(inner); isFileName(inner) && (strings.HasSuffix(f, ".sys") || strings.HasSuffix(f, ".dll") || strings.HasSuffix(f, ".exe")) {
+			before := strings.TrimRight(s[:i], " .")
+			name := before[strings.LastIndexAny(before, " '\"`")+1:]
+			if c, ok := dumpfile.BugcheckCode(name); ok {
+				r := &p.bs().stop
+				if r.module == "" {
+					r.seen = true
+					r.module, r.name = p.keep(inner), p.keep(name)
+					if r.code == "" {
+						r.code = p.keep(strconv.FormatUint(uint64(c), 16))
+					}
+				}
+				return true
+			}
+		}
+		next := strings.IndexByte(s[i+end:], '(')
+		if next < 0 {
+			return false
+		}
+		i += end + next
+	}
+	return false
+}
+
+// bucketModule is the module a failure bucket names: the image after "_IMAGE_"
+// ("0x9F_3_acme_IMAGE_pci.sys"), else the module before the '!' with the bucket's class
+// words and codes removed ("0x3B_acme!Fn", "AV_acme_net!Fn", "NULL_CLASS_PTR_READ_acme!Fn").
+func bucketModule(b string) string {
+	if i := strings.Index(b, "_IMAGE_"); i >= 0 {
+		return fileToken(b[i+len("_IMAGE_"):])
+	}
+	j := strings.IndexByte(b, '!')
+	if j <= 0 {
+		return ""
+	}
+	toks := strings.Split(b[:j], "_")
+	k := 0
+	for k < len(toks) && isBucketWord(toks[k]) {
+		k++
+	}
+	if k == len(toks) {
+		return toks[len(toks)-1] // an upper-case module ("0x27_SYMEVENT!Fn")
+	}
+	return strings.Join(toks[k:], "_")
+}
+
+// isBucketWord reports a word of a bucket's class part: upper-case letters, a 0x code, or
+// digits and long hex numbers (subcodes, exception codes).
+func isBucketWord(t string) bool {
+	if t == "" || strings.HasPrefix(t, "0x") || allDigits(t) || len(t) >= 8 && isHex(t) {
+		return true
+	}
+	for i := 0; i < len(t); i++ {
+		if c := t[i]; !(c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// maxMentioned bounds the distinct driver files noted from prose; a text that names more
+// (an lm listing, say) is no prose about one driver.
+const maxMentioned = 8
+
+// noteMentions records, from any line, the driver files it names ("... citing acme.sys
+// as the cause") and whether it speaks of a crash. They are used only for text that holds
+// no analysis at all (see finish and mentionedDriver).
+func (p *parser) noteMentions(s string) {
+	if !p.crashWordsSeen() && speaksOfCrash(s) {
+		p.bs().crashWords = true
+	}
+	lower := -1
+	for i := strings.IndexByte(s, '.'); i >= 0 && i+4 <= len(s); {
+		if (s[i+1] == 's' || s[i+1] == 'S') && strings.EqualFold(s[i:i+4], ".sys") &&
+			!(i+4 < len(s) && (isLetter(s[i+4]) || s[i+4] >= '0' && s[i+4] <= '9')) { // not ".system"
+			start := i
+			for start > 0 && (isLetter(s[start-1]) || s[start-1] >= '0' && s[start-1] <= '9' || s[start-1] == '_' || s[start-1] == '-') {
+				start--
+			}
+			if start > lower && start < i {
+				p.noteMention(s[start : i+4])
+			}
+			lower = i
+		}
+		next := strings.IndexByte(s[i+1:], '.')
+		if next < 0 {
+			break
+		}
+		i += next + 1
+	}
+}
+
+func (p *parser) crashWordsSeen() bool { return p.bl != nil && p.bl.crashWords }
+
+func (p *parser) noteMention(f string) {
+	if p.bl != nil && len(p.bl.mentioned) > maxMentioned {
+		return // too many already
+	}
+	bl := p.bs()
+	for _, m := range bl.mentioned {
+		if strings.EqualFold(m, f) {
+			return
+		}
+	}
+	bl.mentioned = append(bl.mentioned, p.keep(f)) // one past the bound marks "too many"
+}
+
+// mentionedDriver is the one third-party driver file the text names, or "".
+func (bl *blameState) mentionedDriver() string {
+	if len(bl.mentioned) > maxMentioned {
+		return ""
+	}
+	one := ""
+	for _, f := range bl.mentioned {
+		f = stripLostPath(f)
+		if !isFileName(f) || analysis.IsMicrosoftModule(f) {
+			continue
+		}
+		if one != "" && !strings.EqualFold(one, f) {
+			return ""
+		}
+		one = f
+	}
+	return one
+}
+
+// stripLostPath takes the file name out of a path whose backslashes a paste lost
+// ("C:WINDOWSsystem32driversnetio.sys").
+func stripLostPath(f string) string {
+	l := strings.ToLower(f)
+	for _, dir := range [...]string{"system32drivers", "drivers", "system32"} {
+		if i := strings.LastIndex(l, dir); i >= 0 && i+len(dir) < len(l)-4 && (strings.Contains(l[:i], "windows") || dir == "system32drivers") {
+			return f[i+len(dir):]
+		}
+	}
+	return f
+}
+
+// speaksOfCrash reports a line that speaks of a blue screen: the words people use for it,
+// or a bug check name the reference knows.
+func speaksOfCrash(s string) bool {
+	for _, w := range [...]string{"BSOD", "BSoD", "blue screen", "Blue Screen", "Blue screen", "bluescreen", "Bluescreen", "bugcheck", "BugCheck", "Bugcheck", "bug check", "Stop code", "STOP CODE", "stop code", "crash", "Crash"} {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	if strings.IndexByte(s, '_') < 0 {
+		return false
+	}
+	for i := 0; i < len(s); {
+		for i < len(s) && !isNameByte(s[i]) {
+			i++
+		}
+		j := i
+		for j < len(s) && isNameByte(s[j]) {
+			j++
+		}
+		if t := s[i:j]; strings.IndexByte(t, '_') > 0 {
+			if _, ok := dumpfile.BugcheckCode(t); ok {
+				return true
+			}
+		}
+		i = j
+	}
+	return false
+}
+
+// isNameByte reports a byte of a bug check name: upper-case letters, digits and '_'.
+func isNameByte(c byte) bool { return c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' }
+
 // noteImage records an image the debugger could not load or find symbols for
 // ("Unable to load image \SystemRoot\system32\DRIVERS\acmefltr.sys, Win32 error 0n2"),
 // when it is not Windows' own.
@@ -408,8 +732,9 @@ func (p *parser) noteImage(s string) {
 
 // blame picks the blamed module of an analysis that names none itself (no usable
 // MODULE_NAME or IMAGE_NAME), in order: a crash tool's verdict, the stop screen, the
-// analysis' FAULTING_IP, its FAULTING_MODULE (finish adds the one third-party image the
-// debugger could not load). It also adds the tool's facts the analysis lacks (code, arguments, name, and
+// analysis' FAULTING_IP, the third-party instruction of its exception record or of a
+// register listing, its failure bucket, its FAULTING_MODULE (finish adds the one
+// third-party image the debugger could not load). It also adds the tool's facts the analysis lacks (code, arguments, name, and
 // the module's version resource as a module entry).
 func (p *parser) blame(a *analysis.Analysis) {
 	if usableModule(a.ModuleName) || usableModule(a.ImageName) {
@@ -419,7 +744,7 @@ func (p *parser) blame(a *analysis.Analysis) {
 		for _, c := range [...]struct {
 			r  *toolReport
 			by string
-		}{{&bl.wc, analysis.BlamedByWhoCrashed}, {&bl.bsv, analysis.BlamedByBlueScreenView}, {&bl.stop, analysis.BlamedByStopScreen}} {
+		}{{bl.wcChosen(), analysis.BlamedByWhoCrashed}, {&bl.bsv, analysis.BlamedByBlueScreenView}, {&bl.stop, analysis.BlamedByStopScreen}, {&bl.wer, ""}} {
 			r := c.r
 			if !r.seen {
 				continue
@@ -437,7 +762,7 @@ func (p *parser) blame(a *analysis.Analysis) {
 			if c.by == analysis.BlamedByWhoCrashed && !usableModule(mod) {
 				mod = bl.wcAdvice
 			}
-			if a.BlamedModule == "" && usableModule(mod) {
+			if a.BlamedModule == "" && c.by != "" && usableModule(mod) {
 				a.BlamedModule, a.BlamedBy = mod, c.by
 				p.toolModule(a, r, mod)
 			}
@@ -452,6 +777,23 @@ func (p *parser) blame(a *analysis.Analysis) {
 	if m := ipModule(p.fields["FAULTING_IP"]); usableModule(m) {
 		a.BlamedModule, a.BlamedBy = m, analysis.BlamedByFaultingIP
 		return
+	}
+	if i := strings.IndexByte(p.exr.Address, '('); i >= 0 {
+		// "fffff806`72b9c713 (acme!cpu_number+0x13)": the exception record's instruction.
+		if m := ipModule(strings.Trim(p.exr.Address[i:], "()")); usableModule(m) && !analysis.IsMicrosoftModule(m) {
+			a.BlamedModule, a.BlamedBy = m, analysis.BlamedByExceptionAddress
+			return
+		}
+	}
+	if p.bl != nil && p.bl.ipLabel != "" {
+		a.BlamedModule, a.BlamedBy = p.bl.ipLabel, analysis.BlamedByExceptionAddress
+		return
+	}
+	for _, b := range [...]string{a.FailureBucketID, a.BucketID} {
+		if m := bucketModule(b); usableModule(m) {
+			a.BlamedModule, a.BlamedBy = m, analysis.BlamedByBucket
+			return
+		}
 	}
 	if f := strings.Fields(p.fields["FAULTING_MODULE"]); len(f) > 0 && usableModule(f[len(f)-1]) {
 		a.BlamedModule, a.BlamedBy = f[len(f)-1], analysis.BlamedByFaultingModule
@@ -478,7 +820,7 @@ func (p *parser) toolModule(a *analysis.Analysis, r *toolReport, file string) {
 // toolCode is the bug check code, arguments and name a crash tool or stop screen gave,
 // for an analysis that printed none.
 func (p *parser) toolCode() (code string, args []string, name string) {
-	for _, r := range [...]*toolReport{&p.bl.wc, &p.bl.bsv, &p.bl.stop} {
+	for _, r := range [...]*toolReport{p.bl.wcChosen(), &p.bl.bsv, &p.bl.stop, &p.bl.wer} {
 		if code == "" && r.code != "" {
 			code, args = r.code, r.args
 		}

@@ -126,6 +126,12 @@ func (p *parser) finish() *analysis.Analysis {
 		// Only for an analysis: a session that merely loaded the dump blames nothing.
 		a.BlamedModule, a.BlamedBy = p.bl.unloadable[0], analysis.BlamedByUnloadableImage
 	}
+	if a.CulpritName() == "" && p.bl != nil && p.bl.crashWords {
+		// Prose about a crash that names one third-party driver and nothing else.
+		if m := p.bl.mentionedDriver(); m != "" {
+			a.BlamedModule, a.BlamedBy = m, analysis.BlamedByMentioned
+		}
+	}
 	return a
 }
 

@@ -87,6 +87,11 @@ func newParser() *parser {
 // line handles one clean logical line.
 func (p *parser) line(s string) {
 	p.lineNo++
+	if s != "" && (strings.IndexByte(s, '.') >= 0) {
+		p.noteMentions(s)
+	} else if s != "" && !p.crashWordsSeen() && speaksOfCrash(s) {
+		p.bs().crashWords = true
+	}
 	if s == "" {
 		switch p.st {
 		case stStack:
@@ -249,10 +254,17 @@ func upperKey(s string) (key, val string, ok bool) {
 			i++
 		}
 	}
-	if i < 2 || i >= len(s) || s[i] != ':' {
+	k := i
+	if k >= 4 && strings.IndexByte(s[:k], '_') > 0 {
+		// A summary tool aligns the colons: "IMAGE_NAME          : acme.sys".
+		for k < len(s) && s[k] == ' ' {
+			k++
+		}
+	}
+	if i < 2 || k >= len(s) || s[k] != ':' {
 		return "", "", false
 	}
-	return s[:i], strings.TrimSpace(s[i+1:]), true
+	return s[:i], strings.TrimSpace(s[k+1:]), true
 }
 
 // prompt recognises a debugger prompt ("0: kd> ", "kd> ", "0:000> ", "0:000:x86> ").
@@ -486,6 +498,9 @@ func (p *parser) other(s string, afterBanner bool) bool {
 	if p.toolLine(s) {
 		return true
 	}
+	if p.lastKey == "" && p.ipLabelLine(s) {
+		return true
+	}
 	switch s[0] {
 	case 'A':
 		if len(s) >= 5 && strings.HasPrefix(s, "Arg") && s[3] >= '1' && s[3] <= '4' && s[4] == ':' {
@@ -527,6 +542,13 @@ func (p *parser) other(s string, afterBanner bool) bool {
 			return true
 		}
 		if strings.HasPrefix(s, "Browse ") {
+			return true
+		}
+		if v, ok := cutLabel(s, "Bucket ID"); ok {
+			// The problem signature of a BlueScreen report (Reliability Monitor, WER).
+			if p.fields["BUCKET_ID"] == "" {
+				p.setField("BUCKET_ID", v)
+			}
 			return true
 		}
 	case 'E':
