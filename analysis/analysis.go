@@ -27,6 +27,15 @@ type Analysis struct {
 	FollowupName        string   `json:"followup_name,omitempty"`
 	Stack               []Frame  `json:"stack,omitempty"`
 	ThirdPartyModule    string   `json:"third_party_module,omitempty"`
+	// BlamedModule is the module the text blames when it has no usable MODULE_NAME or
+	// IMAGE_NAME: the FAULTING_IP, exception or context record address or FAULTING_MODULE
+	// of an analysis, its failure bucket, a crash tool's verdict (WhoCrashed,
+	// BlueScreenView), the stop screen's "What failed", the one third-party image the
+	// debugger could not load, or, in prose about a crash with no analysis, the one
+	// third-party driver it names. BlamedBy says which (BlamedBy...).
+	// CulpritName falls back to it.
+	BlamedModule string `json:"blamed_module,omitempty"`
+	BlamedBy     string `json:"blamed_by,omitempty"`
 	// Culprit is the module blamed for the crash with its vendor and product (from the
 	// module's version resource or the shipped driver reference), when one is named.
 	Culprit         *Culprit `json:"culprit,omitempty"`
@@ -53,6 +62,44 @@ type Analysis struct {
 	Diagnostics []Diagnostic `json:"diagnostics,omitempty"`
 	// Complete is false when no analysis was found in the input.
 	Complete bool `json:"complete"`
+}
+
+// What BlamedBy can say: where the blamed module was named.
+const (
+	BlamedByFaultingIP       = "faulting_ip"       // the FAULTING_IP line's module
+	BlamedByFaultingModule   = "faulting_module"   // the FAULTING_MODULE line
+	BlamedByWhoCrashed       = "whocrashed"        // "This was probably caused by the following module"
+	BlamedByBlueScreenView   = "bluescreenview"    // BlueScreenView's "Caused By Driver"
+	BlamedByStopScreen       = "stop_screen"       // "What failed:", "NAME (x.sys)" or "*** X.sys - Address ..."
+	BlamedByExceptionAddress = "exception_address" // the module of the exception or context record's instruction
+	BlamedByBucket           = "bucket"            // the module a failure bucket names ("0x3B_acme!Fn", "AV_acme!Fn")
+	BlamedByUnloadableImage  = "unloadable_image"  // the one third-party image the debugger could not load
+	BlamedByMentioned        = "mentioned"         // the one third-party driver that prose about a crash names
+)
+
+// BlamedByText says in words how a BlamedBy value named the module.
+func BlamedByText(by string) string {
+	switch by {
+	case BlamedByFaultingIP:
+		return "the faulting instruction is in it (FAULTING_IP)"
+	case BlamedByFaultingModule:
+		return "named by the debugger's analysis (FAULTING_MODULE)"
+	case BlamedByWhoCrashed:
+		return "named by WhoCrashed's report"
+	case BlamedByBlueScreenView:
+		return "named by BlueScreenView's report (Caused By Driver)"
+	case BlamedByStopScreen:
+		return "named on the stop screen"
+	case BlamedByExceptionAddress:
+		return "the faulting instruction is in it (exception or context record)"
+	case BlamedByBucket:
+		return "named by the failure bucket"
+	case BlamedByMentioned:
+		return "the only third-party driver the text names (no analysis in it)"
+	case BlamedByUnloadableImage:
+		return "the only third-party image the debugger could not load"
+	}
+	return ""
 }
 
 // ExceptionRecord is the exception record printed inside an analysis.
@@ -104,7 +151,8 @@ type Frame struct {
 	Source string `json:"source,omitempty"`
 }
 
-// Module is one loaded module, from lm/lmv/lmvm blocks or a dump's driver list.
+// Module is one loaded module, from lm/lmv/lmvm blocks or a dump's driver list, or the
+// blamed module as a crash tool's report describes it (its path and version resource).
 type Module struct {
 	Name           string `json:"name"`
 	Start          string `json:"start,omitempty"`

@@ -25,7 +25,7 @@ var microsoftModules = setOf(
 	"wfplwfs", "fwpkclnt", "ndiswan", "ndistapi", "rasl2tp", "raspptp", "raspppoe", "rassstp",
 	"pacer", "tunnel", "vwififlt", "vwifibus", "nwifi", "wanarp", "mslldp", "rspndr", "lltdio",
 	"nsiproxy", "nsi", "ws2ifsl", "wfp", "bowser", "nwlnkipx", "ndisuio", "netadaptercx", "nwfilter",
-	"vmswitch", "vmsproxy", "vmbus", "vmbkmcl", "vmbkmclr", "winnat", "bridge", "mpsdrv",
+	"vmswitch", "vmsproxy", "vmbus", "wdiwifi", "vmbkmcl", "vmbkmclr", "winnat", "bridge", "mpsdrv",
 	"wd", "wdfilter", "wdboot", "wdnisdrv", "mpfilter", "mpkslfilter", "condrv", "beep", "null",
 	"win32k", "win32kbase", "win32kfull", "win32kns", "cdd", "dxgkrnl", "dxgmms1", "dxgmms2",
 	"watchdog", "basicdisplay", "basicrender", "monitor", "videoprt", "vga", "dxkrnl",
@@ -152,9 +152,15 @@ func (a *Analysis) Module(name string) *Module {
 	return nil
 }
 
-// CulpritName is the module a person would blame first: the innermost third-party stack frame's
-// module, else the analyzer's MODULE_NAME unless it is a placeholder, else the IMAGE_NAME.
+// CulpritName is the module a person would blame first: the analyzer's MODULE_NAME when it is
+// a third-party module (the debugger's own verdict), else the innermost third-party stack
+// frame's module, else MODULE_NAME unless it is a placeholder, else the IMAGE_NAME, else the
+// module blamed by another shape of the text (BlamedModule).
 func (a *Analysis) CulpritName() string {
+	if a.ModuleName != "" && !IsPlaceholderModule(a.ModuleName) && !a.IsMicrosoft(a.ModuleName) &&
+		moduleKey(a.ModuleName) != moduleKey(a.ThirdPartyModule) {
+		return a.ModuleName
+	}
 	if a.ThirdPartyModule != "" {
 		return a.ThirdPartyModule
 	}
@@ -164,5 +170,15 @@ func (a *Analysis) CulpritName() string {
 	if a.ImageName != "" && !IsPlaceholderModule(a.ImageName) {
 		return a.ImageName
 	}
+	if a.BlamedModule != "" && !IsPlaceholderModule(a.BlamedModule) {
+		return a.BlamedModule
+	}
 	return ""
+}
+
+// CulpritIsBlamed reports whether CulpritName is the BlamedModule: the analysis names no
+// module of its own.
+func (a *Analysis) CulpritIsBlamed() bool {
+	return a.BlamedModule != "" && a.CulpritName() == a.BlamedModule && a.ThirdPartyModule == "" &&
+		(a.ModuleName == "" || IsPlaceholderModule(a.ModuleName)) && (a.ImageName == "" || IsPlaceholderModule(a.ImageName))
 }

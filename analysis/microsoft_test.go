@@ -9,12 +9,24 @@ func TestCulpritAndMicrosoft(t *testing.T) {
 		want string
 	}{
 		{"third party first", Analysis{ThirdPartyModule: "SYMEVENT", ModuleName: "nt"}, "SYMEVENT"},
+		{"a third-party MODULE_NAME is the debugger's verdict", Analysis{ThirdPartyModule: "adatumwifi", ModuleName: "contoso_vpn"}, "contoso_vpn"},
 		{"module name", Analysis{ModuleName: "NETIO", ImageName: "NETIO.SYS"}, "NETIO"},
 		{"placeholder skipped", Analysis{ModuleName: "Unknown_Module", ImageName: "Unknown_Image"}, ""},
+		{"blamed last", Analysis{ModuleName: "Unknown_Module", BlamedModule: "contoso.sys", BlamedBy: BlamedByWhoCrashed}, "contoso.sys"},
+		{"blamed after the analysis' own name", Analysis{ModuleName: "NETIO", BlamedModule: "contoso.sys"}, "NETIO"},
+		{"blamed after a third-party frame", Analysis{ThirdPartyModule: "adatum", BlamedModule: "contoso.sys"}, "adatum"},
 	}
 	for _, tt := range tests {
 		if got := tt.a.CulpritName(); got != tt.want {
 			t.Errorf("%s: Culprit() = %q, want %q", tt.name, got, tt.want)
+		}
+		if got, want := tt.a.CulpritIsBlamed(), tt.want != "" && tt.want == tt.a.BlamedModule; got != want {
+			t.Errorf("%s: CulpritIsBlamed() = %v, want %v", tt.name, got, want)
+		}
+	}
+	for _, by := range []string{BlamedByFaultingIP, BlamedByFaultingModule, BlamedByWhoCrashed, BlamedByBlueScreenView, BlamedByStopScreen, BlamedByUnloadableImage, BlamedByExceptionAddress, BlamedByBucket, BlamedByMentioned} {
+		if BlamedByText(by) == "" {
+			t.Errorf("BlamedByText(%q) is empty", by)
 		}
 	}
 	a := &Analysis{Modules: []Module{{Name: "clr", CompanyName: "Microsoft Corporation"}, {Name: "ntdll", CompanyName: "Evil Corp"}}}

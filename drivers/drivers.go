@@ -29,6 +29,7 @@ var Kinds = []struct{ Name, Meaning string }{
 	{"antivirus-filter", "antivirus file-system, process or registry filter"},
 	{"edr", "endpoint detection and response sensor"},
 	{"firewall", "firewall, web-protection or intrusion-prevention network filter"},
+	{"dlp", "data loss prevention, device control or media encryption filter"},
 	{"network", "wired network adapter or network stack driver"},
 	{"wifi", "Wi-Fi adapter driver"},
 	{"vpn", "VPN client, tunnel or virtual network adapter"},
@@ -130,6 +131,7 @@ func parseTable(b []byte) (map[string]Entry, error) {
 }
 
 // key reduces "RT640X64.SYS", "rt640x64" or `\SystemRoot\...\rt640x64.sys` to "rt640x64".
+// A '-' is a '_': the debugger names the module of "ovpn-dco.sys" "ovpn_dco".
 func key(name string) string {
 	n := strings.ToLower(strings.TrimSpace(name))
 	if i := strings.LastIndexAny(n, `\/`); i >= 0 {
@@ -137,10 +139,11 @@ func key(name string) string {
 	}
 	for _, ext := range []string{".sys", ".dll", ".exe"} {
 		if strings.HasSuffix(n, ext) && len(n) > len(ext) {
-			return n[:len(n)-len(ext)]
+			n = n[:len(n)-len(ext)]
+			break
 		}
 	}
-	return n
+	return strings.ReplaceAll(n, "-", "_")
 }
 
 // Lookup finds a driver by file or module name ("rt640x64", "RT640X64.SYS").

@@ -61,6 +61,12 @@ func TestLookup(t *testing.T) {
 	if _, ok := Lookup("nosuchdriver.sys"); ok {
 		t.Error("Lookup found a driver that is not in the table")
 	}
+	// The debugger names the module of "mullvad-wireguard.sys" "mullvad_wireguard".
+	for _, name := range []string{"mullvad_wireguard", "Mullvad-WireGuard.sys"} {
+		if e, ok := Lookup(name); !ok || e.File != "mullvad-wireguard.sys" {
+			t.Errorf("Lookup(%q) = %+v, %v", name, e, ok)
+		}
+	}
 }
 
 func TestIdentify(t *testing.T) {

@@ -134,6 +134,23 @@ func BugcheckName(code uint32) string {
 	return ""
 }
 
+// BugcheckCode returns the code of a symbolic bug check name ("DRIVER_IRQL_NOT_LESS_OR_EQUAL"
+// is 0xD1), the inverse of BugcheckName for the codes it knows.
+func BugcheckCode(name string) (uint32, bool) {
+	c, ok := bugcheckCodes[name]
+	return c, ok
+}
+
+var bugcheckCodes = func() map[string]uint32 {
+	m := make(map[string]uint32, len(bugcheckNames))
+	for c, n := range bugcheckNames {
+		if old, dup := m[n]; !dup || c < old {
+			m[n] = c
+		}
+	}
+	return m
+}()
+
 // exceptionNames are the common NTSTATUS exception codes of user-mode crashes.
 var exceptionNames = map[uint32]string{
 	0x80000003: "EXCEPTION_BREAKPOINT",

@@ -172,7 +172,12 @@ func newFacts(in Input) *facts {
 	}
 	f.moduleName = mkName(a.ModuleName)
 	f.imageName = mkName(a.ImageName)
-	f.thirdParty = mkName(a.ThirdPartyModule)
+	// The innermost third-party frame counts as "at fault" only while it is the culprit:
+	// when the analysis' own MODULE_NAME is another third-party driver, the frame is a
+	// bystander on the stack (stack_module still sees it).
+	if a.ThirdPartyModule != "" && a.CulpritName() == a.ThirdPartyModule {
+		f.thirdParty = mkName(a.ThirdPartyModule)
+	}
 	f.process = mkName(a.ProcessName)
 	f.symbol = mkName(a.SymbolName)
 	f.bugcheckName = mkName(a.BugcheckName)
@@ -197,6 +202,11 @@ func newFacts(in Input) *facts {
 		return []labelled{{label, v}}
 	}
 	f.lists[fieldModule] = append(one("module_name", f.moduleName), one("image_name", f.imageName)...)
+	if a.CulpritIsBlamed() {
+		// No MODULE_NAME or IMAGE_NAME: the module FAULTING_IP, a crash tool's report or the
+		// stop screen blames is the faulting module.
+		f.lists[fieldModule] = append(f.lists[fieldModule], labelled{"blamed_module (" + a.BlamedBy + ")", mkName(a.BlamedModule)})
+	}
 	f.lists[fieldThirdParty] = one("third_party_module", f.thirdParty)
 	f.lists[fieldProcess] = one("process_name", f.process)
 	f.lists[fieldSymbol] = one("symbol_name", f.symbol)

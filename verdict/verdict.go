@@ -315,7 +315,8 @@ func isHang(a *analysis.Analysis, code uint32) bool {
 }
 
 // culprit names the module to blame: the native engine's probable cause, else the
-// debugger's (innermost third-party frame, else MODULE_NAME, else IMAGE_NAME).
+// debugger's (innermost third-party frame, else MODULE_NAME, else IMAGE_NAME, else the
+// module another shape of the text blames: FAULTING_IP, a crash tool's report, ...).
 func culprit(r *pipeline.Result, a *analysis.Analysis) *analysis.VerdictCulprit {
 	var c analysis.VerdictCulprit
 	if pc := r.ProbableCause; pc != nil && pc.Outcome != "" && pc.Outcome != string(dumpfile.OutcomeModule) {
@@ -334,6 +335,8 @@ func culprit(r *pipeline.Result, a *analysis.Analysis) *analysis.VerdictCulprit 
 		switch {
 		case a.ThirdPartyModule != "" && strings.EqualFold(name, a.ThirdPartyModule):
 			c.Why = "the innermost stack frame outside Windows' own modules"
+		case a.CulpritIsBlamed():
+			c.Why = analysis.BlamedByText(a.BlamedBy)
 		default:
 			c.Why = "named by the debugger's analysis (MODULE_NAME)"
 		}

@@ -315,3 +315,12 @@ func TestEventLogVerdicts(t *testing.T) {
 		t.Errorf("a copied dump's verdict with event facts: %+v\nwithout: %+v", v, plain)
 	}
 }
+
+// A culprit blamed by a crash tool's report (no MODULE_NAME) says how it was found.
+func TestBlamedCulprit(t *testing.T) {
+	a := &analysis.Analysis{BugcheckCode: "0xd1", BlamedModule: "contosoflt.sys", BlamedBy: analysis.BlamedByWhoCrashed, Complete: true}
+	v := verdict.Of(&pipeline.Result{Status: pipeline.StatusOK, Engine: "cdb", Analysis: a})
+	if v.Culprit == nil || v.Culprit.Module != "contosoflt.sys" || v.Culprit.Why != "named by WhoCrashed's report" {
+		t.Fatalf("culprit %+v", v.Culprit)
+	}
+}

@@ -2,7 +2,11 @@
 // console logs, pasted `!analyze -v` of kernel and user-mode dumps, `lm`/`lmv`/`lmvm`
 // blocks and debugger errors, of every generation from WinDbg 6.x to 10.0.2x, also when
 // mail, chat or a web page damaged the text (CRLF, tabs, indentation, collapsed spaces,
-// lost line breaks, markdown residue, hard-wrapped values).
+// lost line breaks, markdown residue, hard-wrapped values). It also reads the shapes people
+// paste instead of a whole analysis: reduced stacks (call sites alone), the FAULTING_IP and
+// FAULTING_MODULE of old analyses, "Unable to load image" lines, WhoCrashed and
+// BlueScreenView reports and the text of a stop screen; the module they blame is
+// Analysis.BlamedModule (see blame.go).
 //
 // The parser reads line by line (lost line breaks are restored first) and recognises lines
 // by their shape, not by position, so it needs no banner, no Followup and no particular

@@ -46,6 +46,9 @@ func (p *parser) diagnostic(s string) bool {
 	default:
 		return false
 	}
+	if kind == "symbols" {
+		p.noteImage(s)
+	}
 	p.diag(kind, s, code)
 	if kind == "extension_load" || kind == "dump_open" {
 		p.pendingDiag = len(p.a.Diagnostics) - 1

@@ -15,8 +15,13 @@ func (p *parser) finish() *analysis.Analysis {
 	f := p.fields
 
 	// Bugcheck code: the "NAME (code)" header keeps the _M flag (1000008e) that
-	// BUGCHECK_STR drops; then BUGCHECK_CODE, "BugCheck 44, {...}", "Bugcheck code 000000D1".
-	for _, c := range []string{p.headerCode, f["BUGCHECK_CODE"], p.braceCode, p.codeLine, p.unknownCode, p.fatalCode} {
+	// BUGCHECK_STR drops; then BUGCHECK_CODE, "BugCheck 44, {...}", "Bugcheck code 000000D1",
+	// and last what a crash tool's report or the stop screen said.
+	toolCode, toolArgs, toolName := "", []string(nil), ""
+	if p.bl != nil {
+		toolCode, toolArgs, toolName = p.toolCode()
+	}
+	for _, c := range []string{p.headerCode, f["BUGCHECK_CODE"], p.braceCode, p.codeLine, p.unknownCode, p.fatalCode, toolCode} {
 		if c != "" {
 			a.BugcheckCode = normCode(c)
 			break
@@ -28,6 +33,8 @@ func (p *parser) finish() *analysis.Analysis {
 	}
 	if p.headerCode != "" {
 		a.BugcheckName = p.headerName
+	} else if toolName != "" && (toolCode == "" || normCode(toolCode) == a.BugcheckCode) {
+		a.BugcheckName = toolName
 	} else if a.BugcheckCode != "" {
 		// No name header was printed (a partial paste, "BugCheck 7E, {...}", a bugcheck code
 		// the debugger did not know): the name comes from the bug check code reference.
@@ -47,6 +54,8 @@ func (p *parser) finish() *analysis.Analysis {
 		}
 	case len(p.fatalArgs) > 0:
 		a.Args = p.fatalArgs
+	case len(toolArgs) > 0:
+		a.Args = trimArgs(toolArgs)
 	}
 
 	a.BugcheckStr = f["BUGCHECK_STR"]
@@ -109,9 +118,20 @@ func (p *parser) finish() *analysis.Analysis {
 		a.OSBuild = buildFrom(f["OS_VERSION"], f["BUILD_VERSION_STRING"], f["BUILDOSVER_STR"])
 	}
 	a.ThirdPartyModule = thirdParty(a)
+	p.blame(a)
 	a.Complete = a.BugcheckCode != "" || a.FailureBucketID != "" || a.BucketID != "" ||
 		a.DefaultBucketID != "" || a.BugcheckStr != "" || a.SymbolName != "" || a.ModuleName != "" ||
-		len(a.Stack) > 0 || f["EXCEPTION_CODE"] != "" || f["EXCEPTION_CODE_STR"] != ""
+		len(a.Stack) > 0 || f["EXCEPTION_CODE"] != "" || f["EXCEPTION_CODE_STR"] != "" || a.BlamedModule != ""
+	if a.Complete && a.BlamedModule == "" && p.bl != nil && len(p.bl.unloadable) == 1 && !usableModule(a.ModuleName) && !usableModule(a.ImageName) {
+		// Only for an analysis: a session that merely loaded the dump blames nothing.
+		a.BlamedModule, a.BlamedBy = p.bl.unloadable[0], analysis.BlamedByUnloadableImage
+	}
+	if a.CulpritName() == "" && p.bl != nil && p.bl.crashWords {
+		// Prose about a crash that names one third-party driver and nothing else.
+		if m := p.bl.mentionedDriver(); m != "" {
+			a.BlamedModule, a.BlamedBy = m, analysis.BlamedByMentioned
+		}
+	}
 	return a
 }
 

@@ -18,7 +18,10 @@ func FuzzParse(f *testing.F) {
 	for _, s := range []string{"", "\x00", "**", "`", "> ", "# ", "&gt;", "BugCheck 27, {", "Arg1:", "STACK_TEXT:\n1 2 3",
 		"start end module name\nb9afa000 b9b16cc0 X (", "Timestamp: (", "NAME (", "0: kd>", "\xff\xfe\x00", "*** ERROR:",
 		"*** Fatal System Error: 0x0000003b\n(", "<p>x<br/>", "<span a>", "FAULTING\\_IP:\\", "// ", "/// ", " * ", ">> ",
-		"\u2776 Image path: x", "Key : A.B Value: c", "Loaded symbol image file: .", "X (1e) <-- "} {
+		"\u2776 Image path: x", "Key : A.B Value: c", "Loaded symbol image file: .", "X (1e) <-- ",
+		"On x your computer crashed\nBugcheck code: 0x", "Caused By Driver  : ", "Bug Check Code : 0x", "Stop code: (",
+		"*** STOP: 0x1 (", "***  a - Address  base at ", "00 a+0x\n01 b!", "a!b\nc+1 <--", "Unable to load image \\,",
+		"x.dmp a b C_D 0x0000000a 1 2 3 4 a.sys a.sys+"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {

@@ -68,6 +68,12 @@ type parser struct {
 	pendingDiag  int // index of a diagnostic awaiting its detail line, or -1
 	seenErr      map[string]bool
 
+	bl            *blameState      // shapes that blame a module without MODULE_NAME (blame.go)
+	reduced       bool             // the stack is a reduced one (call sites only): other lines end it
+	pendingFrames []analysis.Frame // call-site lines outside a stack, until two in a row start one
+	pendingLine   int              // lineNo of the last pending call-site line
+	lineNo        int              // lines read, blank ones included
+
 	arena     *strings.Builder // kept values (see keep2)
 	arenaUsed int              // bytes of all arenas
 	ascii     bool             // the current line is plain ASCII
@@ -80,6 +86,12 @@ func newParser() *parser {
 
 // line handles one clean logical line.
 func (p *parser) line(s string) {
+	p.lineNo++
+	if s != "" && (strings.IndexByte(s, '.') >= 0) {
+		p.noteMentions(s)
+	} else if s != "" && !p.crashWordsSeen() && speaksOfCrash(s) {
+		p.bs().crashWords = true
+	}
 	if s == "" {
 		switch p.st {
 		case stStack:
@@ -159,11 +171,15 @@ func (p *parser) line(s string) {
 	}
 	switch p.st {
 	case stStack:
-		if !isKey {
+		switch {
+		case isKey:
+			p.st = stNone
+		case p.reduced && !p.continuesReduced(s):
+			p.st = stNone // a reduced stack ends at the first line that is no frame
+		default:
 			p.frames(s)
 			return
 		}
-		p.st = stNone
 	case stKeyValues:
 		if p.keyValue(s) {
 			return
@@ -238,10 +254,17 @@ func upperKey(s string) (key, val string, ok bool) {
 			i++
 		}
 	}
-	if i < 2 || i >= len(s) || s[i] != ':' {
+	k := i
+	if k >= 4 && strings.IndexByte(s[:k], '_') > 0 {
+		// A summary tool aligns the colons: "IMAGE_NAME          : acme.sys".
+		for k < len(s) && s[k] == ' ' {
+			k++
+		}
+	}
+	if i < 2 || k >= len(s) || s[k] != ':' {
 		return "", "", false
 	}
-	return s[:i], strings.TrimSpace(s[i+1:]), true
+	return s[:i], strings.TrimSpace(s[k+1:]), true
 }
 
 // prompt recognises a debugger prompt ("0: kd> ", "kd> ", "0:000> ", "0:000:x86> ").
@@ -381,7 +404,7 @@ func (p *parser) field(key, val string) {
 	p.lastKey = ""
 	switch key {
 	case "STACK_TEXT":
-		p.st = stStack
+		p.st, p.reduced = stStack, false
 		if p.kStack {
 			p.a.Stack, p.kStack = p.a.Stack[:0], false
 		}
@@ -472,6 +495,12 @@ func firstToken(s string) string {
 
 // other recognises the lines that are not upper-case keys; it reports whether it used s.
 func (p *parser) other(s string, afterBanner bool) bool {
+	if p.toolLine(s) {
+		return true
+	}
+	if p.lastKey == "" && p.ipLabelLine(s) {
+		return true
+	}
 	switch s[0] {
 	case 'A':
 		if len(s) >= 5 && strings.HasPrefix(s, "Arg") && s[3] >= '1' && s[3] <= '4' && s[4] == ':' {
@@ -513,6 +542,13 @@ func (p *parser) other(s string, afterBanner bool) bool {
 			return true
 		}
 		if strings.HasPrefix(s, "Browse ") {
+			return true
+		}
+		if v, ok := cutLabel(s, "Bucket ID"); ok {
+			// The problem signature of a BlueScreen report (Reliability Monitor, WER).
+			if p.fields["BUCKET_ID"] == "" {
+				p.setField("BUCKET_ID", v)
+			}
 			return true
 		}
 	case 'E':
@@ -808,7 +844,24 @@ func (p *parser) stackStart(s string) bool {
 	}
 	if isStackHeader(s) {
 		p.st, p.kStack = stStack, true
+		p.reduced = isCallSiteHeader(s)
 		return true
+	}
+	if p.lastKey == "" {
+		// Two call-site lines in a row start a reduced stack; one alone is not a stack.
+		if f, ok := p.callSiteOnly(s); ok {
+			if p.pendingLine != p.lineNo-1 {
+				p.pendingFrames = p.pendingFrames[:0]
+			}
+			p.pendingFrames = append(p.pendingFrames, f)
+			p.pendingLine = p.lineNo
+			if len(p.pendingFrames) >= 2 {
+				p.a.Stack = append(p.a.Stack, p.pendingFrames...)
+				p.st, p.kStack, p.reduced = stStack, true, true
+				p.pendingFrames = nil
+			}
+			return true
+		}
 	}
 	if isBareFrame(s) {
 		p.st, p.kStack = stStack, true
@@ -823,12 +876,30 @@ func isStackHeader(s string) bool {
 	if c := s[0]; c != '#' && c != 'C' && c != 'M' {
 		return false
 	}
+	if isCallSiteHeader(s) {
+		return true
+	}
 	s = strings.TrimSpace(strings.TrimPrefix(s, "#"))
 	if strings.HasPrefix(s, "Memory ") {
 		s = strings.TrimSpace(s[len("Memory "):])
 	}
 	return strings.HasPrefix(s, "Child-SP ") && strings.Contains(s, "RetAddr") ||
 		strings.HasPrefix(s, "ChildEBP ") && strings.Contains(s, "RetAddr")
+}
+
+// isCallSiteHeader reports the header of kc, which prints call sites alone: "# Call Site"
+// (the "# " is gone by now when the line was cleaned as a comment prefix).
+func isCallSiteHeader(s string) bool {
+	return strings.TrimSpace(strings.TrimPrefix(s, "#")) == "Call Site"
+}
+
+// continuesReduced reports a line that continues a reduced stack: a call site alone or a
+// frame with its addresses.
+func (p *parser) continuesReduced(s string) bool {
+	if _, _, ok := callSite(s); ok {
+		return true
+	}
+	return looksFrame(s)
 }
 
 // isBareFrame reports a line in the STACK_TEXT frame layout: two stack addresses and a

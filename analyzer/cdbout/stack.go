@@ -13,6 +13,7 @@ import (
 func (p *parser) frames(s string) {
 	var buf [32]string // on the stack: no write barrier per token
 	toks := appendFields(buf[:0], s, p.ascii)
+	before := len(p.a.Stack)
 	addrs := 0
 	for i := 0; i < len(toks); {
 		t := toks[i]
@@ -75,6 +76,12 @@ func (p *parser) frames(s string) {
 			p.a.Stack = append(p.a.Stack, f)
 		}
 		i = j
+	}
+	if len(p.a.Stack) == before && len(p.a.Stack) < maxFrames {
+		// A reduced stack: the call site alone ("acmefltr+0x1a2b", "nt!KeBugCheckEx").
+		if f, ok := p.callSiteOnly(s); ok {
+			p.a.Stack = append(p.a.Stack, f)
+		}
 	}
 }
 
@@ -190,4 +197,64 @@ func thirdParty(a *analysis.Analysis) string {
 		}
 	}
 	return ""
+}
+
+// callSiteOnly reads a frame of a reduced stack, pasted without its stack addresses: the
+// call site alone ("nt!KeBugCheckEx", "acmefltr+0x1a2b", "NETIO.SYS+0x526b0"), optionally
+// after a k frame number ("03 acmefltr+0x1a2b") and before a source "[file @ line]" or an
+// author's note ("<-- the crash"). A call site needs a '!' or an offset.
+func (p *parser) callSiteOnly(s string) (analysis.Frame, bool) {
+	site, src, ok := callSite(s)
+	if !ok {
+		return analysis.Frame{}, false
+	}
+	f := splitSymbol(p.keep(site))
+	if src != "" {
+		f.Source = p.keep(src)
+	}
+	return f, true
+}
+
+// callSite finds the call site and source of a reduced-stack line (see callSiteOnly).
+func callSite(s string) (site, src string, ok bool) {
+	site, rest := cutToken(s)
+	if len(site) <= 4 && isHex(site) && rest != "" {
+		site, rest = cutToken(rest) // the frame number
+	}
+	if site == "" || rest != "" && rest[0] != '[' && !isNote(rest) {
+		return "", "", false
+	}
+	mod, sym := site, ""
+	if i := strings.IndexByte(site, '!'); i >= 0 {
+		mod, sym = site[:i], site[i+1:]
+		if sym == "" || sym[0] == '+' {
+			return "", "", false
+		}
+	} else if i := strings.LastIndexByte(site, '+'); i > 0 {
+		mod, sym = site[:i], site[i+1:]
+		if !isHex(strings.TrimPrefix(sym, "0x")) {
+			return "", "", false
+		}
+	} else {
+		return "", "", false
+	}
+	if !isFileName(mod) || strings.HasSuffix(site, ":") || strings.ContainsAny(sym, "()") {
+		return "", "", false
+	}
+	if rest != "" && rest[0] == '[' {
+		if j := strings.IndexByte(rest, ']'); j > 0 {
+			src = rest[1:j]
+		}
+	}
+	return site, src, true
+}
+
+// cutToken splits s at its first run of spaces: the first token and the rest, trimmed.
+func cutToken(s string) (tok, rest string) {
+	s = strings.TrimLeft(s, " ")
+	i := strings.IndexByte(s, ' ')
+	if i < 0 {
+		return s, ""
+	}
+	return s[:i], strings.TrimLeft(s[i:], " ")
 }

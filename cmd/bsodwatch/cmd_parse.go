@@ -145,6 +145,9 @@ func writeSummary(w io.Writer, out parseOutput) {
 			m = a.Module(a.ImageName)
 		}
 		row("culprit", v)
+		if a.CulpritIsBlamed() {
+			row("found by", analysis.BlamedByText(a.BlamedBy))
+		}
 		if m != nil {
 			row("path", m.ImagePath)
 			row("timestamp", m.Timestamp)
