@@ -45,8 +45,9 @@ func New(c Config) (*Notifier, error) {
 //     (U+2217), ~ → ∼ (U+223C), ` → ˋ (U+02CB), and _ → ˍ (U+02CD) unless it stands
 //     between two letters or digits (DRIVER_IRQL_NOT_LESS_OR_EQUAL stays as it is: Slack
 //     formats no underscore inside a word);
-//   - a colon followed by an emoji-name character gets a zero-width space, so :name: makes
-//     no emoji; a leading > (a quote at the start of a line) becomes › (U+203A);
+//   - a colon that opens a :name: pattern (emoji-name characters, then a colon) gets a
+//     zero-width space after it, so it makes no emoji; a lone colon, as in 03:12 UTC or
+//     "Culprit: x.sys", is left as it is; a leading > (a quote at the start of a line) becomes › (U+203A);
 //   - every mrkdwn text object is sent with verbatim: true, so Slack does not link URLs or
 //     channel names in it by itself.
 //
@@ -73,10 +74,20 @@ func escapeRune(r []rune, i int) string {
 		return "ˋ"
 	case c == '_' && !chat.Intraword(r, i):
 		return "ˍ"
-	case c == ':' && i+1 < len(r) && emojiName(r[i+1]):
+	case c == ':' && opensEmoji(r, i):
 		return ":" + chat.ZWSP
 	}
 	return ""
+}
+
+// opensEmoji reports whether the colon at r[i] is followed by one or more emoji-name
+// characters and another colon.
+func opensEmoji(r []rune, i int) bool {
+	j := i + 1
+	for j < len(r) && emojiName(r[j]) {
+		j++
+	}
+	return j > i+1 && j < len(r) && r[j] == ':'
 }
 
 func emojiName(c rune) bool {

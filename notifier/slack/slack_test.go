@@ -73,6 +73,9 @@ func TestEscape(t *testing.T) {
 		{"&amp; &lt;b&gt;", "&amp;amp; &amp;lt;b&amp;gt;"},
 		{"> quote > x", "› quote &gt; x"},
 		{":smile: a: b", ":\u200bsmile: a: b"},
+		{"at 03:12 UTC, Culprit: x.sys", "at 03:12 UTC, Culprit: x.sys"},
+		{"a:b:c:", "a:\u200bb:\u200bc:"},
+		{"03:12:45", "03:\u200b12:45"},
 		{"__init__", "ˍˍinitˍˍ"},
 	}
 	for _, tt := range tests {
