@@ -1,6 +1,7 @@
 package analyzer
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,7 +66,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"everything at once", Options{Engine: "x", Backoff: []time.Duration{-1}},
 			`engine: "x": want auto, cdb or native; share_dir: required: the dump share that jobs name files on; backoff[0]: -1ns: must not be negative`},
 		{"rules folder missing", Options{ShareDir: "x", RulesDir: filepath.Join(os.TempDir(), "bsodwatch-no-such-rules")},
-			"rules_dir: " + filepath.Join(os.TempDir(), "bsodwatch-no-such-rules") + ": no such file or directory"},
+			"rules_dir: " + filepath.Join(os.TempDir(), "bsodwatch-no-such-rules") + ": " + notExist(t)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,4 +106,11 @@ func TestBackoff(t *testing.T) {
 			t.Errorf("backoff(%d) = %s, want %s", attempt, got, want)
 		}
 	}
+}
+
+// notExist is the operating system's own words for a missing file: "no such file or
+// directory" on Linux, other words on Windows.
+func notExist(t *testing.T) string {
+	_, err := os.Stat(filepath.Join(t.TempDir(), "missing"))
+	return errors.Unwrap(err).Error()
 }

@@ -223,11 +223,12 @@ metrics:
 `
 	file := filepath.Join(dir, "bsodwatch.yaml")
 	_, err := Parse(file, []byte(src), getenvMap(nil))
+	_, nx := os.Stat(filepath.Join(dir, "teams.url")) // the system's words for it (Windows has others)
 	want := []string{
 		file + `:3: fetcher.globs[1]: pattern "../x/*.dmp": empty, '.' or '..' element`,
 		file + ":4: fetcher.chunk_size: 99999999: want 4 KiB (4096) to 8 MiB (8388608)",
 		file + `:5: cannot use str "often" here: want a duration such as 30s or 5m`,
-		file + ":13: notifier.targets[1].url_file: read secret file: open " + filepath.Join(dir, "teams.url") + ": no such file or directory",
+		file + ":13: notifier.targets[1].url_file: read secret file: open " + filepath.Join(dir, "teams.url") + ": " + errors.Unwrap(nx).Error(),
 		file + `:15: metrics.listen: address "nonsense": want host:port`,
 		inv + ":3: host name \"../../etc\": invalid path: character '/' not allowed",
 		inv + `:4: host "db01": no credentials named "lab" in fetcher.credentials (give it user and password_file, password_env or password)`,

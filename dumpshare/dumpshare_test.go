@@ -238,9 +238,10 @@ func testCompressed(t *testing.T, s dumpshare.Share, onDisk func(rel string) str
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	var out bytes.Buffer
-	if err := dumpshare.Restore(ctx, &out, f, true, int64(len(data)), want); err != nil || !bytes.Equal(out.Bytes(), data) {
+	err = dumpshare.Restore(ctx, &out, f, true, int64(len(data)), want)
+	f.Close() // before Remove below: Windows removes no open file
+	if err != nil || !bytes.Equal(out.Bytes(), data) {
 		t.Fatalf("Restore: %v (%d bytes, equal %v)", err, out.Len(), bytes.Equal(out.Bytes(), data))
 	}
 	// a short source is refused for a compressed name too, and nothing is left

@@ -1,5 +1,3 @@
-//go:build unix
-
 package e2e
 
 import (
@@ -108,8 +106,10 @@ metrics:
 	if len(messagesWith(ms, "Unexpected reboot")) != 0 {
 		t.Errorf("the power loss was posted")
 	}
-	if code := p.stop(60 * time.Second); code != 130 {
-		t.Errorf("exit %d after SIGTERM, want 130", code)
+	// Stopped as an operator stops it, run exits 130. Under Wine, which cannot send the
+	// Ctrl-Break, it is killed instead: the restart below must hold up after that too.
+	if code := p.stop(60 * time.Second); p.stopErr == nil && code != 130 {
+		t.Errorf("exit %d after the stop request, want 130", code)
 	}
 
 	// A restart reads the log from its mark: nothing is queued or posted again.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -425,5 +426,17 @@ func waitTCP(ctx context.Context, t testing.TB, addr string) {
 			t.Fatalf("nothing listens on %s: %v", addr, err)
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// waitLog polls the process log until re matches count times, or fails.
+func waitLog(t *testing.T, p *proc, re *regexp.Regexp, count int, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for len(re.FindAllString(p.log(), -1)) < count {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %q not seen %d times within %v; log:\n%s", p.name, re, count, d, p.log())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -14,18 +14,6 @@ import (
 	"time"
 )
 
-// waitLog polls the process log until re matches count times, or fails.
-func waitLog(t *testing.T, p *proc, re *regexp.Regexp, count int, d time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for len(re.FindAllString(p.log(), -1)) < count {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %q not seen %d times within %v; log:\n%s", p.name, re, count, d, p.log())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func alive(p *proc) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()

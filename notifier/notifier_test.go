@@ -3,8 +3,10 @@ package notifier
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -387,7 +389,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"reboots", Options{Targets: []TargetOptions{{Name: "a", Type: TypeConsole, Route: Route{Reboots: "some"}}}},
 			`targets[0].route.reboots: "some": want crash_loop, all or none`},
 		{"missing url file", Options{Targets: []TargetOptions{{Name: "t", Type: TypeTeams, URLFile: missing}}},
-			"targets[0].url_file: read secret file: open " + missing + ": no such file or directory"},
+			"targets[0].url_file: read secret file: open " + missing + ": " + notExist(t)},
 		{"all at once", Options{DeliveredTTL: time.Millisecond, Targets: []TargetOptions{
 			{Name: "A", Type: TypeConsole}, {Name: "b", Type: "pager"}, {Name: "c", Type: TypeWebhook, URL: secret.New("ftp://x")}}},
 			`delivered_ttl: 1ms: want at least 1s; targets[0].name: "A": lower-case letters, digits, - or _ (at most 64); ` +
@@ -556,4 +558,11 @@ func TestRebootsPostedOnCrashLoopOnly(t *testing.T) {
 	if len(got) != 1 || got[0].Result.Job.ID != "r2" || got[0].New {
 		t.Fatalf("want the crash-loop reboot posted, not new; got %d messages", len(got))
 	}
+}
+
+// notExist is the operating system's own words for a missing file: "no such file or
+// directory" on Linux, other words on Windows.
+func notExist(t *testing.T) string {
+	_, err := os.Stat(filepath.Join(t.TempDir(), "missing"))
+	return errors.Unwrap(err).Error()
 }
