@@ -11,14 +11,16 @@ if [ -z "${BSODWATCH_SMB_ADDR:-}" ]; then
   . "${SMB_ROOT:-/tmp/bsodwatch-smb}/env.sh"
 fi
 echo "== $(date -u +%FT%TZ)  cores: $(nproc)  load: $(cut -d' ' -f1-3 /proc/loadavg)  $(go version)"
+# Each benchmark runs three times or more: the first run on a cold process is often the slow
+# one, and a range says how noisy the machine was.
 run() { echo "== $*"; go test -run '^$' -benchmem "$@"; }
-run -bench 'BenchmarkParse' ./analyzer/cdbout
-run -bench 'BenchmarkTriage|BenchmarkReadMinidump' ./dumpfile
+run -bench 'BenchmarkParse' -count 3 ./analyzer/cdbout
+run -bench 'BenchmarkTriage|BenchmarkReadMinidump' -count 3 ./dumpfile
 run -bench 'BenchmarkRead20MiB|BenchmarkUnchanged20MiB' -count 5 ./eventlog
 run -bench 'BenchmarkSMBEventLogSweep' -benchtime 50x -count 3 ./fetcher
-run -bench 'BenchmarkMatch1000Rules|BenchmarkLoad1000Rules' ./rules
-run -bench 'BenchmarkWorker' -benchtime 300x ./analyzer
-run -bench 'BenchmarkRender|BenchmarkHandleGrouped' ./notifier
+run -bench 'BenchmarkMatch1000Rules|BenchmarkLoad1000Rules' -count 3 ./rules
+run -bench 'BenchmarkWorker' -benchtime 300x -count 3 ./analyzer
+run -bench 'BenchmarkRender|BenchmarkHandleGrouped' -count 3 ./notifier
 run -bench 'BenchmarkCount100k' -benchtime 1x -count 3 ./history
 run -bench 'BenchmarkOverview100k' -benchtime 5x -count 3 ./web
 run -bench 'BenchmarkResultsByBucket100k|BenchmarkSubmit10k' -benchtime 1x -count 3 ./cmd/bsodwatch
