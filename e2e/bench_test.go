@@ -57,6 +57,16 @@ func BenchmarkPipeline1000(b *testing.B) {
 				b.ReportMetric(last.Sub(start).Seconds(), st.unit)
 			}
 		}
+		// Warnings and errors (a failed post retried, a redelivery) explain a slow batch; the
+		// log of a batch over 15 s is kept in $BENCH_LOG_DIR when that is set.
+		log := p.log()
+		b.ReportMetric(float64(strings.Count(log, `"level":"warn"`)+strings.Count(log, `"level":"error"`)), "warnings")
+		if d := os.Getenv("BENCH_LOG_DIR"); d != "" && elapsed > 15*time.Second {
+			name := filepath.Join(d, fmt.Sprintf("pipeline-%s-%.0fs.log", start.UTC().Format("20060102T150405"), elapsed.Seconds()))
+			if err := os.WriteFile(name, []byte(log), 0o644); err != nil {
+				b.Logf("keep log: %v", err)
+			}
+		}
 		b.StartTimer()
 	}
 }

@@ -356,6 +356,9 @@ func (f *Fetcher) sweepHost(ctx context.Context, h Host, dumps bool) *Report {
 	octx, cancel := context.WithTimeout(ctx, f.o.OpTimeout)
 	sess, err := f.d.Source.Open(octx, h)
 	cancel()
+	if err != nil && ctx.Err() != nil {
+		return rep // shutting down: the host did nothing wrong, and nothing is recorded
+	}
 	if err != nil {
 		f.setHostState(h, err)
 		rep.HostsFailed++
@@ -364,6 +367,9 @@ func (f *Fetcher) sweepHost(ctx context.Context, h Host, dumps bool) *Report {
 	}
 	defer sess.Close()
 	cands, err := f.list(ctx, sess, h)
+	if err != nil && ctx.Err() != nil {
+		return rep
+	}
 	if err != nil {
 		f.setHostState(h, err)
 		rep.HostsFailed++

@@ -185,3 +185,28 @@ func TestValidateCopyOptions(t *testing.T) {
 		t.Errorf("default encryption %q, want %q", e, fetcher.EncryptionAuto)
 	}
 }
+
+// blockingSrc opens no session until ctx ends, as a host does that a shutdown interrupts.
+type blockingSrc struct{}
+
+func (blockingSrc) Open(ctx context.Context, _ fetcher.Host) (fetcher.Session, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestShutdownRecordsNoHostFailure: hosts a sweep was opening when the process stopped are
+// neither logged as failing nor counted: they did nothing wrong.
+func TestShutdownRecordsNoHostFailure(t *testing.T) {
+	r := newRig(t, t.TempDir())
+	inv := &staticInv{hosts: []fetcher.Host{{Name: "h1"}, {Name: "h2"}}}
+	f := r.fetcher(t, fetcher.Options{}, inv, blockingSrc{})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	rep, _ := f.Sweep(ctx)
+	if rep != nil && (rep.HostsFailed != 0 || len(rep.Errors) != 0) {
+		t.Errorf("interrupted sweep counted failures: %+v", rep)
+	}
+	if strings.Contains(r.logs.String(), "cannot be swept") {
+		t.Errorf("interrupted hosts logged as failing:\n%s", r.logs.String())
+	}
+}

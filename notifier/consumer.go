@@ -83,7 +83,10 @@ func (n *Notifier) consume(ctx context.Context, js jetstream.JetStream, st state
 	if t.groups, err = st.Groups(ctx, t.name); err != nil {
 		return err
 	}
-	it, err := c.Messages(jetstream.PullMaxMessages(1))
+	// One message at a time, pulled with a short expiry and heartbeat: a pull request the
+	// server has lost (seen under load on 2 cores) shows as missed heartbeats after
+	// 2*pullHeartbeat instead of 2*15 s, and is pulled again.
+	it, err := c.Messages(jetstream.PullMaxMessages(1), jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", ConsumerName(t.name), err)
 	}
@@ -91,28 +94,7 @@ func (n *Notifier) consume(ctx context.Context, js jetstream.JetStream, st state
 	msgs := make(chan jetstream.Msg)
 	fetchErr := make(chan error, 1)
 	go func() {
-		for {
-			m, err := it.Next()
-			if err != nil {
-				fetchErr <- err
-				return
-			}
-			// Keep the message alive while the loop is busy with an earlier one or a flush.
-			keep := time.NewTicker(max(n.opts.AckWait/3, time.Millisecond))
-		handOver:
-			for {
-				select {
-				case msgs <- m:
-					break handOver
-				case <-keep.C:
-					_ = m.InProgress()
-				case <-ctx.Done():
-					keep.Stop()
-					return
-				}
-			}
-			keep.Stop()
-		}
+		fetchErr <- n.pump(ctx, t.name, it.Next, msgs)
 	}()
 	tick := time.NewTicker(n.opts.FlushInterval)
 	defer tick.Stop()
@@ -124,7 +106,7 @@ func (n *Notifier) consume(ctx context.Context, js jetstream.JetStream, st state
 		case <-ctx.Done():
 			return ctx.Err()
 		case err := <-fetchErr:
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) && ctx.Err() != nil {
+			if ctx.Err() != nil && (err == nil || errors.Is(err, jetstream.ErrMsgIteratorClosed)) {
 				return ctx.Err()
 			}
 			return fmt.Errorf("consume %s: %w", ConsumerName(t.name), err)
@@ -135,6 +117,44 @@ func (n *Notifier) consume(ctx context.Context, js jetstream.JetStream, st state
 				n.log.Warn().Err(err).Str("target", t.name).Msg("group flush failed")
 			}
 		}
+	}
+}
+
+// Pull settings of a target's consumer: see consume.
+const (
+	pullExpiry    = 10 * time.Second
+	pullHeartbeat = 2 * time.Second
+)
+
+// pump hands the messages next returns to msgs one by one, keeping each alive (InProgress
+// every AckWait/3) while the loop is busy with an earlier one or a flush. Missed heartbeats
+// are not an end: the iterator has forgotten its pull and the next call pulls again. pump
+// returns the first other error of next, or nil when ctx ends.
+func (n *Notifier) pump(ctx context.Context, target string, next func(...jetstream.NextOpt) (jetstream.Msg, error), msgs chan<- jetstream.Msg) error {
+	for {
+		m, err := next()
+		if errors.Is(err, jetstream.ErrNoHeartbeat) && ctx.Err() == nil {
+			n.m.missedHeartbeats.WithLabelValues(target).Inc()
+			n.log.Warn().Str("target", target).Msg("results consumer missed the server's heartbeats; pulling again")
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		keep := time.NewTicker(max(n.opts.AckWait/3, time.Millisecond))
+	handOver:
+		for {
+			select {
+			case msgs <- m:
+				break handOver
+			case <-keep.C:
+				_ = m.InProgress()
+			case <-ctx.Done():
+				keep.Stop()
+				return nil
+			}
+		}
+		keep.Stop()
 	}
 }
 

@@ -7,6 +7,8 @@ type metrics struct {
 	failures   *prometheus.CounterVec   // target, integration, reason: every failed attempt
 	results    *prometheus.CounterVec   // target, action: posted, grouped, skipped_route, ...
 	latency    *prometheus.HistogramVec // target: one successful or final attempt
+	// missedHeartbeats counts pulls the server had forgotten (target), each pulled again.
+	missedHeartbeats *prometheus.CounterVec
 }
 
 // newMetrics builds the metrics and registers them on reg (nil: not exported).
@@ -29,9 +31,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Duration of delivery attempts.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 3, 9),
 		}, []string{"target"}),
+		missedHeartbeats: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bsodwatch_notifier_missed_heartbeats_total",
+			Help: "Times a target's results consumer missed the server's heartbeats (its pull was lost) and pulled again.",
+		}, []string{"target"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.deliveries, m.failures, m.results, m.latency)
+		reg.MustRegister(m.deliveries, m.failures, m.results, m.latency, m.missedHeartbeats)
 	}
 	return m
 }

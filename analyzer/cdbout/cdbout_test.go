@@ -483,3 +483,22 @@ func TestUnescapeMarkdown(t *testing.T) {
 		}
 	}
 }
+
+// TestCutFrame: a stack pasted up to the first letter of its last frame's symbol names no
+// module for that frame, and no one-letter culprit.
+func TestCutFrame(t *testing.T) {
+	in := "KMODE_EXCEPTION_NOT_HANDLED (1e)\nSTACK_TEXT:  \n" +
+		"fffff803`3dd5e3c8 fffff803`3c857c4e : 00000000`0000001e ffffffff`c0000005 fffff801`47b036dd 00000000`00000000 : nt!KeBugCheckEx\n" +
+		"fffff803`3dd5f570 fffff801`4720c8c1 : ffffcf81`f12e0df0 00000000`00000001 fffff801`472257b0 00000000`00000000 : fwpkclnt!FwppInjectComplete+0x79\n" +
+		"fffff803`3dd5f5b0 fffff801`4720c402 : 00000000`00000000 ffffcf81`f12e0df0 fffff803`3dd5f750 fffff801`48176600 : N"
+	a := ParseBytes([]byte(in))
+	if len(a.Stack) != 3 {
+		t.Fatalf("stack %+v, want 3 frames", a.Stack)
+	}
+	if last := a.Stack[2]; last.Module != "" || last.Symbol != "N" {
+		t.Errorf("cut frame = %+v, want no module and symbol N", last)
+	}
+	if a.ThirdPartyModule != "" {
+		t.Errorf("third-party module %q from a cut frame", a.ThirdPartyModule)
+	}
+}

@@ -181,6 +181,12 @@ func splitSymbol(sym string) analysis.Frame {
 		f.Module, f.Offset = sym[:k], sym[k+1:]
 		return f
 	}
+	if len(sym) < 2 {
+		// A line cut after the symbol's first character (a pasted excerpt that stops there):
+		// no module has a one-letter name, and blaming "N" would be wrong.
+		f.Symbol = sym
+		return f
+	}
 	f.Module = sym
 	return f
 }

@@ -153,8 +153,14 @@ func newLogger(w io.Writer, level, format string) (zerolog.Logger, error) {
 	default:
 		return zerolog.Nop(), fmt.Errorf("bad --log.format %q: want auto, json or console", format)
 	}
+	// Milliseconds in the JSON timestamps: a pipeline stage takes a few of them, and log
+	// lines one second apart tell an operator little about where a dump waited.
+	zerolog.TimeFieldFormat = logTimeFormat
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
+
+// logTimeFormat is RFC 3339 with milliseconds, as Prometheus and Alertmanager log.
+const logTimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 // newFlagSet makes a subcommand's flag set that prints its usage to stderr and a one-line
 // description of the command.
