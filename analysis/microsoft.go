@@ -41,6 +41,12 @@ var microsoftModules = setOf(
 	"wmilib", "wpprecorder", "xboxgip", "gpuenergydrv", "msgpioclx", "intelpep", "acpitime",
 	"condrv_sys", "storufs", "wtd", "sgrmagent", "ksecpkg_sys", "cmbatt", "battc", "hvsocket",
 	"iumsdk", "netvsc", "storvsc", "vmstorfl", "vpci", "winmad", "winverbs", "ndproxy", "sysmon",
+	"pcw", "cea", "mssecflt", "mssecwfp", "lxss", "lxcore", "tpm", "bam", "dam", "wimmount",
+	"applockerfltr", "cimfs", "wcnfs", "vmgencounter", "vmbusr", "storvsp", "passthruparser",
+	"nvdimm", "scmbus", "acpipagr", "wmiacpi", "acpipmi", "cdrom", "wudfrd", "wudfpf", "mrxdav",
+	"ndiscap", "kdnic", "ndisvirtualbus", "umpass", "volume", "hidbth", "bthmodem", "bthleenum",
+	"bthhfenum", "wificx", "windowstrustedrt", "windowstrustedrtproxy", "msquic", "tcpipreg",
+	"mslbfoprovider",
 	// user mode: loader, core DLLs, runtimes, shell and frequent system processes
 	"ntdll", "kernel32", "kernelbase", "user32", "gdi32", "gdi32full", "win32u", "advapi32",
 	"sechost", "rpcrt4", "combase", "ole32", "oleaut32", "shell32", "shlwapi", "shcore",

@@ -329,6 +329,32 @@ func TestRebootsCountTowardsCrashLoop(t *testing.T) {
 	}
 }
 
+// A failed analysis is never a new bucket (it names none worth calling new), even the first
+// time its "bucket" is seen, and does not use up the bucket's first sighting; the host's
+// crash still counts towards a crash loop.
+func TestFailedAnalysisIsNoNewBucket(t *testing.T) {
+	js := startJS(t)
+	m, err := NewMarker(context.Background(), js, Options{CrashLoopCount: 2, CrashLoopWindow: 6 * time.Hour}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := verdict("f1", "web01", "A", base)
+	failed.Status, failed.Error = pipeline.StatusFailed, "cdb: exit 2"
+	if err := m.Mark(context.Background(), failed); err != nil {
+		t.Fatal(err)
+	}
+	if failed.Marks.NewBucket || failed.Marks.Regression {
+		t.Errorf("failed analysis marked %+v", failed.Marks)
+	}
+	ok := verdict("j1", "web01", "A", base.Add(time.Hour))
+	if err := m.Mark(context.Background(), ok); err != nil {
+		t.Fatal(err)
+	}
+	if want := (pipeline.Marks{NewBucket: true, CrashLoop: true}); ok.Marks != want {
+		t.Errorf("first good analysis of the bucket: marks %+v, want %+v", ok.Marks, want)
+	}
+}
+
 // Several analyzers marking at once: exactly one of them sees a new bucket, and every crash
 // of the host is counted.
 func TestMarkConcurrent(t *testing.T) {

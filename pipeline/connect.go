@@ -280,6 +280,11 @@ func connect(ctx context.Context, o NATSOptions, log zerolog.Logger, retry bool)
 		}
 		msg := o.redact(err.Error())
 		if !retryable(err) {
+			// The client's own "nats: " prefix would repeat ours.
+			msg = strings.TrimPrefix(msg, "nats: ")
+			if errors.Is(err, nats.ErrAuthorization) {
+				msg += " (the server refused the user, password, token or credentials given)"
+			}
 			return nil, fmt.Errorf("nats %s: %s", redactURLs(o.URLs), msg)
 		}
 		if !retry {

@@ -52,6 +52,8 @@ type Pruner struct {
 	Now func() time.Time
 	// ObserveFree is told the share's free space after each run (a gauge), when set.
 	ObserveFree func(int64)
+	// After waits between two runs of Run (default time.After).
+	After func(time.Duration) <-chan time.Time
 
 	m *metrics
 }
@@ -66,6 +68,9 @@ func NewPruner(p Pruner, reg prometheus.Registerer) (*Pruner, error) {
 	}
 	if p.Now == nil {
 		p.Now = time.Now
+	}
+	if p.After == nil {
+		p.After = time.After
 	}
 	m, err := newMetrics(reg)
 	if err != nil {
@@ -249,7 +254,7 @@ func (p *Pruner) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(every):
+		case <-p.After(every):
 		}
 	}
 }

@@ -198,3 +198,64 @@ func TestRetentionSMB(t *testing.T) {
 	defer s.Close()
 	runRetention(t, s, filepath.Join(root, "dumps", sub))
 }
+
+// TestRunRepeats: the pruner role's loop runs at once, then again every interval, and a dump
+// that aged past max_age between two runs is removed by the next one; it ends with ctx.
+func TestRunRepeats(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	js := embeddedtest.Start(t, "").JS
+	root := t.TempDir()
+	s, err := dumpshare.NewLocal(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := time.Now()
+	put := func(host string, age time.Duration) string {
+		rel, _ := dumpshare.Layout(host, "m.dmp", real.Add(-age))
+		if _, err := s.Put(ctx, rel, strings.NewReader("MDMP"), 4); err != nil {
+			t.Fatal(err)
+		}
+		return rel
+	}
+	first := put("pc01", 0)
+	var clock = struct{ now time.Time }{real.Add(time.Hour)}
+	var mu = make(chan struct{}, 1)
+	mu <- struct{}{}
+	now := func() time.Time { <-mu; defer func() { mu <- struct{}{} }(); return clock.now }
+	tick := make(chan time.Time)
+	var intervals []time.Duration
+	ran := make(chan struct{}, 10)
+	rd := &history.Reader{JS: js, Log: zerolog.Nop()}
+	p, err := retention.NewPruner(retention.Pruner{
+		Options: retention.Options{MaxAge: 24 * time.Hour, Interval: 2 * time.Hour},
+		Share:   s, Verdicts: rd, Jobs: retention.JobsStream{JS: js}, Marker: retention.HistoryMarker{JS: js, Reader: rd},
+		Log: zerolog.Nop(), Now: now,
+		ObserveFree: func(int64) { ran <- struct{}{} },
+		After:       func(d time.Duration) <-chan time.Time { intervals = append(intervals, d); return tick },
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	<-ran // the first run, at once: the dump is an hour old and stays
+	if _, err := s.Stat(ctx, first); err != nil {
+		t.Fatalf("first run removed a fresh dump: %v", err)
+	}
+	<-mu
+	clock.now = real.Add(8 * 24 * time.Hour) // 8 days later: past max_age and the 7-day grace of a dump with no verdict
+	mu <- struct{}{}
+	tick <- time.Now()
+	<-ran
+	if _, err := s.Stat(ctx, first); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("second run kept a dump past max_age: %v", err)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run ended with %v, want context.Canceled", err)
+	}
+	if len(intervals) < 1 || intervals[0] != 2*time.Hour {
+		t.Errorf("waited %v between runs, want the 2h interval", intervals)
+	}
+}

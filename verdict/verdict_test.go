@@ -324,3 +324,29 @@ func TestBlamedCulprit(t *testing.T) {
 		t.Fatalf("culprit %+v", v.Culprit)
 	}
 }
+
+// User-mode analyses from cdb: a hang is a hang (not an exception, not "no crash") bucketed
+// by its process; a .NET exception keeps its code and the managed module.
+func TestUserModeTranscripts(t *testing.T) {
+	for _, tc := range []struct {
+		fixture, kind, headline, bucket, culprit string
+	}{
+		{"hang-cfffffff.txt", analysis.KindHang, "WingtipPos.exe stopped responding (hang analysis)", "hang_wingtippos", ""},
+		{"dotnet-clr-hresult.txt", analysis.KindException, "CLR exception (0xe0434352) in Contoso_Ledger", "0xe0434352_contoso.ledger!contoso_ledger", "Contoso_Ledger"},
+	} {
+		t.Run(tc.fixture, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("..", "analyzer", "cdbout", "testdata", tc.fixture))
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := cdbout.ParseBytes(b)
+			v := verdict.Of(&pipeline.Result{Status: pipeline.StatusOK, Engine: "cdb", Analysis: a})
+			if v.Kind != tc.kind || !strings.HasPrefix(v.Headline, tc.headline) || v.Bucket != tc.bucket {
+				t.Errorf("kind %q headline %q bucket %q; want %q, %q…, %q", v.Kind, v.Headline, v.Bucket, tc.kind, tc.headline, tc.bucket)
+			}
+			if tc.culprit != "" && (v.Culprit == nil || v.Culprit.Module != tc.culprit) {
+				t.Errorf("culprit %+v, want %s", v.Culprit, tc.culprit)
+			}
+		})
+	}
+}

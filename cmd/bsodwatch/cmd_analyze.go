@@ -319,14 +319,23 @@ func printVerdict(w io.Writer, r *pipeline.Result) {
 		line("cdb bucket", a.FailureBucketID)
 	}
 	line("error", r.Error)
-	for _, m := range r.Matches {
+	// Known issues first; security flags (a driver merely loaded) are said apart, so that
+	// "no known issue" never reads as contradicting them.
+	issues, flags := analysis.Explaining(r.Matches)
+	for _, m := range issues {
 		fmt.Fprintf(w, "  match:       %s [%s] %s\n", m.ID, m.Severity, m.Title)
 		for _, why := range m.Why {
 			fmt.Fprintf(w, "               - %s\n", why)
 		}
 	}
-	if issues, _ := analysis.Explaining(r.Matches); len(issues) == 0 && r.Status == pipeline.StatusOK {
+	if len(issues) == 0 && r.Status == pipeline.StatusOK {
 		fmt.Fprintln(w, "  match:       none (no known issue)")
+	}
+	for _, m := range flags {
+		fmt.Fprintf(w, "  flag:        %s [%s] %s\n", m.ID, m.Severity, m.Title)
+		for _, why := range m.Why {
+			fmt.Fprintf(w, "               - %s\n", why)
+		}
 	}
 }
 

@@ -70,6 +70,21 @@ func TestAnalyzeFileNative(t *testing.T) {
 	}
 }
 
+// A loaded vulnerable driver is a flag beside the verdict, not its known issue: the text
+// says "no known issue" first, then the flag, never a match line for the flag.
+func TestAnalyzeFileFlagIsNotAMatch(t *testing.T) {
+	dumps := sharedtest.Dir(t, "dumps")
+	code, out, errs := runAnalyze(t, "file", "--engine", "native", filepath.Join(dumps, "kernel", "triage-x64-win10-19041-bc1000007e.dmp"))
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr %s", code, errs)
+	}
+	none := strings.Index(out, "match:       none (no known issue)")
+	flag := strings.Index(out, "flag:        vulnerable-driver-other-byovd")
+	if none < 0 || flag < none || strings.Contains(out, "match:       vulnerable-driver") {
+		t.Errorf("want 'no known issue' then the flag line:\n%s", out)
+	}
+}
+
 func TestAnalyzeUsageErrors(t *testing.T) {
 	type usageCase struct {
 		name string

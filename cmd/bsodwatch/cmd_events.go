@@ -25,7 +25,7 @@ func cmdEvents(ctx context.Context, e *env, args []string) int {
 		"and shutdowns (6008), grouped into crashes by boot.\n"+
 		"Exit status: 0 all read, 2 a file is not an event log or is torn/truncated, 1 a file cannot be read.")
 	asJSON := fs.Bool("json", false, "print one JSON object per file (stable keys)")
-	all := fs.Bool("all", false, "also list boots, clean shutdowns and log clears (human output; --json always lists them)")
+	all := fs.Bool("all", false, "also list boots and clean shutdowns (human output; log clears are always listed; --json lists everything)")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}

@@ -32,7 +32,7 @@ Environment: BSODWATCH_CONFIG, BSODWATCH_NATS_URL.`
 func cmdNotify(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet(e, "notify", notifySynopsis)
 	cfgPath := fs.String("config", "", "configuration file (default $"+configEnv+", else built-in defaults)")
-	dry := fs.Bool("dry-run", false, "render each target's payload for RESULT.json (a result, or `parse --json` output) to stdout and send nothing")
+	dry := fs.Bool("dry-run", false, "render each target's payload for RESULT.json (a result, or the output of parse --json) to stdout and send nothing")
 	natsURL := fs.String("nats", "", "NATS server URLs, comma-separated (nats.urls; env "+natsURLEnv+")")
 	var metricsAddr optString
 	fs.Var(&metricsAddr, "metrics", "address of /metrics and /healthz, \"\" for none (metrics.listen, default "+ops.DefaultListen+")")
@@ -142,7 +142,9 @@ func readResult(path string) (*pipeline.Result, error) {
 		}
 		return &r, nil
 	}
-	if _, ok := keys["bugcheck_code"]; ok {
+	// What parse --json prints: a kernel analysis has a bugcheck code, a user-mode one an
+	// exception code, and every analysis says whether it is complete.
+	if _, ok := firstKey(keys, "bugcheck_code", "exception_code", "complete"); ok {
 		var a analysis.Analysis
 		if err := json.Unmarshal(b, &a); err != nil {
 			return nil, fmt.Errorf("%s: not an analysis: %w", path, err)
@@ -156,5 +158,15 @@ func readResult(path string) (*pipeline.Result, error) {
 		}
 		return &r, nil
 	}
-	return nil, errors.New(path + ": neither a result (job, analysis) nor an analysis (bugcheck_code)")
+	return nil, errors.New(path + ": neither a result (job, analysis) nor an analysis (bugcheck_code or exception_code)")
+}
+
+// firstKey reports the first of names that keys holds.
+func firstKey(keys map[string]json.RawMessage, names ...string) (string, bool) {
+	for _, n := range names {
+		if _, ok := keys[n]; ok {
+			return n, true
+		}
+	}
+	return "", false
 }

@@ -131,3 +131,27 @@ func TestNotifyDryRunParseOutput(t *testing.T) {
 		t.Errorf("dry run lost the known issue or culprit:\n%s", out)
 	}
 }
+
+// parse --json output of user-mode analyses (no bugcheck code) is accepted too, and its
+// headline says what happened to the process.
+func TestNotifyDryRunUserModeParseOutput(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "bsodwatch.yaml")
+	os.WriteFile(cfg, []byte("notifier:\n  targets:\n    - {name: log, type: console}\n"), 0o644)
+	for _, tc := range []struct{ fixture, want string }{
+		{"hang-cfffffff.txt", "WingtipPos.exe stopped responding (hang analysis)"},
+		{"dotnet-clr-hresult.txt", "CLR exception (0xe0434352) in Contoso_Ledger"},
+	} {
+		t.Run(tc.fixture, func(t *testing.T) {
+			code, parsed, errs := runParse(t, "", "--json", filepath.Join("../../analyzer/cdbout/testdata", tc.fixture))
+			if code != exitOK {
+				t.Fatalf("parse: exit %d: %s", code, errs)
+			}
+			p := filepath.Join(t.TempDir(), "parsed.json")
+			os.WriteFile(p, []byte(parsed), 0o644)
+			code, out, errs := runNotify(t, "--dry-run", "--config", cfg, p)
+			if code != exitOK || !strings.Contains(out, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want the headline %q in:\n%s", code, errs, tc.want, out)
+			}
+		})
+	}
+}

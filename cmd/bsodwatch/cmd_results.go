@@ -200,8 +200,8 @@ type natsFlags struct {
 func addNATSFlags(fs *flag.FlagSet) *natsFlags {
 	q := &natsFlags{}
 	fs.StringVar(&q.config, "config", "", "configuration file (default $"+configEnv+"): nats.urls, credentials, TLS")
-	fs.StringVar(&q.url, "nats", "", "NATS server URLs, comma-separated (nats.urls; env "+natsURLEnv+"; default: the `bsodwatch run` of --data)")
-	fs.StringVar(&q.data, "data", "", "data directory of the `bsodwatch run` to reach when no NATS URL is given (data_dir)")
+	fs.StringVar(&q.url, "nats", "", "NATS server `URLS`, comma-separated (nats.urls; env "+natsURLEnv+"; default: the bsodwatch run of --data)")
+	fs.StringVar(&q.data, "data", "", "data directory (`DIR`) of the bsodwatch run to reach when no NATS URL is given (data_dir)")
 	return q
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -63,4 +64,24 @@ func start(t testing.TB, o embedded.Options) *Queue {
 		t.Fatal(err)
 	}
 	return &Queue{Server: srv, NC: nc, JS: js, URL: srv.ClientURL()}
+}
+
+// Server runs a plain nats-server on a free loopback port with the options mod sets (users,
+// tokens, JetStream), for tests of how clients reach a server configured like a site's.
+func Server(t testing.TB, mod func(*server.Options)) *server.Server {
+	t.Helper()
+	o := &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true}
+	if mod != nil {
+		mod(o)
+	}
+	s, err := server.NewServer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s
 }
