@@ -72,6 +72,10 @@ var microsoftModules = setOf(
 	"oleacc", "winspool", "riched20", "msftedit", "usp10", "lpk", "gdiplus", "windowscodecs",
 	"dcomp", "d3d10warp", "sqmapi", "rtutils", "rasapi32", "rasman", "mpr", "davclnt",
 	"ntshrui", "srvcli", "linkinfo", "cscapi", "atl", "atl100", "mfc42", "mfc140u", "mfc140",
+	"dsound", "dinput", "dinput8", "xinput1_3", "xinput1_4", "xinput9_1_0", "xaudio2_7",
+	"xaudio2_8", "xaudio2_9", "x3daudio1_7", "d3dx9_43", "d3dcompiler_43", "d3dcompiler_47",
+	"ddraw", "d3d8", "d3d10", "d3d10_1", "d3d10core", "dxcore", "winmmbase", "avrt", "ksuser",
+	"msacm32", "hid", "wintypes", "mfreadwrite", "mfcore", "dxva2",
 	// .NET Framework and .NET assemblies shipped by Microsoft (their NGEN images carry "_ni")
 	"system", "system_core", "system_windows_forms", "system_configuration", "system_xml",
 	"system_xml_linq", "system_data", "system_drawing", "system_web", "system_xaml",

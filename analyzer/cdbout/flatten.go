@@ -61,8 +61,9 @@ func indexMarkers(ms []string) *markerIndex {
 }
 
 // splitFlattened appends s to out, cut before every line-start marker when s looks like
-// several lines run together (at least three markers). cutsBuf is reused between calls.
-// Time is linear in len(s): one pass per kind of marker.
+// several lines run together (at least three markers; two in a line shorter than flatMin,
+// which only a re-wrapped text holds). cutsBuf is reused between calls. Time is linear in
+// len(s): one pass per kind of marker.
 func splitFlattened(s string, out []string, cutsBuf *[]int) []string {
 	cuts := (*cutsBuf)[:0]
 	defer func() { *cutsBuf = cuts[:0] }()
@@ -91,22 +92,7 @@ func splitFlattened(s string, out []string, cutsBuf *[]int) []string {
 			}
 		}
 	}
-	// Upper-case analysis keys ("BUGCHECK_STR:", "FAILURE_BUCKET_ID:").
-	for off := 0; ; {
-		k := strings.IndexByte(s[off:], ':')
-		if k < 0 {
-			break
-		}
-		i := off + k
-		off = i + 1
-		j := i
-		for j > 0 && isKeyChar(s[j-1]) {
-			j--
-		}
-		if i-j >= 4 && s[j] >= 'A' && s[j] <= 'Z' && strings.IndexByte(s[j:i], '_') >= 0 && (j == 0 || s[j-1] == ' ') {
-			cuts = append(cuts, j)
-		}
-	}
+	cuts = keyCuts(s, cuts)
 	// Asterisk banners and dash rules stand on lines of their own.
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -128,7 +114,19 @@ func splitFlattened(s string, out []string, cutsBuf *[]int) []string {
 		}
 		i = j
 	}
-	if len(cuts) < 3 {
+	if len(s) < flatMin {
+		// A short line is cut when two line starts follow inside it, or one does and the
+		// line itself starts as a debugger line.
+		inside := 0
+		for _, c := range cuts {
+			if c > 0 && !weakInside(s[c:]) {
+				inside++
+			}
+		}
+		if inside < 2 && (inside == 0 || !startsLine(s)) {
+			return append(out, s)
+		}
+	} else if len(cuts) < 3 {
 		return append(out, s)
 	}
 	slices.Sort(cuts)
@@ -167,6 +165,64 @@ func bannerEnd(s string, j int) (int, bool) {
 		return e, true
 	}
 	return 0, false
+}
+
+// keyCuts appends where upper-case analysis keys ("BUGCHECK_STR:", "FAILURE_BUCKET_ID:")
+// start in s: after a space, or glued to the lower-case end of the value before them
+// ("usbspIMAGE_NAME:", a paste that lost the break and the space).
+func keyCuts(s string, cuts []int) []int {
+	for off := 0; ; {
+		k := strings.IndexByte(s[off:], ':')
+		if k < 0 {
+			return cuts
+		}
+		i := off + k
+		off = i + 1
+		j := i
+		for j > 0 && isKeyChar(s[j-1]) {
+			j--
+		}
+		if i-j >= 4 && s[j] >= 'A' && s[j] <= 'Z' && strings.IndexByte(s[j:i], '_') >= 0 &&
+			(j == 0 || s[j-1] == ' ' || (i-j >= 8 && s[j-1] >= 'a' && s[j-1] <= 'z')) {
+			cuts = append(cuts, j)
+		}
+	}
+}
+
+// shortFlatMin is the length from which a line under flatMin is also checked: flattened
+// text wrapped again at a fixed width ("DEFAULT_BUCKET_ID:  DRIVER_FAULT PROCESS_NAME:  System
+// LAST_CONTROL_TRANSFER: ..."), where two line starts on one line are enough to tell.
+const shortFlatMin = 48
+
+// weakMarkers start lines but also occur inside values ("STACK_COMMAND: ... ** Value: e1181f0
+// ** ; kb"): in a short line they alone do not show a lost break.
+var weakMarkers = []string{"Value:", "Key :", "Key  :", "Timestamp:", "Comments:", "Product:", "Subcode:"}
+
+func weakInside(s string) bool {
+	for _, m := range weakMarkers {
+		if strings.HasPrefix(s, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// startsLine reports s beginning with a line-start marker or an upper-case analysis key.
+func startsLine(s string) bool {
+	for _, m := range flatStart[s[0]] {
+		if strings.HasPrefix(s, m) {
+			return true
+		}
+	}
+	var buf [1]int
+	c := keyCuts(s[:min(len(s), 64)], buf[:0])
+	return len(c) > 0 && c[0] == 0
+}
+
+// maybeRewrapped is the cheap test a line under flatMin passes before splitFlattened looks
+// at it: long enough, and two colons that are not a stack line's " : " separators.
+func maybeRewrapped(s string) bool {
+	return len(s) >= shortFlatMin && strings.Count(s, ":")-2*strings.Count(s, " : ") >= 2
 }
 
 func isKeyChar(c byte) bool {

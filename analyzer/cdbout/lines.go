@@ -80,7 +80,7 @@ func (lr *lineReader) next() (string, bool) {
 		if len(phys) > 0 && bytes.IndexByte(phys, '\r') < 0 {
 			// The common line: one logical line, handed out without the queue.
 			s := lr.clean(phys)
-			if len(s) < flatMin {
+			if len(s) < flatMin && !maybeRewrapped(s) {
 				lr.ascii = lr.cleanASCII
 				return s, true
 			}
@@ -199,7 +199,7 @@ var isCtl = func() (t [256]uint8) {
 
 func (lr *lineReader) addLogical(b []byte) {
 	s := lr.clean(b)
-	if len(s) >= flatMin {
+	if len(s) >= flatMin || maybeRewrapped(s) {
 		lr.queue = splitFlattened(s, lr.queue, &lr.cuts)
 		return
 	}

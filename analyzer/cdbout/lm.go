@@ -105,7 +105,11 @@ func (p *parser) rowlessModule(label, val string) bool {
 	if name == "" || strings.ContainsAny(name, " \t") || len(p.a.Modules) >= maxModules {
 		return false
 	}
-	p.a.Modules = append(p.a.Modules, analysis.Module{Name: p.keep(name)})
+	m := analysis.Module{Name: p.keep(name)}
+	if p.bareRowLine == p.lineNo-1 && strings.EqualFold(p.bareRow.Name, name) {
+		m.Start, m.End = p.bareRow.Start, p.bareRow.End // the row just above, without its state
+	}
+	p.a.Modules = append(p.a.Modules, m)
 	p.curModule = len(p.a.Modules) - 1
 	return true
 }
@@ -128,7 +132,16 @@ var symbolStatuses = map[string]bool{"(deferred)": true, "(pdb symbols)": true,
 // with a symbol state ("fffff801`0a010000 fffff801`0a0dc000 ACPI (pdb symbols) c:\...").
 func (p *parser) lmRowStart(s string) bool {
 	m, ok := p.moduleRow(s)
-	if !ok || !symbolStatuses[m.SymbolStatus] || strings.ContainsAny(m.Name, "!+") {
+	if !ok || strings.ContainsAny(m.Name, "!+") {
+		return false
+	}
+	if m.SymbolStatus == "" && m.SymbolFile == "" && strings.HasSuffix(strings.TrimSpace(s), m.Name) {
+		// "start end name" alone (a !filever or a hand-trimmed paste): a module row only if
+		// the next line is that module's lmv detail, see rowlessModule.
+		p.bareRow, p.bareRowLine = moduleRow{Start: p.keep(m.Start), End: p.keep(m.End), Name: p.keep(m.Name)}, p.lineNo
+		return false
+	}
+	if !symbolStatuses[m.SymbolStatus] {
 		return false
 	}
 	p.st, p.curModule = stLM, -1

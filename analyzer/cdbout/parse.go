@@ -56,14 +56,16 @@ type parser struct {
 	followupLine  string
 	probableImage string
 
-	lastKey      string // a KEY: with an empty value, waiting for a wrapped value
-	resume       state  // the block a blank line just ended, which the next line may continue
-	resumeModule int    // curModule of that lm block
-	pendingArg   int    // N when "ArgN:" had no value: web pages put it lines below, or 0
-	kStack       bool   // the frames so far come from a k command, not from STACK_TEXT
-	stackText    bool   // a STACK_TEXT was seen: k command stacks are then ignored
-	afterBanner  bool   // the previous line was an analysis banner
-	curModule    int    // index of the lm module that detail lines describe, or -1
+	lastKey      string    // a KEY: with an empty value, waiting for a wrapped value
+	resume       state     // the block a blank line just ended, which the next line may continue
+	resumeModule int       // curModule of that lm block
+	pendingArg   int       // N when "ArgN:" had no value: web pages put it lines below, or 0
+	kStack       bool      // the frames so far come from a k command, not from STACK_TEXT
+	stackText    bool      // a STACK_TEXT was seen: k command stacks are then ignored
+	afterBanner  bool      // the previous line was an analysis banner
+	curModule    int       // index of the lm module that detail lines describe, or -1
+	bareRow      moduleRow // a "start end name" line with no symbol state (kept copies)…
+	bareRowLine  int       // …and its line number: it is a module row if details follow
 	lastCommand  string
 	pendingDiag  int // index of a diagnostic awaiting its detail line, or -1
 	seenErr      map[string]bool
