@@ -72,7 +72,8 @@ func (w *Worker) Analyze(ctx context.Context, job *pipeline.Job) (*pipeline.Resu
 		f.Close()
 		var out []byte
 		res, out, jerr = w.runDebugger(ctx, path)
-		if jerr == nil && w.deps.Output != nil && len(out) > 0 {
+		// Kept for a failed run too: the whole output is what a person reads to see why.
+		if ctx.Err() == nil && w.deps.Output != nil && len(out) > 0 {
 			if err := w.deps.Output.PutOutput(ctx, job.ID, out); err != nil {
 				w.log.Warn().Err(err).Str("job", job.ID).Msg("debugger output not kept")
 			}

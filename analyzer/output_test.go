@@ -40,3 +40,21 @@ func TestWorkerKeepsDebuggerOutput(t *testing.T) {
 		t.Errorf("kept output %q does not hold the transcript", got)
 	}
 }
+
+// A failed run's output is kept too: it is what a person reads to see why it failed.
+func TestWorkerKeepsFailedDebuggerOutput(t *testing.T) {
+	e := newEnv(t)
+	job := e.dump("web01/noopen.dmp", script("mode: noopen"))
+	e.publish(job)
+	outs := &outputs{m: map[string]string{}}
+	e.start(e.options(), analyzer.Deps{Output: outs})
+	if r := e.result(job.ID); r.Status != "failed" {
+		t.Fatalf("status %q, want failed", r.Status)
+	}
+	outs.mu.Lock()
+	got := outs.m[job.ID]
+	outs.mu.Unlock()
+	if !strings.Contains(got, "Could not open dump file") {
+		t.Errorf("kept output %q, want the debugger's own words", got)
+	}
+}

@@ -33,7 +33,7 @@ type Deps struct {
 	Marker Marker
 	// Debugger replaces the cdb runner built from the options (tests, benchmarks).
 	Debugger Debugger
-	// Output, when set, keeps the whole output of each successful debugger run.
+	// Output, when set, keeps the whole output of each debugger run (failed ones too).
 	Output OutputStore
 }
 

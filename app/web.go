@@ -85,8 +85,21 @@ func (p *Process) buildWeb(ctx context.Context) (task, error) {
 		return task{}, err
 	}
 	d := web.Deps{JS: p.js, Log: p.log, Rules: rl, Silences: sil, Hosts: hosts, Outputs: outputs, Auth: c.Metrics.WebConfigFile != ""}
-	if dir := c.ShareDir(); dir != "" && c.Share.SMB == nil {
-		if l, err := dumpshare.NewLocal(dir); err == nil {
+	switch {
+	case c.Share.SMB != nil:
+		// Its own session to the SMB share, for downloads. A share that cannot be reached
+		// now leaves the console up with downloads refused (and says why in the log).
+		share, release, err := dumpshare.Open(ctx, c.Share.Options)
+		if err != nil {
+			p.log.Warn().Err(err).Msg("web console: dump downloads are off")
+		} else {
+			p.cleanups = append(p.cleanups, func() { _ = release() })
+			if o, ok := share.(web.DumpOpener); ok {
+				d.Dumps = o
+			}
+		}
+	case c.ShareDir() != "":
+		if l, err := dumpshare.NewLocal(c.ShareDir()); err == nil {
 			d.Dumps = l
 		}
 	}

@@ -124,6 +124,28 @@ func testShare(t *testing.T, s dumpshare.Share, onDisk func(rel string) string, 
 	if err != nil || fi.Size != int64(len(data)) || fi.Rel != rel || time.Since(fi.ModTime).Abs() > time.Hour {
 		t.Fatalf("Stat = %+v, %v", fi, err)
 	}
+	// read back as the web console's download does
+	od, ok := s.(interface {
+		OpenDump(context.Context, string) (io.ReadCloser, int64, error)
+	})
+	if !ok {
+		t.Fatalf("%T has no OpenDump", s)
+	}
+	rc, n, err := od.OpenDump(ctx, rel)
+	if err != nil || n != int64(len(data)) {
+		t.Fatalf("OpenDump = %d bytes, %v", n, err)
+	}
+	back, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(back, data) {
+		t.Fatalf("OpenDump read %d bytes (%v), not what was put", len(back), err)
+	}
+	if _, _, err := od.OpenDump(ctx, "host-1/none.dmp"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("OpenDump of a missing dump: %v, want not-exist", err)
+	}
+	if _, _, err := od.OpenDump(ctx, "../escape.dmp"); !errors.Is(err, dumpshare.ErrInvalidPath) {
+		t.Errorf("OpenDump(../escape.dmp) = %v, want ErrInvalidPath", err)
+	}
 	// a short source: refused, nothing left behind, the old file untouched
 	if _, err := s.Put(ctx, rel, io.LimitReader(bytes.NewReader(data), 1000), int64(len(data))); !errors.Is(err, dumpshare.ErrSizeMismatch) {
 		t.Fatalf("short Put: %v, want ErrSizeMismatch", err)

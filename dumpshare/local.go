@@ -209,6 +209,21 @@ func (l *Local) Open(ctx context.Context, rel string) (*os.File, error) {
 	return f, nil
 }
 
+// OpenDump opens the stored file rel for reading and says its size (the web console's
+// downloads, for a local share and an SMB one alike).
+func (l *Local) OpenDump(ctx context.Context, rel string) (io.ReadCloser, int64, error) {
+	f, err := l.Open(ctx, rel)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("stat %s: %w", rel, err)
+	}
+	return f, fi.Size(), nil
+}
+
 // CleanStale removes temporary files that no live writer holds and that were last written
 // more than olderThan ago. It returns how many it removed.
 func (l *Local) CleanStale(ctx context.Context, olderThan time.Duration) (int, error) {

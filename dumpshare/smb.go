@@ -267,6 +267,30 @@ func (s *SMB) Stat(ctx context.Context, rel string) (FileInfo, error) {
 	return FileInfo{Rel: rel, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }
 
+// OpenDump opens the stored file rel for reading and says its size. Its reads are bound
+// to ctx (a download ends with the request), over the share's one session.
+func (s *SMB) OpenDump(ctx context.Context, rel string) (io.ReadCloser, int64, error) {
+	if err := ValidateRel(rel); err != nil {
+		return nil, 0, err
+	}
+	fsh, err := s.share(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	f, err := fsh.WithContext(ctx).Open(s.remote(rel))
+	if err != nil {
+		s.fail(err)
+		return nil, 0, fmt.Errorf("open %s: %w", rel, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		s.fail(err)
+		return nil, 0, fmt.Errorf("stat %s: %w", rel, err)
+	}
+	return f, fi.Size(), nil
+}
+
 // List implements Share.
 func (s *SMB) List(ctx context.Context, fn func(FileInfo) error) error {
 	return s.walk(ctx, 1, func(_ *smb2.Share, rel string, fi fs.FileInfo) error {

@@ -210,6 +210,8 @@ type pipelineConfig struct {
 	stableAfter time.Duration
 	// slots is the analyzer's (default 2).
 	slots int
+	// metricsListen and webConfig serve the console (default: no listener).
+	metricsListen, webConfig string
 }
 
 func (c pipelineConfig) write(t testing.TB, dir string) string {
@@ -247,10 +249,13 @@ notifier:
   ack_wait: 4s
   flush_interval: 1s
   retry: {initial: 100ms, max: 1s}
-metrics:
-  listen: ""
 `, yamlQuote(c.inventory), c.stableAfter, c.smb.user, c.smb.host, c.smb.port, c.shareSMBDir, c.smb.user, c.engine,
 		yamlQuote(c.cdbPath), yamlQuote(c.shareLocal), c.slots)
+	if c.metricsListen == "" {
+		b.WriteString("metrics:\n  listen: \"\"\n")
+	} else {
+		fmt.Fprintf(&b, "metrics:\n  listen: %s\n  web_config_file: %s\n", c.metricsListen, yamlQuote(c.webConfig))
+	}
 	p := filepath.Join(dir, "bsodwatch.yaml")
 	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)

@@ -265,7 +265,8 @@ func (s *Server) pageVerdict(w http.ResponseWriter, r *http.Request) {
 	res := en.Result
 	v := verdict.Ensure(res)
 	p := &VerdictPage{R: res, V: v, A: res.Analysis, Bucket: res.Bucket(), Stored: en.Stored, Dump: s.d.Dumps != nil}
-	p.Output = s.d.Outputs != nil && res.Engine == "cdb" && res.Status != pipeline.StatusFailed
+	// A failed cdb run's output is kept when the debugger printed any (its end is shown).
+	p.Output = s.d.Outputs != nil && res.Engine == "cdb" && (res.Status != pipeline.StatusFailed || res.DebuggerTail != "")
 	p.Issues, p.Flags = analysis.Explaining(res.Matches)
 	p.Crash, p.Class = history.CrashTime(res), classOf(res)
 	if p.A != nil {
@@ -304,7 +305,7 @@ func (s *Server) downloadDump(w http.ResponseWriter, r *http.Request, user strin
 	id := r.PathValue("id")
 	aw := w.(*auditWriter)
 	if s.d.Dumps == nil {
-		err := errors.New("the dump share is not readable from this process (an SMB share): fetch the dump from the share itself")
+		err := errors.New("the dump share is not readable from this process (it could not be opened at start, see the log): fetch the dump from the share itself")
 		s.refuse(w, r, http.StatusNotImplemented, err.Error())
 		return id, err
 	}
@@ -322,25 +323,20 @@ func (s *Server) downloadDump(w http.ResponseWriter, r *http.Request, user strin
 		s.refuse(w, r, http.StatusGone, err.Error())
 		return id, err
 	}
-	f, err := s.d.Dumps.Open(r.Context(), en.Result.Job.SharePath)
+	f, size, err := s.d.Dumps.OpenDump(r.Context(), en.Result.Job.SharePath)
 	if err != nil {
 		err = fmt.Errorf("dump %s is not on the share: %w", en.Result.Job.SharePath, err)
 		s.refuse(w, r, http.StatusNotFound, err.Error())
 		return id, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		s.refuse(w, r, http.StatusInternalServerError, err.Error())
-		return id, err
-	}
 	if !aw.begin(id, en.Result.Job.SharePath) {
 		return id, nil
 	}
 	name := strings.NewReplacer(`"`, "", `\`, "", "\r", "", "\n", "").Replace(en.Result.Job.Host + "-" + path.Base(en.Result.Job.SharePath))
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", mimeAttachment(name))
-	w.Header().Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = io.Copy(w, f)

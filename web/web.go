@@ -24,10 +24,10 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
 	"sync"
 	"time"
 
@@ -92,7 +92,7 @@ type SilenceStore interface {
 
 // DumpOpener opens a dump on the share by its share path (*dumpshare.Local).
 type DumpOpener interface {
-	Open(ctx context.Context, rel string) (*os.File, error)
+	OpenDump(ctx context.Context, rel string) (io.ReadCloser, int64, error)
 }
 
 // OutputSource gives the whole debugger output of a verdict (*debugout.Store); the error
@@ -109,7 +109,7 @@ type Deps struct {
 	Silences SilenceStore
 	// Hosts may be nil: no fetcher reports (the host pages then show crashes only).
 	Hosts HostSource
-	// Dumps may be nil: the share is not readable here (SMB), downloads say so.
+	// Dumps may be nil: the share is not readable here, downloads say so.
 	Dumps DumpOpener
 	// Outputs may be nil: whole debugger outputs are not shown.
 	Outputs OutputSource

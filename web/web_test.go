@@ -581,3 +581,20 @@ func TestDebuggerOutput(t *testing.T) {
 		t.Error("a native verdict links a debugger output")
 	}
 }
+
+// A failed cdb run whose debugger printed something links its whole output; a failed
+// analysis with no debugger output does not.
+func TestFailedDebuggerOutputLinked(t *testing.T) {
+	rs := results()
+	f := notifytest.Failed()
+	f.Job.ID, f.Engine, f.DebuggerTail = "f00d01", "cdb", "Could not open dump file [x], Win32 error 0n2"
+	verdict.Ensure(f)
+	e := start(t, append(rs, f), false)
+	e.srv.d.Outputs = fakeOutputs{"f00d01": "Could not open dump file [x], Win32 error 0n2\n"}
+	if body := do(t, e.srv, "GET", "/verdicts/f00d01", nil).Body.String(); !strings.Contains(body, `href="/verdicts/f00d01/debugger.txt"`) {
+		t.Error("the failed cdb verdict does not link its debugger output")
+	}
+	if body := do(t, e.srv, "GET", "/verdicts/9900ff", nil).Body.String(); strings.Contains(body, "debugger.txt") {
+		t.Error("a failed analysis without debugger output links one")
+	}
+}
