@@ -73,9 +73,9 @@ func splitFlattened(s string, out []string, cutsBuf *[]int) []string {
 		if f == 0 {
 			continue
 		}
-		if f&1 != 0 && i > 0 && s[i-1] == ' ' {
+		if f&1 != 0 && i > 0 {
 			for _, m := range flatStart[c] {
-				if strings.HasPrefix(s[i:], m) {
+				if strings.HasPrefix(s[i:], m) && (s[i-1] == ' ' || gluedMarkers[m] && gluesOn(s[i-1])) {
 					cuts = append(cuts, i)
 					break
 				}
@@ -182,11 +182,58 @@ func keyCuts(s string, cuts []int) []int {
 		for j > 0 && isKeyChar(s[j-1]) {
 			j--
 		}
+		if k := gluedKey(s[j:i]); k > 0 && (j == 0 || s[j-1] != ' ' || !gluedKeys[s[j:i]]) {
+			// a known key glued to the value before it: "0x116PROCESS_NAME:",
+			// "GRAPHICS_DRIVER_TDR_FAULTBUGCHECK_STR:"
+			cuts = append(cuts, j+k)
+			continue
+		}
 		if i-j >= 4 && s[j] >= 'A' && s[j] <= 'Z' && strings.IndexByte(s[j:i], '_') >= 0 &&
-			(j == 0 || s[j-1] == ' ' || (i-j >= 8 && s[j-1] >= 'a' && s[j-1] <= 'z')) {
+			(j == 0 || s[j-1] == ' ' || (i-j >= 8 && (s[j-1] >= 'a' && s[j-1] <= 'z' || s[j-1] == '.' || s[j-1] == ')'))) {
 			cuts = append(cuts, j)
 		}
 	}
+}
+
+// gluedMarkers are line starts that text with lost breaks also glues onto the value before
+// them ("...0000000000000000Debugging Details:", "...referencedArg2:").
+var gluedMarkers = map[string]bool{"Debugging Details:": true, "Arguments:": true, "Arg1:": true,
+	"Arg2:": true, "Arg3:": true, "Arg4:": true, "Followup:": true, "Probably caused by": true}
+
+// gluesOn reports a byte a glued line start may follow: the end of a value.
+func gluesOn(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c == '.' || c == ')'
+}
+
+// gluedKeys are the analysis keys that text with lost line breaks glues onto the value
+// before them; they end with a key the parser reads, so a longer run of capitals ending in
+// one is a value and that key.
+var gluedKeys = map[string]bool{"BUCKET_ID": true, "BUGCHECK_STR": true, "DEFAULT_BUCKET_ID": true,
+	"EXCEPTION_CODE": true, "EXCEPTION_CODE_STR": true, "FAILURE_BUCKET_ID": true, "FOLLOWUP_NAME": true,
+	"IMAGE_NAME": true, "IMAGE_VERSION": true, "MODULE_NAME": true, "PRIMARY_PROBLEM_CLASS": true,
+	"PROCESS_NAME": true, "SYMBOL_NAME": true, "STACK_TEXT": true, "FAULTING_IP": true,
+	"CURRENT_IRQL": true, "LAST_CONTROL_TRANSFER": true, "STACK_COMMAND": true, "FAILURE_ID_HASH": true,
+	"BUGCHECK_CODE": true, "IMAGE_TIMESTAMP": true}
+
+// gluedKey returns where, inside run (key characters before a colon), a known key starts
+// that something other than a key's own prefix precedes, or 0. The longest such key wins,
+// so "DEFAULT_BUCKET_ID" is not cut before "BUCKET_ID".
+func gluedKey(run string) int {
+	best := 0
+	for k := 1; k < len(run); k++ {
+		c := run[k-1]
+		if !gluedKeys[run[k:]] {
+			continue
+		}
+		if c == '_' {
+			continue // a longer key ends here ("DEFAULT_BUCKET_ID")
+		}
+		if best == 0 {
+			best = k
+		}
+		break
+	}
+	return best
 }
 
 // shortFlatMin is the length from which a line under flatMin is also checked: flattened

@@ -318,6 +318,9 @@ func (lr *lineReader) residue(s string) string {
 	if strings.Contains(s, "**") {
 		s = stripBold(s)
 	}
+	if len(s) > 4 && s[0] == '_' && s[1] == '_' {
+		s = stripUnderscoreBold(s)
+	}
 	if strings.IndexByte(s, '`') >= 0 {
 		s = stripBackticks(s)
 	}
@@ -617,6 +620,22 @@ func stripBold(s string) string {
 	}
 	b = append(b, s[last:]...)
 	return strings.TrimSpace(string(b))
+}
+
+// stripUnderscoreBold removes markdown's other bold (__x__) around the start of a line:
+// "__UNEXPECTED_KERNEL_MODE_TRAP (7f) <- note__". Only an opening "__" before a capital
+// letter with a closing "__" at a word's end counts, so a symbol such as
+// "__C_specific_handler" stays whole.
+func stripUnderscoreBold(s string) string {
+	if s[2] < 'A' || s[2] > 'Z' {
+		return s
+	}
+	for i := 3; i+1 < len(s); i++ {
+		if s[i] == '_' && s[i+1] == '_' && (i+2 == len(s) || s[i+2] == ' ') && s[i-1] != '_' && s[i-1] != ' ' {
+			return strings.TrimSpace(s[2:i] + s[i+2:])
+		}
+	}
+	return s
 }
 
 func isSpaceOrPunct(c byte) bool {
