@@ -4,7 +4,7 @@ BIN     ?= bin
 PKGS    ?= ./...
 LDFLAGS ?= -s -w
 
-.PHONY: all build test test-go test-ad test-windows ps1-check race fmt-check vet cross bench fuzz docker clean
+.PHONY: all build test test-steps test-go test-ad test-windows ps1-check race fmt-check vet cross bench fuzz docker clean
 
 all: build
 
@@ -13,8 +13,13 @@ build:
 
 # test: formatting, vet, the Windows cross-build, then every test with a private Samba on a
 # loopback port (installed from Debian packages when missing, stopped afterwards), the same
-# tests built for Windows and run under Wine, and the PowerShell scripts' syntax check.
-test: fmt-check vet cross test-go test-windows ps1-check
+# tests built for Windows and run under Wine, and the PowerShell scripts' syntax check. The
+# last line says how long it all took (the figure the README gives).
+test:
+	@t0=$$(date +%s); rc=0; $(MAKE) --no-print-directory test-steps || rc=$$?; \
+	echo "make test: $$(( $$(date +%s) - t0 )) s in all, exit $$rc" >&2; exit $$rc
+
+test-steps: fmt-check vet cross test-go test-windows ps1-check
 
 test-go:
 	./scripts/test.sh $(PKGS)

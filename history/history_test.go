@@ -66,34 +66,14 @@ func synth(n int, seed uint64) []*pipeline.Result {
 	return out
 }
 
-func publish(t testing.TB, js jetstream.JetStream, rs []*pipeline.Result) {
-	t.Helper()
-	ctx := context.Background()
-	for _, r := range rs {
-		data, err := json.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := js.PublishAsync(pipeline.ResultSubject(r.Job.ID), data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(60 * time.Second):
-		t.Fatal("publish did not complete")
-	}
-	_ = ctx
-}
-
 func TestListFilters(t *testing.T) {
 	js := startJS(t)
 	rs := synth(300, 7)
-	publish(t, js, rs)
+	embeddedtest.PublishResults(t, js, rs)
 	// Replace one verdict: history must show only the newest per dump.
 	repl := *rs[10]
 	repl.Matches = []rules.Match{{ID: "replaced", Why: []string{"x"}}}
-	publish(t, js, []*pipeline.Result{&repl})
+	embeddedtest.PublishResults(t, js, []*pipeline.Result{&repl})
 	rs[10] = &repl
 
 	rd := &Reader{JS: js, Log: zerolog.Nop()}
@@ -148,7 +128,7 @@ func TestListFilters(t *testing.T) {
 func TestCount(t *testing.T) {
 	js := startJS(t)
 	rs := synth(400, 11)
-	publish(t, js, rs)
+	embeddedtest.PublishResults(t, js, rs)
 	rd := &Reader{JS: js, Log: zerolog.Nop()}
 	for _, by := range []string{ByHost, ByBucket, ByRule} {
 		t.Run(by, func(t *testing.T) {
@@ -204,7 +184,7 @@ func TestEmptyHistory(t *testing.T) {
 		t.Fatalf("empty stream: %v, %v", got, err)
 	}
 	// A since after every stored verdict must return at once, not wait for new ones.
-	publish(t, js, synth(3, 1))
+	embeddedtest.PublishResults(t, js, synth(3, 1))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	got, err = rd.List(ctx, Filter{Since: time.Now().Add(10 * 24 * time.Hour)})
@@ -215,7 +195,7 @@ func TestEmptyHistory(t *testing.T) {
 
 func TestCorruptVerdictSkipped(t *testing.T) {
 	js := startJS(t)
-	publish(t, js, synth(5, 3))
+	embeddedtest.PublishResults(t, js, synth(5, 3))
 	if _, err := js.Publish(context.Background(), pipeline.ResultSubject("garbage"), []byte("{not json")); err != nil {
 		t.Fatal(err)
 	}
@@ -492,7 +472,7 @@ func matchIDs(r *pipeline.Result) []string {
 // and on GOMAXPROCS.
 func BenchmarkCount100k(b *testing.B) {
 	js := startJS(b)
-	publish(b, js, synth(100_000, 9))
+	embeddedtest.PublishResults(b, js, synth(100_000, 9))
 	rd := &Reader{JS: js, Log: zerolog.Nop()}
 	defer func(n int) { countWorkers = n }(countWorkers)
 	for _, w := range []int{1, max(runtime.GOMAXPROCS(0), 2)} {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bsodwatch/bsodwatch/internal/kvwatch"
 	"github.com/rs/zerolog"
 )
 
@@ -172,32 +174,16 @@ func NewReader(ctx context.Context, js jetstream.JetStream, replicas int) (*Read
 
 // Watch follows the bucket until ctx ends.
 func (r *Reader) Watch(ctx context.Context) error {
-	w, err := r.kv.WatchAll(ctx)
-	if err != nil {
-		return fmt.Errorf("watch host status: %w", err)
-	}
-	defer w.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case u, ok := <-w.Updates():
-			if !ok {
-				return nil
-			}
-			if u == nil {
-				continue
-			}
-			r.mu.Lock()
-			var st Status
-			if u.Operation() == jetstream.KeyValuePut && json.Unmarshal(u.Value(), &st) == nil {
-				r.hosts[u.Key()] = st
-			} else {
-				delete(r.hosts, u.Key())
-			}
-			r.mu.Unlock()
+	return kvwatch.Follow(ctx, r.kv, "host status", func(key string, op jetstream.KeyValueOp, value []byte) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		var st Status
+		if op == jetstream.KeyValuePut && json.Unmarshal(value, &st) == nil {
+			r.hosts[key] = st
+		} else {
+			delete(r.hosts, key)
 		}
-	}
+	}, nil)
 }
 
 // Get returns host's status.

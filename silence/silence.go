@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bsodwatch/bsodwatch/internal/kvwatch"
 )
 
 // Bucket is the KV bucket the entries are kept in.
@@ -95,26 +97,7 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, er
 
 // Watch keeps the memory copy current until ctx ends. The first full load closes Ready.
 func (s *Store) Watch(ctx context.Context) error {
-	w, err := s.kv.WatchAll(ctx)
-	if err != nil {
-		return fmt.Errorf("watch silences: %w", err)
-	}
-	defer w.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case u, ok := <-w.Updates():
-			if !ok {
-				return nil
-			}
-			if u == nil { // every stored entry has been seen
-				s.once.Do(func() { close(s.ready) })
-				continue
-			}
-			s.apply(u.Key(), u.Operation(), u.Value())
-		}
-	}
+	return kvwatch.Follow(ctx, s.kv, "silences", s.apply, func() { s.once.Do(func() { close(s.ready) }) })
 }
 
 func (s *Store) apply(key string, op jetstream.KeyValueOp, value []byte) {

@@ -392,11 +392,7 @@ func (s *Server) apiReanalyze(w http.ResponseWriter, r *http.Request, user strin
 	aw := w.(*auditWriter)
 	en, err := s.rd.Get(r.Context(), id)
 	if err != nil {
-		code := http.StatusBadGateway
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			code = http.StatusNotFound
-		}
-		s.refuse(w, r, code, err.Error())
+		s.refuse(w, r, getStatus(err), err.Error())
 		return id, err
 	}
 	rs := s.d.Rules.Current()

@@ -300,6 +300,15 @@ func (s *Server) debuggerOutput(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
+// getStatus is the HTTP status of a failed read of a stored verdict: 404 when there is none,
+// 502 when the stream could not answer.
+func getStatus(err error) int {
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return http.StatusNotFound
+	}
+	return http.StatusBadGateway
+}
+
 // downloadDump sends a verdict's dump from the share (audited before the first byte).
 func (s *Server) downloadDump(w http.ResponseWriter, r *http.Request, user string) (string, error) {
 	id := r.PathValue("id")
@@ -311,11 +320,7 @@ func (s *Server) downloadDump(w http.ResponseWriter, r *http.Request, user strin
 	}
 	en, err := s.rd.Get(r.Context(), id)
 	if err != nil {
-		code := http.StatusBadGateway
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			code = http.StatusNotFound
-		}
-		s.refuse(w, r, code, err.Error())
+		s.refuse(w, r, getStatus(err), err.Error())
 		return id, err
 	}
 	if at := en.Result.PrunedAt; !at.IsZero() {

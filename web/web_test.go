@@ -73,24 +73,6 @@ func results() []*pipeline.Result {
 	return rs
 }
 
-func publish(t testing.TB, js jetstream.JetStream, rs []*pipeline.Result) {
-	t.Helper()
-	for _, r := range rs {
-		data, err := json.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := js.PublishAsync(pipeline.ResultSubject(r.Job.ID), data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(120 * time.Second):
-		t.Fatal("publish did not complete")
-	}
-}
-
 // start stores rs, starts a console (auth says whether a web config authenticates users)
 // and waits until its index holds them.
 func start(t testing.TB, rs []*pipeline.Result, auth bool) *env {
@@ -98,7 +80,7 @@ func start(t testing.TB, rs []*pipeline.Result, auth bool) *env {
 	q := embeddedtest.Start(t, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	publish(t, q.JS, rs)
+	embeddedtest.PublishResults(t, q.JS, rs)
 	rl, err := rules.NewReloader("", zerolog.Nop(), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,26 @@ import (
 )
 
 // waitFor polls s until it matches re or the deadline passes.
+// runProc is `bsodwatch run` started in this process by startRun.
+type runProc struct {
+	out, errOut *testlog.Buffer
+	env         *env
+	cancel      context.CancelFunc
+	done        chan int // its exit code
+}
+
+// startRun dispatches `run` with JSON logs and args in a goroutine; the test's end cancels it.
+func startRun(t *testing.T, args ...string) *runProc {
+	t.Helper()
+	r := &runProc{out: &testlog.Buffer{}, errOut: &testlog.Buffer{}, done: make(chan int, 1)}
+	r.env = &env{Stdout: r.out, Stderr: r.errOut, Stdin: strings.NewReader(""), Getenv: func(string) string { return "" }}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	t.Cleanup(cancel)
+	go func() { r.done <- dispatch(ctx, r.env, append([]string{"--log.format", "json", "run"}, args...)) }()
+	return r
+}
+
 func waitFor(t *testing.T, what string, s func() string, re *regexp.Regexp, d time.Duration) []string {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -38,14 +58,8 @@ func waitFor(t *testing.T, what string, s func() string, re *regexp.Regexp, d ti
 func TestRunAllInOne(t *testing.T) {
 	dumps := sharedtest.Dir(t, "dumps")
 	data := t.TempDir()
-	var out, errOut testlog.Buffer
-	e := &env{Stdout: &out, Stderr: &errOut, Stdin: strings.NewReader(""), Getenv: func(string) string { return "" }}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
-	go func() {
-		done <- dispatch(ctx, e, []string{"--log.format", "json", "run", "--data", data, "--metrics", "127.0.0.1:0"})
-	}()
+	r := startRun(t, "--data", data, "--metrics", "127.0.0.1:0")
+	out, errOut, cancel, done := r.out, r.errOut, r.cancel, r.done
 	m := waitFor(t, "start-up summary", out.String, regexp.MustCompile(`metrics +http://(\S+)/metrics`), 60*time.Second)
 	base := "http://" + m[1]
 	for _, want := range []string{"data     " + data, "fleet    " + filepath.Join(data, "fleet"), "share    " + filepath.Join(data, "share"), "embedded, on loopback nats://127.0.0.1:", "engine   native", "console"} {
@@ -165,14 +179,8 @@ func TestIdenticalDumpsOnTwoHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := t.TempDir()
-	var out, errOut testlog.Buffer
-	e := &env{Stdout: &out, Stderr: &errOut, Stdin: strings.NewReader(""), Getenv: func(string) string { return "" }}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
-	go func() {
-		done <- dispatch(ctx, e, []string{"--log.format", "json", "run", "--data", data, "--metrics", ""})
-	}()
+	r := startRun(t, "--data", data, "--metrics", "")
+	out, errOut, cancel, done, e := r.out, r.errOut, r.cancel, r.done, r.env
 	waitFor(t, "start-up summary", out.String, regexp.MustCompile(`Stop with Ctrl-C`), 60*time.Second)
 	paths := map[string]string{}
 	for _, host := range []string{"web-a", "web-b"} {
@@ -188,7 +196,7 @@ func TestIdenticalDumpsOnTwoHosts(t *testing.T) {
 	byHost := func() map[string]int {
 		var rout, rerr bytes.Buffer
 		re := &env{Stdout: &rout, Stderr: &rerr, Getenv: func(string) string { return "" }, Log: e.Log}
-		if code := dispatch(ctx, re, []string{"results", "--data", data, "--by", "host", "--json"}); code != exitOK {
+		if code := dispatch(context.Background(), re, []string{"results", "--data", data, "--by", "host", "--json"}); code != exitOK {
 			t.Fatalf("results: exit %d: %s", code, rerr.String())
 		}
 		counts := map[string]int{}

@@ -4,6 +4,7 @@ package embeddedtest
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -84,4 +85,23 @@ func Server(t testing.TB, mod func(*server.Options)) *server.Server {
 	}
 	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
 	return s
+}
+
+// PublishResults stores rs on the results stream (asynchronously, waiting for every ack).
+func PublishResults(t testing.TB, js jetstream.JetStream, rs []*pipeline.Result) {
+	t.Helper()
+	for _, r := range rs {
+		data, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.PublishAsync(pipeline.ResultSubject(r.Job.ID), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(120 * time.Second):
+		t.Fatal("publish did not complete")
+	}
 }
