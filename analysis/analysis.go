@@ -36,6 +36,19 @@ type Analysis struct {
 	// CulpritName falls back to it.
 	BlamedModule string `json:"blamed_module,omitempty"`
 	BlamedBy     string `json:"blamed_by,omitempty"`
+	// Suspect is the one vendor's driver a person would look at next when the analysis blames
+	// only Windows' own code: a loaded third-party driver of a kind that runs in the part of
+	// Windows that crashed (a firewall's callout for a crash in NETIO, an antivirus filter
+	// for FLTMGR). SuspectWhy says so in words, starting "suspect, not proven". The driver
+	// reference sets both (drivers.Attribute); CulpritName prefers Suspect to a Windows module.
+	Suspect    string `json:"suspect,omitempty"`
+	SuspectWhy string `json:"suspect_why,omitempty"`
+	// MentionedDrivers are the third-party drivers an analysis' text names outside its module
+	// list, stack and blamed module: driver files (".sys") of a pasted list of drivers, a
+	// path or a note, and, for a kernel crash, the modules of stack frames printed below the
+	// analysis (a !thread, kv or dps listing; these carry no extension). The driver reference
+	// weighs them, as named and not as loaded, when it looks for a Suspect.
+	MentionedDrivers []string `json:"mentioned_drivers,omitempty"`
 	// Culprit is the module blamed for the crash with its vendor and product (from the
 	// module's version resource or the shipped driver reference), when one is named.
 	Culprit         *Culprit `json:"culprit,omitempty"`

@@ -104,6 +104,9 @@ type VerdictCulprit struct {
 	Symbol string `json:"symbol,omitempty"`
 	// Why says how the culprit was found ("bug check parameter 2 points into it").
 	Why string `json:"why,omitempty"`
+	// Suspect is true when the culprit is the analysis' Suspect: a loaded third-party driver
+	// named because the analysis blames only Windows' own code, not a module it blames.
+	Suspect bool `json:"suspect,omitempty"`
 	// Version is the module's file version; Built its link date ("2019-12-06"), or
 	// "reproducible build (no date)" when the timestamp is a content hash.
 	Version string `json:"version,omitempty"`

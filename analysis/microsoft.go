@@ -47,6 +47,29 @@ var microsoftModules = setOf(
 	"ndiscap", "kdnic", "ndisvirtualbus", "umpass", "volume", "hidbth", "bthmodem", "bthleenum",
 	"bthhfenum", "wificx", "windowstrustedrt", "windowstrustedrtproxy", "msquic", "tcpipreg",
 	"mslbfoprovider",
+	// more in-box drivers of Windows 10/11 and Windows Server (client, server roles,
+	// Hyper-V, failover clustering, Bluetooth, USB type-C, SoC buses)
+	"acpidev", "agilevpn", "appid", "appvstrm", "appvvemgr", "appvvfs", "asyncmac", "bthmini",
+	"bthpan", "btha2dp", "bthhfaud", "hidbthle", "buttonconverter", "cad", "circlass", "dmvsc",
+	"drmkaud", "errdev", "fdc", "flpydisk", "fs_rec", "fsdepends", "fxppm", "gencounter",
+	"genericusbfn", "hidbatt", "hidi2c", "hidinterrupt", "hidir", "hidspi", "hvcrash", "hvservice",
+	"hyperkbd", "hypervideo", "indirectkmd", "ipfltdrv", "ipnat", "isapnp", "kbldfltr", "mausbhost",
+	"mausbip", "mbbcx", "modem", "mshidkmdf", "mshidumdf", "mshwnclx", "msgpiowin32", "mskssrv",
+	"mspclock", "mspqm", "mstee", "msdsm", "mpio", "iscsiprt", "msbridge", "mtconfig", "ndfltr",
+	"ndisimplatform", "pktmon", "wfpcapture", "nfsrdr", "msnfsflt", "pcmcia", "qwavedrv", "ramdisk",
+	"rasgre", "refsv1", "rhproxy", "sbp2port", "scfilter", "sdfrd", "sdport", "sercx", "sercx2",
+	"serpl011", "sermouse", "sleepstudyhelper", "spbcx", "storflt", "tbs", "terminpt", "tsusbflt",
+	"tsusbgd", "ucmcx", "ucmcx0101", "ucmtcpcicx", "ucmucsi", "ucmucsicx", "ucmucsiacpiclient",
+	"udecx", "uefi", "ufx01000", "urscx01000", "usb80236", "usbaudio2", "usbcir", "usbd",
+	"usbprint", "usbser", "usbncm", "rndismp", "rndismpx", "usb8023", "usb8023x", "wmbclass",
+	"verifierext", "vhf", "vmgid", "vmsproxyhnic", "vmsvsf", "vmsvsm", "vpcivsp", "vhdparser",
+	"vkrnlintvsp", "vkrnlintvsc", "synth3dvsc", "vfpext", "vwifimp", "wimfsf", "win32kmin",
+	"winusb", "wpdupfltr", "xinputhid", "sysaudio", "wdmaud", "rdpdd", "rdpencdd", "rdprefmp",
+	"tdpipe", "tssecsrv", "dfsrro", "datascrn", "quota", "dedup", "svhdxflt", "clusdisk",
+	"clusport", "clusflt", "netft", "csvfs", "csvflt", "csvnsflt", "csvvbus", "prjflt", "bttflt",
+	"pmem", "scmdisk0101", "ehstortcgdrv", "fbwf", "uwfs", "uwfreg", "wimmount_sys", "sysmondrv",
+	"procmon24", "procmon23", "procexp152", "wfplwf", "ws2ifsl_sys", "netadapter",
+	"microsoft_bluetooth_legacy_leenumerator", "microsoft_bluetooth_avrcptransport",
 	// user mode: loader, core DLLs, runtimes, shell and frequent system processes
 	"ntdll", "kernel32", "kernelbase", "user32", "gdi32", "gdi32full", "win32u", "advapi32",
 	"sechost", "rpcrt4", "combase", "ole32", "oleaut32", "shell32", "shlwapi", "shcore",
@@ -129,7 +152,15 @@ var keyReplacer = strings.NewReplacer(".", "_", "-", "_")
 // The NGEN image of an assembly ("System_Windows_Forms_ni") is that assembly.
 func IsMicrosoftModule(name string) bool {
 	k := moduleKey(name)
-	return microsoftModules[k] || strings.HasSuffix(k, "_ni") && microsoftModules[k[:len(k)-3]]
+	if microsoftModules[k] || strings.HasSuffix(k, "_ni") && microsoftModules[k[:len(k)-3]] {
+		return true
+	}
+	// The crash-dump copy of a storage driver ("dump_storahci") is that driver, and Microsoft
+	// Defender's kernel scanning driver has a random hex suffix ("MpKsl3d4b5a7e").
+	if rest, ok := strings.CutPrefix(k, "dump_"); ok && microsoftModules[rest] {
+		return true
+	}
+	return strings.HasPrefix(k, "mpksl") && len(k) == len("mpksl")+8 && isHexString(k[len("mpksl"):])
 }
 
 // IsPlaceholderModule reports whether name is one of the analyzer's stand-ins for "no
@@ -164,8 +195,9 @@ func (a *Analysis) Module(name string) *Module {
 
 // CulpritName is the module a person would blame first: the analyzer's MODULE_NAME when it is
 // a third-party module (the debugger's own verdict), else the innermost third-party stack
-// frame's module, else MODULE_NAME unless it is a placeholder, else the IMAGE_NAME, else the
-// module blamed by another shape of the text (BlamedModule).
+// frame's module, else the Suspect among the loaded drivers, else MODULE_NAME unless it is a
+// placeholder, else the IMAGE_NAME, else the module blamed by another shape of the text
+// (BlamedModule).
 func (a *Analysis) CulpritName() string {
 	if a.ModuleName != "" && !IsPlaceholderModule(a.ModuleName) && !a.IsMicrosoft(a.ModuleName) &&
 		moduleKey(a.ModuleName) != moduleKey(a.ThirdPartyModule) {
@@ -173,6 +205,9 @@ func (a *Analysis) CulpritName() string {
 	}
 	if a.ThirdPartyModule != "" {
 		return a.ThirdPartyModule
+	}
+	if a.Suspect != "" {
+		return a.Suspect
 	}
 	if a.ModuleName != "" && !IsPlaceholderModule(a.ModuleName) {
 		return a.ModuleName

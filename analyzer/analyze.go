@@ -97,7 +97,7 @@ func (w *Worker) finish(job *pipeline.Job, res *pipeline.Result, start time.Time
 	res.Version, res.Job, res.Status = pipeline.ResultVersion, *job, pipeline.StatusOK
 	res.Worker = w.opts.Name
 	if res.Analysis != nil {
-		res.Analysis.Culprit = drivers.Identify(res.Analysis)
+		drivers.Attribute(res.Analysis)
 	}
 	res.Matches = []rules.Match{}
 	if rs := w.ruleSet(); rs != nil {

@@ -24,7 +24,7 @@ type facts struct {
 	hasArg          [4]bool
 
 	// culprit is the analysis' culprit with its driver-reference facts (vendor, kind):
-	// a.Culprit when the caller set it, else what drivers.Identify says.
+	// a.Culprit when the caller set it, else what drivers.Attribute says.
 	culprit *analysis.Culprit
 
 	moduleName, imageName, thirdParty, process, symbol nameFact
@@ -165,7 +165,9 @@ func newFacts(in Input) *facts {
 	}
 	f.culprit = a.Culprit
 	if f.culprit == nil {
-		f.culprit = drivers.Identify(a)
+		cp := *a // Attribute writes the suspect: not into the caller's analysis
+		drivers.Attribute(&cp)
+		f.culprit = cp.Culprit
 	}
 	if f.culprit == nil {
 		f.culprit = &analysis.Culprit{}

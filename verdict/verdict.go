@@ -323,7 +323,7 @@ func culprit(r *pipeline.Result, a *analysis.Analysis) *analysis.VerdictCulprit 
 		return nil
 	}
 	switch pc := r.ProbableCause; {
-	case pc != nil && pc.Module != "" && pc.Module != "hardware":
+	case pc != nil && pc.Module != "" && pc.Module != "hardware" && !(a.Suspect != "" && a.IsMicrosoft(pc.Module)):
 		c.Module, c.Offset, c.Why = pc.Module, pc.Offset, pc.Reason
 	default:
 		name := a.CulpritName()
@@ -333,6 +333,8 @@ func culprit(r *pipeline.Result, a *analysis.Analysis) *analysis.VerdictCulprit 
 		c.Module = imageName(a, name)
 		c.Symbol = a.SymbolName
 		switch {
+		case a.Suspect != "" && strings.EqualFold(name, a.Suspect):
+			c.Why, c.Suspect = a.SuspectWhy, true
 		case a.ThirdPartyModule != "" && strings.EqualFold(name, a.ThirdPartyModule):
 			c.Why = "the innermost stack frame outside Windows' own modules"
 		case a.CulpritIsBlamed():

@@ -12,6 +12,7 @@ import (
 	"github.com/bsodwatch/bsodwatch/analyzer"
 	"github.com/bsodwatch/bsodwatch/analyzer/cdbout"
 	"github.com/bsodwatch/bsodwatch/analyzer/native"
+	"github.com/bsodwatch/bsodwatch/drivers"
 	"github.com/bsodwatch/bsodwatch/intake"
 	"github.com/bsodwatch/bsodwatch/internal/sharedtest"
 	"github.com/bsodwatch/bsodwatch/pipeline"
@@ -348,5 +349,30 @@ func TestUserModeTranscripts(t *testing.T) {
 				t.Errorf("culprit %+v, want %s", v.Culprit, tc.culprit)
 			}
 		})
+	}
+}
+
+// A crash in Windows' own code with one vendor's filter loaded: both engines make the
+// suspect the culprit, say it is a suspect, and bucket by it.
+func TestSuspectCulprit(t *testing.T) {
+	mods := []analysis.Module{{Name: "nt", ImageName: "ntoskrnl.exe"}, {Name: "NETIO", ImageName: "NETIO.SYS"},
+		{Name: "rt640x64", ImageName: "rt640x64.sys"}, {Name: "klwfp", ImageName: "klwfp.sys"}}
+	for _, tc := range []struct {
+		engine string
+		pc     *pipeline.Cause
+	}{
+		{"cdb", nil},
+		{"native", &pipeline.Cause{Outcome: "module", Module: "NETIO.SYS", Reason: "the faulting address is in NETIO.SYS"}},
+	} {
+		a := &analysis.Analysis{BugcheckCode: "0xd1", ModuleName: "NETIO", ImageName: "NETIO.SYS", Modules: mods, Complete: true}
+		drivers.Attribute(a)
+		v := verdict.Of(&pipeline.Result{Status: pipeline.StatusOK, Engine: tc.engine, Analysis: a, ProbableCause: tc.pc})
+		if v.Culprit == nil || v.Culprit.Module != "klwfp.sys" || v.Culprit.Vendor != "Kaspersky" ||
+			!strings.HasPrefix(v.Culprit.Why, "suspect, not proven: the only firewall driver loaded (Kaspersky)") {
+			t.Fatalf("%s: culprit %+v", tc.engine, v.Culprit)
+		}
+		if v.Bucket != "0xd1_klwfp" {
+			t.Errorf("%s: bucket %q", tc.engine, v.Bucket)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package cdbout
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -54,6 +55,8 @@ type blameState struct {
 	unloadable []string     // third-party images the debugger could not load, distinct
 	ipLabel    string       // the first third-party "module!function+offset:" label (a register or trap listing's instruction)
 	mentioned  []string     // third-party driver files the text names anywhere, distinct
+	named      []string     // the same without the bound of mentioned, up to maxNamed
+	framed     []string     // modules of stack frames printed outside the analysis' stack, distinct
 	crashWords bool         // the text speaks of a crash (a bug check name, "BSOD", "blue screen", ...)
 }
 
@@ -620,7 +623,11 @@ func (p *parser) noteMentions(s string) {
 
 func (p *parser) crashWordsSeen() bool { return p.bl != nil && p.bl.crashWords }
 
+// maxNamed bounds the driver files kept for Analysis.MentionedDrivers.
+const maxNamed = 512
+
 func (p *parser) noteMention(f string) {
+	p.noteNamed(f)
 	if p.bl != nil && len(p.bl.mentioned) > maxMentioned {
 		return // too many already
 	}
@@ -631,6 +638,84 @@ func (p *parser) noteMention(f string) {
 		}
 	}
 	bl.mentioned = append(bl.mentioned, p.keep(f)) // one past the bound marks "too many"
+}
+
+// noteFrame records the module of a stack frame printed outside the analysis' own stack
+// (a `!thread`, `kv` or `dps` listing below it): "ffffd001`2f4e6c30 fffff801`5a003c11
+// aswSP+0x12c4" names aswSP. The first token after the addresses that reads as
+// module!symbol or module+0x offset is the frame.
+func (p *parser) noteFrame(s string) {
+	for t := range strings.FieldsSeq(s) {
+		if t == ":" || isAddr(t) {
+			continue
+		}
+		f := splitSymbol(t)
+		if f.Module != "" && (f.Symbol != "" || strings.HasPrefix(f.Offset, "0x")) && isModuleName(f.Module) {
+			p.bs().framed = appendDistinct(p.bl.framed, f.Module, p.keep, maxNamed)
+		}
+		return
+	}
+}
+
+// isModuleName reports a debugger module name: letters, digits, '_' and '-', and no more
+// than 64 of them.
+func isModuleName(m string) bool {
+	if len(m) > 64 {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		if c := m[i]; !(isLetter(c) || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return m != ""
+}
+
+// appendDistinct appends v (kept through keep) to list unless it holds v already, up to max.
+func appendDistinct(list []string, v string, keep func(string) string, max int) []string {
+	if len(list) >= max || slices.ContainsFunc(list, func(o string) bool { return strings.EqualFold(o, v) }) {
+		return list
+	}
+	return append(list, keep(v))
+}
+
+// noteNamed records a driver file the text names, for Analysis.MentionedDrivers.
+func (p *parser) noteNamed(f string) {
+	p.bs().named = appendDistinct(p.bl.named, f, p.keep, maxNamed)
+}
+
+// namedDrivers are the third-party driver files of bl.named that a holds nowhere else (its
+// module list, stack, MODULE_NAME, IMAGE_NAME or blamed module), in the order the text
+// names them.
+func (bl *blameState) namedDrivers(a *analysis.Analysis) []string {
+	var out []string
+	names := bl.named
+	if a.BugcheckCode != "" && len(bl.framed) > 0 {
+		// Frames of a kernel crash's other stacks are drivers; a user-mode process's are DLLs.
+		names = append(slices.Clip(names), bl.framed...)
+	}
+	for _, f := range names {
+		f = stripLostPath(f)
+		if i := strings.LastIndex(f, "_IMAGE_"); i >= 0 { // a failure bucket's "..._IMAGE_acme.sys"
+			f = f[i+len("_IMAGE_"):]
+		}
+		if !isFileName(f) && !slices.Contains(bl.framed, f) || analysis.IsMicrosoftModule(f) || analysis.IsPlaceholderModule(f) || a.Module(f) != nil {
+			continue
+		}
+		b := fileBase(f)
+		onStack := strings.EqualFold(b, fileBase(a.BlamedModule)) || strings.EqualFold(b, fileBase(a.ModuleName)) ||
+			strings.EqualFold(b, fileBase(a.ImageName)) || strings.EqualFold(b, fileBase(a.ThirdPartyModule))
+		for _, fr := range a.Stack {
+			if strings.EqualFold(fileBase(fr.Module), b) {
+				onStack = true
+				break
+			}
+		}
+		if !onStack && !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, f) }) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // mentionedDriver is the one third-party driver file the text names, or "".

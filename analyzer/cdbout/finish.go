@@ -126,6 +126,9 @@ func (p *parser) finish() *analysis.Analysis {
 		// Only for an analysis: a session that merely loaded the dump blames nothing.
 		a.BlamedModule, a.BlamedBy = p.bl.unloadable[0], analysis.BlamedByUnloadableImage
 	}
+	if p.bl != nil && a.Complete {
+		a.MentionedDrivers = p.bl.namedDrivers(a)
+	}
 	if a.CulpritName() == "" && p.bl != nil && p.bl.crashWords {
 		// Prose about a crash that names one third-party driver and nothing else.
 		if m := p.bl.mentionedDriver(); m != "" {

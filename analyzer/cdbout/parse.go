@@ -118,6 +118,9 @@ func (p *parser) line(s string) {
 			p.st, p.curModule = stLM, p.resumeModule
 		}
 	}
+	if p.st == stNone && isHexByte(s[0]) && looksFrame(s) {
+		p.noteFrame(s) // a stack the analysis does not own: !thread, kv, dps
+	}
 	if p.pendingArg > 0 {
 		// "Arg1:" then, blank lines below, the value and then ", memory referenced".
 		i := p.pendingArg - 1

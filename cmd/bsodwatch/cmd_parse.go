@@ -67,7 +67,7 @@ func cmdParse(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.Stderr, "bsodwatch parse: %s: %v\n", name, err)
 		return exitError
 	}
-	a.Culprit = drivers.Identify(a)
+	drivers.Attribute(a)
 	out := parseOutput{Analysis: a}
 	if set != nil {
 		m := set.Match(rules.Input{Analysis: a, Engine: "cdb"})
@@ -147,6 +147,9 @@ func writeSummary(w io.Writer, out parseOutput) {
 		row("culprit", v)
 		if a.CulpritIsBlamed() {
 			row("found by", analysis.BlamedByText(a.BlamedBy))
+		}
+		if a.Suspect != "" && strings.EqualFold(c, a.Suspect) {
+			row("why", a.SuspectWhy)
 		}
 		if m != nil {
 			row("path", m.ImagePath)

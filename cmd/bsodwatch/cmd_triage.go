@@ -148,7 +148,7 @@ func newTriageReport(path string, d *dumpfile.Dump) *triageReport {
 	c := d.ProbableCause()
 	res := &pipeline.Result{Status: pipeline.StatusOK, Engine: "native", Job: pipeline.Job{Header: intake.HeaderOf(d)},
 		Analysis: native.AnalysisOf(d, c), ProbableCause: native.CauseOf(c)}
-	res.Analysis.Culprit = drivers.Identify(res.Analysis)
+	drivers.Attribute(res.Analysis)
 	r := &triageReport{
 		File: path, Format: d.Format, DumpType: d.DumpType, Arch: d.Arch, Processors: d.Processors,
 		Build: d.Build, OSVersion: d.OSVersion, ServicePack: d.CSDVersion, NtBuildLab: d.NtBuildLab,

@@ -57,6 +57,7 @@ type View struct {
 	Product     string
 	Description string // "Realtek PCIe GbE network driver", from the driver reference
 	CulpritWhy  string
+	Suspect     bool // the culprit is a suspect among the loaded drivers: CulpritWhy says why
 	Version     string
 	Timestamp   string // the culprit's build date ("2019-12-06", or "reproducible build (no date)")
 	ImagePath   string
@@ -193,7 +194,7 @@ func NewView(m *Message, mk Markup) *View {
 		v.Module = e("Module", mod)
 		v.Culprit = e("Culprit", strings.ToUpper(strings.TrimSuffix(mod, path.Ext(mod))))
 		v.Vendor, v.Product, v.Description = e("Vendor", c.Vendor), e("Product", c.Product), e("Description", c.Description)
-		v.CulpritWhy, v.Version = e("CulpritWhy", c.Why), e("Version", c.Version)
+		v.CulpritWhy, v.Version, v.Suspect = e("CulpritWhy", c.Why), e("Version", c.Version), c.Suspect
 		if b := c.Built; strings.HasPrefix(b, "reproducible") {
 			v.Timestamp = e("Timestamp", b)
 		} else if b != "" {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bsodwatch/bsodwatch/analysis"
+	"github.com/bsodwatch/bsodwatch/drivers"
 	"github.com/bsodwatch/bsodwatch/notifier/chat"
 	"github.com/bsodwatch/bsodwatch/pipeline"
 	"github.com/bsodwatch/bsodwatch/rules"
@@ -64,6 +65,22 @@ func Unknown() *pipeline.Result {
 		ProbableCause: &pipeline.Cause{Outcome: "module", Module: "e1d68x64.sys", Offset: "0x1f2a", Confidence: "low",
 			Reason: "0xd1 DRIVER_IRQL_NOT_LESS_OR_EQUAL: bug check parameter 4 holds the faulting code address in e1d68x64.sys+0x1f2a"},
 		Matches: []rules.Match{}, AnalyzedAt: when,
+	}
+}
+
+// Suspect is a crash the debugger blames on NETIO, with one vendor's firewall loaded: the
+// culprit is that driver, said to be a suspect.
+func Suspect() *pipeline.Result {
+	a := &analysis.Analysis{BugcheckCode: "0xd1", BugcheckName: "DRIVER_IRQL_NOT_LESS_OR_EQUAL", ModuleName: "NETIO",
+		ImageName: "NETIO.SYS", FailureBucketID: "AV_NETIO!StreamInvokeCalloutAndNormalizeAction", Complete: true,
+		Modules: []analysis.Module{{Name: "nt", ImageName: "ntkrnlmp.exe"}, {Name: "NETIO", ImageName: "NETIO.SYS"},
+			{Name: "rt640x64", ImageName: "rt640x64.sys"}, {Name: "klwfp", ImageName: "klwfp.sys"}}}
+	drivers.Attribute(a)
+	return &pipeline.Result{
+		Version: 1, Status: pipeline.StatusOK, Engine: "cdb",
+		Job: pipeline.Job{ID: "5c1e07", Host: "APP-03", SharePath: "APP-03/2026-11-21/112126-01.dmp", DetectedAt: when,
+			Header: &pipeline.Header{BugcheckCode: "0xd1", BugcheckName: "DRIVER_IRQL_NOT_LESS_OR_EQUAL"}},
+		Analysis: a, Matches: []rules.Match{}, AnalyzedAt: when,
 	}
 }
 
@@ -132,6 +149,7 @@ func Messages() map[string]*chat.Message {
 		"oversized-40k": {Kind: chat.KindVerdict, Result: Oversized(40000), ResultURL: resultURL},
 		"failed-36k":    {Kind: chat.KindVerdict, Result: FailedLong(36000), ResultURL: resultURL},
 		"nodump":        {Kind: chat.KindVerdict, Result: NoDump()},
+		"suspect":       {Kind: chat.KindVerdict, Result: Suspect()},
 	}
 	for _, m := range ms {
 		verdict.Ensure(m.Result)

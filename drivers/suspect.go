@@ -1,0 +1,227 @@
+package drivers
+
+import (
+	"strings"
+
+	"github.com/bsodwatch/bsodwatch/analysis"
+)
+
+// Attribute names the culprit of a with its vendor and product (a.Culprit), after looking
+// for a suspect when the analysis blames only Windows' own code (a.Suspect, see Suspect).
+// Every engine's result goes through it once, before rules are matched.
+func Attribute(a *analysis.Analysis) {
+	if a == nil {
+		return
+	}
+	a.Suspect, a.SuspectWhy = Suspect(a)
+	a.Culprit = Identify(a)
+}
+
+// Suspect is the third-party driver a person reading the analysis would look at next when
+// it blames only Windows' own code (NETIO, FLTMGR, dxgkrnl, nt, or no module at all): the
+// one vendor's driver, among those loaded (the analysis' module list), whose kind runs
+// inside the part of Windows that crashed. A crash in NETIO with one vendor's firewall
+// loaded points at its callout driver; a crash in FLTMGR with one antivirus or backup
+// filter loaded points at that filter. Only drivers the reference table knows are
+// considered, and two vendors with drivers of the same standing mean no suspect at all.
+// It returns the module name as the list spells it and the reason in words, or "".
+func Suspect(a *analysis.Analysis) (module, why string) {
+	if a == nil || len(a.Modules) == 0 && len(a.MentionedDrivers) == 0 {
+		return "", ""
+	}
+	saved, savedWhy := a.Suspect, a.SuspectWhy
+	a.Suspect, a.SuspectWhy = "", ""
+	cur := a.CulpritName()
+	a.Suspect, a.SuspectWhy = saved, savedWhy
+	if cur != "" && !analysis.IsPlaceholderModule(cur) && !a.IsMicrosoft(cur) {
+		return "", "" // the analysis already blames a third party
+	}
+	sub, where := subsystemOf(a, cur)
+	if sub == nil {
+		return "", ""
+	}
+	for _, tier := range sub.tiers {
+		c, ok := onlyVendor(candidates(a), tier)
+		if !ok {
+			return "", "" // two vendors of equal standing: no guess
+		}
+		if c.name == "" {
+			continue
+		}
+		how := "loaded"
+		switch {
+		case c.named && strings.Contains(c.name, "."):
+			how = "the text names"
+		case c.named:
+			how = "on a stack the text prints"
+		}
+		return c.name, "suspect, not proven: the only " + kindWords(c.kind) + " driver " + how + " (" + c.vendor +
+			") while the crash is in " + where
+	}
+	return "", ""
+}
+
+// subsystem is a part of Windows and the kinds of third-party driver that run inside it,
+// most likely first; each tier is weighed on its own.
+type subsystem struct {
+	what  string
+	tiers [][]string
+}
+
+var (
+	filterKinds = []string{"firewall", "vpn", "edr", "antivirus-filter", "dlp", "monitoring", "sandbox"}
+	netStack    = &subsystem{"Windows' network stack", [][]string{filterKinds}}
+	netAdapter  = &subsystem{"Windows' network adapter layer", [][]string{filterKinds, {"network", "wifi", "vpn", "virtualization"}}}
+	fileSystem  = &subsystem{"Windows' file-system stack", [][]string{{"antivirus-filter", "edr", "dlp", "backup", "disk-encryption", "filesystem", "sandbox", "virtual-drive", "monitoring"}}}
+	storage     = &subsystem{"Windows' storage stack", [][]string{{"backup", "disk-encryption", "virtual-drive"}, {"storage", "raid"}}}
+	graphics    = &subsystem{"Windows' graphics kernel", [][]string{{"display"}}}
+	usb         = &subsystem{"Windows' USB and input stack", [][]string{{"usb", "input", "serial", "card-reader", "camera"}}}
+	sound       = &subsystem{"Windows' audio stack", [][]string{{"audio"}}}
+	bluetooth   = &subsystem{"Windows' Bluetooth stack", [][]string{{"bluetooth"}}}
+	kernel      = &subsystem{"the Windows kernel", [][]string{{"antivirus-filter", "edr", "anti-cheat", "hardware-tool"}}}
+)
+
+// subsystems maps a Windows module (moduleKey form) to the part of Windows it is.
+var subsystems = map[string]*subsystem{}
+
+func init() {
+	for sub, names := range map[*subsystem]string{
+		netStack: "netio tcpip tcpip6 fwpkclnt afd afunix tdx tdi http netbt wfplwfs wanarp nsiproxy ws2ifsl " +
+			"mrxsmb mrxsmb10 mrxsmb20 rdbss srv srv2 srvnet mup tunnel msquic winnat bridge",
+		netAdapter: "ndis pacer ndiswan ndiscap netadaptercx nwifi vwififlt vwifibus wdiwifi wificx vmswitch netvsc",
+		fileSystem: "fltmgr ntfs refs fastfat exfat fileinfo wof cldflt luafv wcifs bindflt cdfs udfs csc dfsc npfs " +
+			"msfs filecrypt prjflt csvfs",
+		storage: "storport stornvme storahci classpnp disk partmgr volmgr volmgrx volsnap ataport atapi pciidex " +
+			"scsiport spaceport fvevol mountmgr volume iorate storqosflt vhdmp msdsm mpio",
+		graphics:  "dxgkrnl dxgmms1 dxgmms2 watchdog cdd basicdisplay basicrender videoprt monitor",
+		usb:       "usbport usbhub usbhub3 usbxhci ucx01000 usbccgp usbstor uaspstor hidclass hidusb hidparse kbdclass mouclass kbdhid mouhid winusb usbehci wudfrd",
+		sound:     "portcls hdaudbus hdaudio ks ksthunk drmk usbaudio usbaudio2 sysaudio",
+		bluetooth: "bthport bthusb rfcomm bthenum bthmini",
+	} {
+		for _, n := range strings.Fields(names) {
+			subsystems[n] = sub
+		}
+	}
+}
+
+// kernelSuspectCodes are the bug checks of memory corruption and bad kernel accesses, where
+// a crash in the kernel itself is so often a driver's doing that the one security, anti-cheat
+// or hardware-access driver loaded is worth naming. Hardware errors, watchdogs, critical
+// process deaths and manual crashes are not among them.
+var kernelSuspectCodes = map[string]bool{
+	"0xa": true, "0x19": true, "0x1a": true, "0x1e": true, "0x3b": true, "0x50": true,
+	"0x7e": true, "0x8e": true, "0xc2": true, "0xc5": true, "0xd1": true, "0x139": true,
+	"0x1000007e": true, "0x1000008e": true,
+}
+
+// subsystemOf is the part of Windows the crash is in: the culprit's, else the first stack
+// frame in a known part, else the kernel for the bug checks of kernelSuspectCodes.
+func subsystemOf(a *analysis.Analysis, cur string) (*subsystem, string) {
+	if s := subsystems[key(cur)]; s != nil {
+		return s, strings.ToUpper(cur) + " (" + s.what + ")"
+	}
+	for _, f := range a.Stack {
+		if s := subsystems[key(f.Module)]; s != nil {
+			return s, f.Module + " (" + s.what + ")"
+		}
+	}
+	if cur == "" || analysis.IsPlaceholderModule(cur) || dumpKernel(cur) {
+		if kernelSuspectCodes[strings.ToLower(a.BugcheckCode)] {
+			return kernel, kernel.what
+		}
+	}
+	return nil, ""
+}
+
+func dumpKernel(name string) bool {
+	switch key(name) {
+	case "nt", "ntoskrnl", "ntkrnlmp", "ntkrnlpa", "ntkrpamp", "hal":
+		return true
+	}
+	return false
+}
+
+// candidate is a third-party driver the table knows, loaded (in the module list) or only
+// named by the text.
+type candidate struct {
+	name, vendor, kind string
+	named              bool
+}
+
+// candidates are a's loaded modules, then the drivers its text names, that the table knows
+// as third-party drivers; a module whose version resource says Microsoft is none.
+func candidates(a *analysis.Analysis) []candidate {
+	var out []candidate
+	add := func(name, alt, company string, named bool) {
+		if analysis.IsMicrosoftModule(name) || alt != "" && analysis.IsMicrosoftModule(alt) || isMicrosoftCompany(company) {
+			return
+		}
+		e, known := Lookup(name)
+		if !known && alt != "" {
+			e, known = Lookup(alt)
+		}
+		if known && e.Vendor != "Microsoft" {
+			out = append(out, candidate{name: alt, vendor: e.Vendor, kind: e.Kind, named: named})
+			if alt == "" {
+				out[len(out)-1].name = name
+			}
+		}
+	}
+	for i := range a.Modules {
+		m := &a.Modules[i]
+		if m.ImageName != "" {
+			add(m.ImageName, m.Name, m.CompanyName, false)
+		} else {
+			add(m.Name, "", m.CompanyName, false)
+		}
+	}
+	for _, f := range a.MentionedDrivers {
+		add(f, "", "", true)
+	}
+	return out
+}
+
+// onlyVendor finds the candidates of the given kinds. It returns the best one (by the
+// order of kinds, loaded before named, then the list's order) when they all come from one
+// vendor, none with ok when there is none, and ok false when two vendors have one.
+func onlyVendor(cs []candidate, kinds []string) (best candidate, ok bool) {
+	bestRank := -1
+	for _, c := range cs {
+		rank := indexOf(kinds, c.kind)
+		if rank < 0 {
+			continue
+		}
+		if best.vendor != "" && best.vendor != c.vendor {
+			return candidate{}, false
+		}
+		if bestRank < 0 || rank < bestRank || rank == bestRank && best.named && !c.named {
+			best, bestRank = c, rank
+		}
+	}
+	return best, true
+}
+
+func indexOf(list []string, s string) int {
+	for i, v := range list {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// kindWords says a kind for people: "firewall", "antivirus", "backup".
+func kindWords(kind string) string {
+	for _, k := range Kinds {
+		if k.Name == kind {
+			switch kind {
+			case "antivirus-filter":
+				return "antivirus"
+			case "edr":
+				return "EDR"
+			}
+			return kind
+		}
+	}
+	return kind
+}
