@@ -87,19 +87,28 @@ type Entry struct {
 //go:embed drivers.tsv
 var tableTSV []byte
 
-var table = mustParse(tableTSV)
+var table = mustParse(tableTSV, "drivers.tsv")
 
-// mustParse reads the embedded table; a malformed row is a build mistake, caught by the
+// processes.tsv names the processes of third-party products (security agents, anti-cheat
+// services, hardware tools): a kernel crash in Windows' code while one of them runs can make
+// it a suspect (see Suspect).
+//
+//go:embed processes.tsv
+var processesTSV []byte
+
+var processes = mustParse(processesTSV, "processes.tsv")
+
+// mustParse reads an embedded table; a malformed row is a build mistake, caught by the
 // package's tests, so it panics at init rather than hide a row.
-func mustParse(b []byte) map[string]Entry {
-	m, err := parseTable(b)
+func mustParse(b []byte, name string) map[string]Entry {
+	m, err := parseTable(b, name)
 	if err != nil {
 		panic("drivers: " + err.Error())
 	}
 	return m
 }
 
-func parseTable(b []byte) (map[string]Entry, error) {
+func parseTable(b []byte, name string) (map[string]Entry, error) {
 	m := map[string]Entry{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for n := 1; sc.Scan(); n++ {
@@ -109,21 +118,21 @@ func parseTable(b []byte) (map[string]Entry, error) {
 		}
 		f := strings.Split(line, "\t")
 		if len(f) != 5 {
-			return nil, fmt.Errorf("drivers.tsv:%d: want 5 tab-separated fields, have %d", n, len(f))
+			return nil, fmt.Errorf("%s:%d: want 5 tab-separated fields, have %d", name, n, len(f))
 		}
 		for i := range f {
 			f[i] = strings.TrimSpace(f[i])
 			if f[i] == "" {
-				return nil, fmt.Errorf("drivers.tsv:%d: field %d is empty", n, i+1)
+				return nil, fmt.Errorf("%s:%d: field %d is empty", name, n, i+1)
 			}
 		}
 		e := Entry{File: strings.ToLower(f[0]), Vendor: f[1], Product: f[2], Kind: f[3], Description: f[4]}
 		if !IsKind(e.Kind) {
-			return nil, fmt.Errorf("drivers.tsv:%d: unknown kind %q", n, e.Kind)
+			return nil, fmt.Errorf("%s:%d: unknown kind %q", name, n, e.Kind)
 		}
 		k := key(e.File)
 		if _, dup := m[k]; dup {
-			return nil, fmt.Errorf("drivers.tsv:%d: %s listed twice", n, e.File)
+			return nil, fmt.Errorf("%s:%d: %s listed twice", name, n, e.File)
 		}
 		m[k] = e
 	}
@@ -185,6 +194,9 @@ func Identify(a *analysis.Analysis) *analysis.Culprit {
 	e, known := Lookup(c.Module)
 	if !known {
 		e, known = Lookup(name)
+	}
+	if !known && strings.EqualFold(name, a.Suspect) {
+		e, known = processes[key(name)]
 	}
 	if known && c.Module == name && !strings.Contains(name, ".") {
 		c.Module = e.File

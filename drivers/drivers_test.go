@@ -44,7 +44,7 @@ func TestParseTableErrors(t *testing.T) {
 		{"a.sys\tV\tP\tnetworking\tD\n", `drivers.tsv:1: unknown kind "networking"`},
 		{"a.sys\tV\tP\tnetwork\tD\nA.SYS\tV\tP\tnetwork\tD\n", "drivers.tsv:2: a.sys listed twice"},
 	} {
-		_, err := parseTable([]byte(tc.in))
+		_, err := parseTable([]byte(tc.in), "drivers.tsv")
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("parseTable(%q) = %v, want %s", tc.in, err, tc.want)
 		}
@@ -160,5 +160,19 @@ func TestIdentifyCorpus(t *testing.T) {
 	t.Logf("corpus: %d transcripts, %d name a culprit, %d of those with a vendor", len(files), named, withVendor)
 	if named == 0 || withVendor*2 < named {
 		t.Errorf("only %d of %d culprits got a vendor", withVendor, named)
+	}
+}
+
+func TestProcessTable(t *testing.T) {
+	if len(processes) < 50 {
+		t.Errorf("process table has %d rows", len(processes))
+	}
+	for _, e := range processes {
+		if !strings.HasSuffix(e.File, ".exe") || e.File != strings.ToLower(e.File) {
+			t.Errorf("%s: want a lower-case .exe name", e.File)
+		}
+		if analysis.IsMicrosoftModule(e.File) || strings.Contains(strings.ToLower(e.Vendor), "microsoft") {
+			t.Errorf("%s: Windows' own processes are no suspects", e.File)
+		}
 	}
 }

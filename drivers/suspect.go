@@ -1,6 +1,7 @@
 package drivers
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/bsodwatch/bsodwatch/analysis"
@@ -24,9 +25,11 @@ func Attribute(a *analysis.Analysis) {
 // loaded points at its callout driver; a crash in FLTMGR with one antivirus or backup
 // filter loaded points at that filter. Only drivers the reference table knows are
 // considered, and two vendors with drivers of the same standing mean no suspect at all.
+// When no driver of those kinds is known at all, the analysis' process is the suspect if it
+// is a third-party product's (processes.tsv: avp.exe, CSFalconService.exe, vgc.exe, ...).
 // It returns the module name as the list spells it and the reason in words, or "".
 func Suspect(a *analysis.Analysis) (module, why string) {
-	if a == nil || len(a.Modules) == 0 && len(a.MentionedDrivers) == 0 {
+	if a == nil {
 		return "", ""
 	}
 	saved, savedWhy := a.Suspect, a.SuspectWhy
@@ -40,8 +43,9 @@ func Suspect(a *analysis.Analysis) (module, why string) {
 	if sub == nil {
 		return "", ""
 	}
+	cs := candidates(a)
 	for _, tier := range sub.tiers {
-		c, ok := onlyVendor(candidates(a), tier)
+		c, ok := onlyVendor(cs, tier)
 		if !ok {
 			return "", "" // two vendors of equal standing: no guess
 		}
@@ -57,6 +61,12 @@ func Suspect(a *analysis.Analysis) (module, why string) {
 		}
 		return c.name, "suspect, not proven: the only " + kindWords(c.kind) + " driver " + how + " (" + c.vendor +
 			") while the crash is in " + where
+	}
+	// No driver to weigh: the process whose thread crashed, when it is a product's own of a
+	// kind that runs there.
+	if e, ok := processes[key(a.ProcessName)]; ok && slices.ContainsFunc(sub.tiers, func(t []string) bool { return slices.Contains(t, e.Kind) }) {
+		return a.ProcessName, "suspect, not proven: the crashing thread is " + e.Vendor + "'s " + a.ProcessName +
+			" (" + e.Product + ") while the crash is in " + where
 	}
 	return "", ""
 }
@@ -187,7 +197,7 @@ func candidates(a *analysis.Analysis) []candidate {
 func onlyVendor(cs []candidate, kinds []string) (best candidate, ok bool) {
 	bestRank := -1
 	for _, c := range cs {
-		rank := indexOf(kinds, c.kind)
+		rank := slices.Index(kinds, c.kind)
 		if rank < 0 {
 			continue
 		}
@@ -199,15 +209,6 @@ func onlyVendor(cs []candidate, kinds []string) (best candidate, ok bool) {
 		}
 	}
 	return best, true
-}
-
-func indexOf(list []string, s string) int {
-	for i, v := range list {
-		if v == s {
-			return i
-		}
-	}
-	return -1
 }
 
 // kindWords says a kind for people: "firewall", "antivirus", "backup".

@@ -62,6 +62,13 @@ func TestSuspect(t *testing.T) {
 			MentionedDrivers: []string{"aswSP"}}, "aswSP", []string{"on a stack the text prints"}},
 		{"a loaded driver before a named one of the same vendor", analysis.Analysis{BugcheckCode: "0xd1", ModuleName: "NETIO",
 			Modules: mods("klwfp"), MentionedDrivers: []string{"kneps.sys"}}, "klwfp", []string{"driver loaded"}},
+		{"the process of a security product, no driver list", analysis.Analysis{BugcheckCode: "0x3b", ModuleName: "nt",
+			ProcessName: "avp.exe"}, "avp.exe", []string{"the crashing thread is Kaspersky's avp.exe", "the Windows kernel"}},
+		{"the process of a product whose kind does not run there", analysis.Analysis{BugcheckCode: "0x3b", ModuleName: "nt",
+			ProcessName: "vmtoolsd.exe"}, "", nil},
+		{"a loaded driver of another vendor outweighs the process", analysis.Analysis{BugcheckCode: "0x3b", ModuleName: "nt",
+			ProcessName: "avp.exe", Modules: mods("aswSP")}, "aswSP", nil},
+		{"a Windows process is no suspect", analysis.Analysis{BugcheckCode: "0x3b", ModuleName: "nt", ProcessName: "svchost.exe"}, "", nil},
 		{"a named driver of another vendor than the loaded one", analysis.Analysis{BugcheckCode: "0xd1", ModuleName: "NETIO",
 			Modules: mods("klwfp"), MentionedDrivers: []string{"epfwwfp.sys"}}, "", nil},
 	}
@@ -93,6 +100,11 @@ func TestAttribute(t *testing.T) {
 	}
 	if c := a.Culprit; c == nil || c.Module != "klwfp.sys" || c.Vendor != "Kaspersky" || c.Kind != "firewall" {
 		t.Fatalf("culprit %+v", a.Culprit)
+	}
+	p := &analysis.Analysis{BugcheckCode: "0x50", ModuleName: "nt", ProcessName: "CSFalconService.exe"}
+	Attribute(p)
+	if c := p.Culprit; c == nil || c.Module != "CSFalconService.exe" || c.Vendor != "CrowdStrike" || c.Kind != "edr" {
+		t.Fatalf("process suspect: culprit %+v", p.Culprit)
 	}
 	// Attributing again gives the same answer: the earlier suspect does not hide the
 	// Windows module from Suspect.
