@@ -153,7 +153,7 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func analysisKeys() string {
-	return "bugcheck_code, bugcheck_name, args, bugcheck_str, exception_code, process_name, failure_bucket_id, bucket_id, default_bucket_id, primary_problem_class, module_name, image_name, image_version, symbol_name, followup_name, stack, third_party_module, blamed_module, blamed_by, suspect, suspect_why, culprit, modules, debugger_version, symbol_path, dump_file, debugger_errors, os_build, arch, exception_record, fields, key_values, session, diagnostics, complete"
+	return "bugcheck_code, bugcheck_name, args, bugcheck_str, exception_code, process_name, failure_bucket_id, bucket_id, default_bucket_id, primary_problem_class, module_name, image_name, image_version, symbol_name, followup_name, stack, third_party_module, blamed_module, blamed_by, suspect, suspect_why, mentioned_drivers, culprit, modules, debugger_version, symbol_path, dump_file, debugger_errors, os_build, arch, exception_record, fields, key_values, session, diagnostics, complete"
 }
 
 func TestLoadDuplicateIDAcrossFiles(t *testing.T) {
