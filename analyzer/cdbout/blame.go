@@ -1,7 +1,6 @@
 package cdbout
 
 import (
-	"slices"
 	"strconv"
 	"strings"
 
@@ -47,17 +46,18 @@ type toolReport struct {
 
 // blameState collects the shapes of this file while the parser reads.
 type blameState struct {
-	wc         []toolReport // WhoCrashed: each crash of the report, newest first as it lists them
-	wcAdvice   string       // WhoCrashed's "look for an update for the following driver: X"
-	bsv        toolReport   // BlueScreenView
-	stop       toolReport   // the stop screen (Windows 8 and later, or the old "*** STOP:")
-	wer        toolReport   // the problem signature of a BlueScreen report (Reliability Monitor)
-	unloadable []string     // third-party images the debugger could not load, distinct
-	ipLabel    string       // the first third-party "module!function+offset:" label (a register or trap listing's instruction)
-	mentioned  []string     // third-party driver files the text names anywhere, distinct
-	named      []string     // the same without the bound of mentioned, up to maxNamed
-	framed     []string     // modules of stack frames printed outside the analysis' stack, distinct
-	crashWords bool         // the text speaks of a crash (a bug check name, "BSOD", "blue screen", ...)
+	wc         []toolReport    // WhoCrashed: each crash of the report, newest first as it lists them
+	wcAdvice   string          // WhoCrashed's "look for an update for the following driver: X"
+	bsv        toolReport      // BlueScreenView
+	stop       toolReport      // the stop screen (Windows 8 and later, or the old "*** STOP:")
+	wer        toolReport      // the problem signature of a BlueScreen report (Reliability Monitor)
+	unloadable []string        // third-party images the debugger could not load, distinct
+	ipLabel    string          // the first third-party "module!function+offset:" label (a register or trap listing's instruction)
+	mentioned  []string        // third-party driver files the text names anywhere, distinct
+	named      []string        // the same without the bound of mentioned, up to maxNamed
+	framed     []string        // modules of stack frames printed outside the analysis' stack, distinct
+	seen       map[string]bool // lower-case keys of named ("n:") and framed ("f:"), for distinctness
+	crashWords bool            // the text speaks of a crash (a bug check name, "BSOD", "blue screen", ...)
 }
 
 // toolLine reads a line of a WhoCrashed or BlueScreenView report or of a stop screen. It
@@ -651,7 +651,8 @@ func (p *parser) noteFrame(s string) {
 		}
 		f := splitSymbol(t)
 		if f.Module != "" && (f.Symbol != "" || strings.HasPrefix(f.Offset, "0x")) && isModuleName(f.Module) {
-			p.bs().framed = appendDistinct(p.bl.framed, f.Module, p.keep, maxNamed)
+			bl := p.bs()
+			bl.framed = bl.appendDistinct(bl.framed, 'f', f.Module, p.keep)
 		}
 		return
 	}
@@ -671,51 +672,87 @@ func isModuleName(m string) bool {
 	return m != ""
 }
 
-// appendDistinct appends v (kept through keep) to list unless it holds v already, up to max.
-func appendDistinct(list []string, v string, keep func(string) string, max int) []string {
-	if len(list) >= max || slices.ContainsFunc(list, func(o string) bool { return strings.EqualFold(o, v) }) {
+// appendDistinct appends v (kept through keep) to list unless the list, tagged by tag in
+// bl.seen, holds v already in any case, up to maxNamed entries.
+func (bl *blameState) appendDistinct(list []string, tag byte, v string, keep func(string) string) []string {
+	if len(list) >= maxNamed || len(v) > 127 {
 		return list
 	}
+	var buf [128]byte
+	buf[0] = tag
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i+1] = c
+	}
+	k := buf[:len(v)+1]
+	if bl.seen[string(k)] { // no allocation for the lookup
+		return list
+	}
+	if bl.seen == nil {
+		bl.seen = map[string]bool{}
+	}
+	bl.seen[string(k)] = true
 	return append(list, keep(v))
 }
 
 // noteNamed records a driver file the text names, for Analysis.MentionedDrivers.
 func (p *parser) noteNamed(f string) {
-	p.bs().named = appendDistinct(p.bl.named, f, p.keep, maxNamed)
+	bl := p.bs()
+	bl.named = bl.appendDistinct(bl.named, 'n', f, p.keep)
 }
 
 // namedDrivers are the third-party driver files of bl.named that a holds nowhere else (its
 // module list, stack, MODULE_NAME, IMAGE_NAME or blamed module), in the order the text
 // names them.
 func (bl *blameState) namedDrivers(a *analysis.Analysis) []string {
-	var out []string
-	names := bl.named
-	if a.BugcheckCode != "" && len(bl.framed) > 0 {
-		// Frames of a kernel crash's other stacks are drivers; a user-mode process's are DLLs.
-		names = append(slices.Clip(names), bl.framed...)
+	if len(bl.named) == 0 && len(bl.framed) == 0 {
+		return nil
 	}
-	for _, f := range names {
+	// What a holds already, by heldKey.
+	held := make(map[string]bool, len(a.Modules)+len(a.Stack)+4)
+	for _, m := range []string{a.BlamedModule, a.ModuleName, a.ImageName, a.ThirdPartyModule} {
+		held[heldKey(m)] = true
+	}
+	for i := range a.Modules {
+		held[heldKey(a.Modules[i].Name)] = true
+		held[heldKey(a.Modules[i].ImageName)] = true
+	}
+	for _, fr := range a.Stack {
+		held[heldKey(fr.Module)] = true
+	}
+	delete(held, "")
+	var out []string
+	add := func(f string, file bool) {
+		if file && !isFileName(f) || analysis.IsMicrosoftModule(f) || analysis.IsPlaceholderModule(f) {
+			return
+		}
+		if k := heldKey(f); !held[k] {
+			held[k] = true
+			out = append(out, f)
+		}
+	}
+	for _, f := range bl.named {
 		f = stripLostPath(f)
 		if i := strings.LastIndex(f, "_IMAGE_"); i >= 0 { // a failure bucket's "..._IMAGE_acme.sys"
 			f = f[i+len("_IMAGE_"):]
 		}
-		if !isFileName(f) && !slices.Contains(bl.framed, f) || analysis.IsMicrosoftModule(f) || analysis.IsPlaceholderModule(f) || a.Module(f) != nil {
-			continue
-		}
-		b := fileBase(f)
-		onStack := strings.EqualFold(b, fileBase(a.BlamedModule)) || strings.EqualFold(b, fileBase(a.ModuleName)) ||
-			strings.EqualFold(b, fileBase(a.ImageName)) || strings.EqualFold(b, fileBase(a.ThirdPartyModule))
-		for _, fr := range a.Stack {
-			if strings.EqualFold(fileBase(fr.Module), b) {
-				onStack = true
-				break
-			}
-		}
-		if !onStack && !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, f) }) {
-			out = append(out, f)
+		add(f, true)
+	}
+	if a.BugcheckCode != "" {
+		// Frames of a kernel crash's other stacks are drivers; a user-mode process's are DLLs.
+		for _, f := range bl.framed {
+			add(f, false)
 		}
 	}
 	return out
+}
+
+// heldKey is a module's name for comparing: lower case, without its extension, '-' as '_'.
+func heldKey(name string) string {
+	return strings.ReplaceAll(strings.ToLower(fileBase(strings.TrimSpace(name))), "-", "_")
 }
 
 // mentionedDriver is the one third-party driver file the text names, or "".

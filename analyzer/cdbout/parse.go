@@ -118,7 +118,7 @@ func (p *parser) line(s string) {
 			p.st, p.curModule = stLM, p.resumeModule
 		}
 	}
-	if p.st == stNone && isHexByte(s[0]) && looksFrame(s) {
+	if p.st == stNone && isHexByte(s[0]) && (strings.IndexByte(s, '!') >= 0 || strings.Contains(s, "+0x")) && looksFrame(s) {
 		p.noteFrame(s) // a stack the analysis does not own: !thread, kv, dps
 	}
 	if p.pendingArg > 0 {
