@@ -24,7 +24,7 @@
 # /run/samba, /var/lib/samba, /var/cache/samba and /var/log/samba) and writes $AD_ROOT/env.sh
 # with the BSODWATCH_AD_* variables the Go tests read. `exec CMD` runs CMD inside the
 # namespaces with that environment: `scripts/ad.sh exec go test -run '^TestAD' ./...`.
-# Missing Debian packages (samba-ad-dc, winbind, krb5-user, ldap-utils) are installed.
+# Missing Debian packages (samba-ad-dc, samba-ad-provision, winbind, krb5-user, ldap-utils) are installed.
 # Startup took 10-42 s on the shared 2-core VM (provision 5-25 s, samba 1-2 s, objects 4-10 s;
 # ranges over the day's runs, noisy: other engineers share the cores); `stop` ends the
 # pid namespace, and with it every samba helper.
@@ -51,6 +51,9 @@ install_packages() {
   command -v winbindd >/dev/null || missing+=(winbind)
   command -v kinit >/dev/null || missing+=(krb5-user)
   command -v ldapsearch >/dev/null || missing+=(ldap-utils)
+  # The AD schema files that provisioning reads: only Recommended by samba-ad-dc, which
+  # --no-install-recommends leaves out.
+  [ -d /usr/share/samba/setup/ad-schema ] || missing+=(samba-ad-provision)
   [ ${#missing[@]} -eq 0 ] && return 0
   [ "$(id -u)" = 0 ] || die "missing ${missing[*]} and installing needs root"
   command -v apt-get >/dev/null || die "missing ${missing[*]} and apt-get is not available"
