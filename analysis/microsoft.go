@@ -197,7 +197,7 @@ func (a *Analysis) Module(name string) *Module {
 // a third-party module (the debugger's own verdict), else the innermost third-party stack
 // frame's module, else the Suspect among the loaded drivers, else MODULE_NAME unless it is a
 // placeholder, else the IMAGE_NAME, else the module blamed by another shape of the text
-// (BlamedModule).
+// (BlamedModule), else the innermost stack frame's module that is not the kernel's.
 func (a *Analysis) CulpritName() string {
 	if a.ModuleName != "" && !IsPlaceholderModule(a.ModuleName) && !a.IsMicrosoft(a.ModuleName) &&
 		moduleKey(a.ModuleName) != moduleKey(a.ThirdPartyModule) {
@@ -218,8 +218,32 @@ func (a *Analysis) CulpritName() string {
 	if a.BlamedModule != "" && !IsPlaceholderModule(a.BlamedModule) {
 		return a.BlamedModule
 	}
+	return a.topFrameModule()
+}
+
+// topFrameModule is the module of the innermost stack frame that is not the kernel's own
+// (nt, hal): the culprit of a pasted stack without MODULE_NAME, even a Windows module's.
+func (a *Analysis) topFrameModule() string {
+	for _, f := range a.Stack {
+		m := f.Module
+		if len(m) < 2 || strings.ContainsAny(m, " `") || IsPlaceholderModule(m) || kernelModules[moduleKey(m)] {
+			continue
+		}
+		return m
+	}
 	return ""
 }
+
+// CulpritIsTopFrame reports whether CulpritName is the innermost stack frame's module, for
+// want of any module the analysis names.
+func (a *Analysis) CulpritIsTopFrame() bool {
+	m := a.topFrameModule()
+	return m != "" && a.CulpritName() == m && a.ThirdPartyModule == "" && a.Suspect == "" && a.BlamedModule == "" &&
+		(a.ModuleName == "" || IsPlaceholderModule(a.ModuleName)) && (a.ImageName == "" || IsPlaceholderModule(a.ImageName))
+}
+
+// kernelModules are the kernel's and the HAL's module names: frames every bug check has.
+var kernelModules = setOf("nt", "ntoskrnl", "ntkrnlmp", "ntkrnlpa", "ntkrpamp", "ntkrnlup", "hal", "halmacpi", "halacpi")
 
 // CulpritIsBlamed reports whether CulpritName is the BlamedModule: the analysis names no
 // module of its own.

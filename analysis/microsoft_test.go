@@ -15,6 +15,11 @@ func TestCulpritAndMicrosoft(t *testing.T) {
 		{"blamed last", Analysis{ModuleName: "Unknown_Module", BlamedModule: "contoso.sys", BlamedBy: BlamedByWhoCrashed}, "contoso.sys"},
 		{"blamed after the analysis' own name", Analysis{ModuleName: "NETIO", BlamedModule: "contoso.sys"}, "NETIO"},
 		{"blamed after a third-party frame", Analysis{ThirdPartyModule: "adatum", BlamedModule: "contoso.sys"}, "adatum"},
+		{"a suspect before a Windows MODULE_NAME", Analysis{ModuleName: "NETIO", Suspect: "contosofw"}, "contosofw"},
+		{"a third-party frame before the suspect", Analysis{ModuleName: "NETIO", ThirdPartyModule: "adatum", Suspect: "contosofw"}, "adatum"},
+		{"the top frame below the kernel when nothing is named", Analysis{Stack: []Frame{{Module: "nt"}, {Module: "hal"}, {Module: "PROCMON24"}, {Module: "FLTMGR"}}}, "PROCMON24"},
+		{"kernel frames alone name nothing", Analysis{Stack: []Frame{{Module: "nt"}, {Module: "nt"}}}, ""},
+		{"the analysis' module before the top frame", Analysis{ModuleName: "NETIO", Stack: []Frame{{Module: "tcpip"}}}, "NETIO"},
 	}
 	for _, tt := range tests {
 		if got := tt.a.CulpritName(); got != tt.want {
@@ -23,6 +28,9 @@ func TestCulpritAndMicrosoft(t *testing.T) {
 		if got, want := tt.a.CulpritIsBlamed(), tt.want != "" && tt.want == tt.a.BlamedModule; got != want {
 			t.Errorf("%s: CulpritIsBlamed() = %v, want %v", tt.name, got, want)
 		}
+		if got, want := tt.a.CulpritIsTopFrame(), tt.want == "PROCMON24"; got != want {
+			t.Errorf("%s: CulpritIsTopFrame() = %v, want %v", tt.name, got, want)
+		}
 	}
 	for _, by := range []string{BlamedByFaultingIP, BlamedByFaultingModule, BlamedByWhoCrashed, BlamedByBlueScreenView, BlamedByStopScreen, BlamedByUnloadableImage, BlamedByExceptionAddress, BlamedByBucket, BlamedByMentioned} {
 		if BlamedByText(by) == "" {
@@ -30,7 +38,8 @@ func TestCulpritAndMicrosoft(t *testing.T) {
 		}
 	}
 	a := &Analysis{Modules: []Module{{Name: "clr", CompanyName: "Microsoft Corporation"}, {Name: "ntdll", CompanyName: "Evil Corp"}}}
-	for name, want := range map[string]bool{"NETIO.SYS": true, "ntkrnlmp.exe": true, "SYMEVENT": false, "clr": true, "ntdll": false, "vsdatant": false} {
+	for name, want := range map[string]bool{"NETIO.SYS": true, "ntkrnlmp.exe": true, "SYMEVENT": false, "clr": true, "ntdll": false, "vsdatant": false,
+		"dump_storahci.sys": true, "dump_iaStorAC.sys": false, "MpKsl3d4b5a7e.sys": true, "MpKslnothex.sys": false, "SerCx2.sys": true} {
 		if got := a.IsMicrosoft(name); got != want {
 			t.Errorf("IsMicrosoft(%q) = %v, want %v", name, got, want)
 		}

@@ -39,6 +39,9 @@ func Suspect(a *analysis.Analysis) (module, why string) {
 	if cur != "" && !analysis.IsPlaceholderModule(cur) && !a.IsMicrosoft(cur) {
 		return "", "" // the analysis already blames a third party
 	}
+	if m, b := bucketDriver(a); m != "" {
+		return m, "suspect, not proven: the failure bucket " + b + " names it while the analysis blames Windows' " + orDash(cur)
+	}
 	sub, where := subsystemOf(a, cur)
 	if sub == nil {
 		return "", ""
@@ -69,6 +72,49 @@ func Suspect(a *analysis.Analysis) (module, why string) {
 			" (" + e.Product + ") while the crash is in " + where
 	}
 	return "", ""
+}
+
+// bucketDriver is the third-party module a failure bucket names before its image
+// ("0x9F_3_nvlddmkm_IMAGE_pci.sys": the driver that held the power IRP, while pci.sys is the
+// image blamed), and that bucket; or "".
+func bucketDriver(a *analysis.Analysis) (module, bucket string) {
+	for _, b := range []string{a.FailureBucketID, a.BucketID, a.KeyValues["Failure.Bucket"]} {
+		i := strings.Index(b, "_IMAGE_")
+		if i <= 0 {
+			continue
+		}
+		toks := strings.Split(b[:i], "_")
+		k := 0
+		for k < len(toks) && isBucketWord(toks[k]) {
+			k++
+		}
+		m := strings.Join(toks[k:], "_")
+		if m != "" && !analysis.IsMicrosoftModule(m) && !analysis.IsPlaceholderModule(m) {
+			return m, b
+		}
+	}
+	return "", ""
+}
+
+// isBucketWord reports a word of a failure bucket that is no module name: the code
+// ("0x9F"), a number, or an upper-case word ("POWER", "DOWN", "IRP").
+func isBucketWord(t string) bool {
+	if t == "" || strings.HasPrefix(t, "0x") || strings.HasPrefix(t, "0X") {
+		return true
+	}
+	for i := 0; i < len(t); i++ {
+		if c := t[i]; !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // subsystem is a part of Windows and the kinds of third-party driver that run inside it,

@@ -339,6 +339,8 @@ func culprit(r *pipeline.Result, a *analysis.Analysis) *analysis.VerdictCulprit 
 			c.Why = "the innermost stack frame outside Windows' own modules"
 		case a.CulpritIsBlamed():
 			c.Why = analysis.BlamedByText(a.BlamedBy)
+		case a.CulpritIsTopFrame():
+			c.Why = "the innermost stack frame below the kernel (the analysis names no module)"
 		default:
 			c.Why = "named by the debugger's analysis (MODULE_NAME)"
 		}

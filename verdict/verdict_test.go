@@ -376,3 +376,14 @@ func TestSuspectCulprit(t *testing.T) {
 		}
 	}
 }
+
+// A pasted stack without MODULE_NAME: the innermost frame below the kernel is the culprit,
+// and the verdict says how it was chosen.
+func TestTopFrameCulprit(t *testing.T) {
+	a := &analysis.Analysis{BugcheckCode: "0x50", Stack: []analysis.Frame{{Module: "nt"}, {Module: "PROCMON24", Offset: "0x1285"}}, Complete: true}
+	drivers.Attribute(a)
+	v := verdict.Of(&pipeline.Result{Status: pipeline.StatusOK, Engine: "cdb", Analysis: a})
+	if v.Culprit == nil || !strings.EqualFold(v.Culprit.Module, "procmon24.sys") || !strings.HasPrefix(v.Culprit.Why, "the innermost stack frame below the kernel") {
+		t.Fatalf("culprit %+v", v.Culprit)
+	}
+}

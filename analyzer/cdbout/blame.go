@@ -911,7 +911,7 @@ func (p *parser) blame(a *analysis.Analysis) {
 		a.BlamedModule, a.BlamedBy = p.bl.ipLabel, analysis.BlamedByExceptionAddress
 		return
 	}
-	for _, b := range [...]string{a.FailureBucketID, a.BucketID} {
+	for _, b := range [...]string{a.FailureBucketID, a.BucketID, p.kv["Failure.Bucket"]} {
 		if m := bucketModule(b); usableModule(m) {
 			a.BlamedModule, a.BlamedBy = m, analysis.BlamedByBucket
 			return

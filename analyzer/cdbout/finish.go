@@ -21,15 +21,23 @@ func (p *parser) finish() *analysis.Analysis {
 	if p.bl != nil {
 		toolCode, toolArgs, toolName = p.toolCode()
 	}
-	for _, c := range []string{p.headerCode, f["BUGCHECK_CODE"], p.braceCode, p.codeLine, p.unknownCode, p.fatalCode, toolCode} {
+	// Newer debuggers also say it in KEY_VALUES_STRING ("Key : Bugcheck.Code.LegacyAPI").
+	for _, c := range []string{p.headerCode, f["BUGCHECK_CODE"], p.braceCode, p.codeLine, p.unknownCode, p.fatalCode, toolCode,
+		p.kv["Bugcheck.Code.LegacyAPI"], p.kv["Bugcheck.Code.TargetModel"]} {
 		if c != "" {
 			a.BugcheckCode = normCode(c)
 			break
 		}
 	}
-	if a.BugcheckCode == "" && strings.HasPrefix(f["BUGCHECK_STR"], "0x") {
-		// A partial paste without the header: BUGCHECK_STR "0x27" or "0xc2_b" names the code.
-		a.BugcheckCode = normCode(strings.SplitN(f["BUGCHECK_STR"], "_", 2)[0])
+	for _, s := range []string{f["BUGCHECK_STR"], f["FAILURE_BUCKET_ID"], p.kv["Failure.Bucket"]} {
+		if a.BugcheckCode != "" {
+			break
+		}
+		if strings.HasPrefix(s, "0x") {
+			// A partial paste without the header: BUGCHECK_STR "0x27" or "0xc2_b", or a failure
+			// bucket "0x133_DPC_acme!Fn", names the code.
+			a.BugcheckCode = normCode(strings.SplitN(s, "_", 2)[0])
+		}
 	}
 	if p.headerCode != "" {
 		a.BugcheckName = p.headerName

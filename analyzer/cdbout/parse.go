@@ -720,7 +720,14 @@ func (p *parser) bugcheckHeader(s string, afterBanner bool) bool {
 	name := s[:sp]
 	rest := s[sp+2:]
 	end := strings.IndexByte(rest, ')')
-	if end <= 0 || end > 16 || !isHex(rest[:end]) {
+	if end <= 0 || end > 18 {
+		return false
+	}
+	code := rest[:end]
+	if len(code) > 2 && code[0] == '0' && (code[1] == 'x' || code[1] == 'X') {
+		code = code[2:] // "KMODE_EXCEPTION_NOT_HANDLED (0x1E)", as people write it
+	}
+	if code == "" || len(code) > 16 || !isHex(code) {
 		return false
 	}
 	if t := strings.TrimSpace(rest[end+1:]); t != "" && !afterBanner && !isNote(t) {
@@ -739,7 +746,7 @@ func (p *parser) bugcheckHeader(s string, afterBanner bool) bool {
 	if letters < 2 {
 		return false
 	}
-	p.headerName, p.headerCode = p.keep(name), p.keep(rest[:end])
+	p.headerName, p.headerCode = p.keep(name), p.keep(code)
 	return true
 }
 

@@ -226,6 +226,23 @@ func callSite(s string) (site, src string, ok bool) {
 	site, rest := cutToken(s)
 	if len(site) <= 4 && isHex(site) && rest != "" {
 		site, rest = cutToken(rest) // the frame number
+	} else if len(site) > 4 && strings.HasPrefix(site, "[0x") && site[len(site)-1] == ']' && isHex(site[3:len(site)-1]) && rest != "" {
+		// WinDbg's Stack window copied: "[0x4]   btrfs!RtlFailFast+0x5() [file @ 11545]   0xffff...   0xffff..."
+		site, rest = cutToken(rest)
+		if i := strings.IndexByte(site, '('); i > 0 {
+			if !strings.Contains(site[i:], ")") { // arguments with spaces: skip to their end
+				if j := strings.IndexByte(rest, ')'); j >= 0 {
+					rest = strings.TrimLeft(rest[j+1:], " ")
+				}
+			}
+			site = site[:i]
+		}
+		// Then an optional "[source @ line]", then the stack and return addresses.
+		if j := strings.IndexByte(rest, ']'); strings.HasPrefix(rest, "[") && j > 0 {
+			rest = rest[:j+1]
+		} else {
+			rest = ""
+		}
 	}
 	if site == "" || rest != "" && rest[0] != '[' && !isNote(rest) {
 		return "", "", false

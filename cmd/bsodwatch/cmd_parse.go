@@ -148,6 +148,9 @@ func writeSummary(w io.Writer, out parseOutput) {
 		if a.CulpritIsBlamed() {
 			row("found by", analysis.BlamedByText(a.BlamedBy))
 		}
+		if a.CulpritIsTopFrame() {
+			row("found by", "the innermost stack frame below the kernel (the analysis names no module)")
+		}
 		if a.Suspect != "" && strings.EqualFold(c, a.Suspect) {
 			row("why", a.SuspectWhy)
 		}
