@@ -69,7 +69,8 @@ var microsoftModules = setOf(
 	"clusport", "clusflt", "netft", "csvfs", "csvflt", "csvnsflt", "csvvbus", "prjflt", "bttflt",
 	"pmem", "scmdisk0101", "ehstortcgdrv", "fbwf", "uwfs", "uwfreg", "wimmount_sys", "sysmondrv",
 	"procmon24", "procmon23", "procexp152", "wfplwf", "ws2ifsl_sys", "netadapter",
-	"microsoft_bluetooth_legacy_leenumerator", "microsoft_bluetooth_avrcptransport",
+	"microsoft_bluetooth_legacy_leenumerator", "microsoft_bluetooth_avrcptransport", "netcfgx",
+	"netsetupapi", "netsetupshim", "devmgr", "newdev", "drvinst", "drvsetup",
 	// user mode: loader, core DLLs, runtimes, shell and frequent system processes
 	"ntdll", "kernel32", "kernelbase", "user32", "gdi32", "gdi32full", "win32u", "advapi32",
 	"sechost", "rpcrt4", "combase", "ole32", "oleaut32", "shell32", "shlwapi", "shcore",

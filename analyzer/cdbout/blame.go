@@ -578,7 +578,7 @@ func bucketModule(b string) string {
 // isBucketWord reports a word of a bucket's class part: upper-case letters, a 0x code, or
 // digits and long hex numbers (subcodes, exception codes).
 func isBucketWord(t string) bool {
-	if t == "" || strings.HasPrefix(t, "0x") || allDigits(t) || len(t) >= 8 && isHex(t) {
+	if t == "" || t == "(null)" || strings.HasPrefix(t, "0x") || allDigits(t) || len(t) >= 8 && isHex(t) {
 		return true
 	}
 	for i := 0; i < len(t); i++ {

@@ -914,12 +914,34 @@ func (p *parser) continuesReduced(s string) bool {
 	return looksFrame(s)
 }
 
+// isNumberedFrame reports a frame of k's output pasted without its header: a frame number,
+// the child stack pointer and return address, and a call site ("07 ffff968a`ef821e90
+// fffff800`7345f1d1 nt!KiBreakpointTrap+0x35b").
+func isNumberedFrame(s string) bool {
+	var buf [4]string
+	toks := buf[:0]
+	for f := range strings.FieldsSeq(s) {
+		if len(toks) == cap(buf) {
+			break
+		}
+		toks = append(toks, f)
+	}
+	if len(toks) < 4 || len(toks[1]) < 8 || !isAddr(toks[1]) || !isAddr(toks[2]) {
+		return false
+	}
+	site := toks[3]
+	return strings.IndexByte(site, '!') > 0 || strings.Contains(site, "+0x")
+}
+
 // isBareFrame reports a line in the STACK_TEXT frame layout: two stack addresses and a
 // colon ("ffffd001`528e4320 fffff801`63fcc3bd : args : nt!X+0x1f"), or at least three
 // addresses before a module!symbol (x86 "ChildEBP RetAddr Args to Child").
 func isBareFrame(s string) bool {
 	// Most lines fail on the first token: test it before splitting the line.
 	sp := strings.IndexByte(s, ' ')
+	if sp >= 1 && sp <= 4 && isHex(s[:sp]) {
+		return isNumberedFrame(s)
+	}
 	if sp < 8 || !isAddr(s[:sp]) {
 		return false
 	}
