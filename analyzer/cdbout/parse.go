@@ -914,18 +914,24 @@ func (p *parser) continuesReduced(s string) bool {
 	return looksFrame(s)
 }
 
+// firstFields appends to dst the first cap(dst) space-separated fields of s: the start of a
+// line without splitting all of it.
+func firstFields(dst []string, s string) []string {
+	for f := range strings.FieldsSeq(s) {
+		if len(dst) == cap(dst) {
+			break
+		}
+		dst = append(dst, f)
+	}
+	return dst
+}
+
 // isNumberedFrame reports a frame of k's output pasted without its header: a frame number,
 // the child stack pointer and return address, and a call site ("07 ffff968a`ef821e90
 // fffff800`7345f1d1 nt!KiBreakpointTrap+0x35b").
 func isNumberedFrame(s string) bool {
 	var buf [4]string
-	toks := buf[:0]
-	for f := range strings.FieldsSeq(s) {
-		if len(toks) == cap(buf) {
-			break
-		}
-		toks = append(toks, f)
-	}
+	toks := firstFields(buf[:0], s)
 	if len(toks) < 4 || len(toks[1]) < 8 || !isAddr(toks[1]) || !isAddr(toks[2]) {
 		return false
 	}
@@ -946,13 +952,7 @@ func isBareFrame(s string) bool {
 		return false
 	}
 	var buf [8]string
-	toks := buf[:0]
-	for f := range strings.FieldsSeq(s) {
-		if len(toks) == cap(buf) {
-			break
-		}
-		toks = append(toks, f)
-	}
+	toks := firstFields(buf[:0], s)
 	if len(toks) < 3 || !isAddr(toks[1]) {
 		return false
 	}
@@ -1055,13 +1055,7 @@ func (p *parser) eventLogBugcheck(s string) bool {
 // stack addresses.
 func looksFrame(s string) bool {
 	var buf [3]string
-	toks := buf[:0]
-	for f := range strings.FieldsSeq(s) {
-		if len(toks) == cap(buf) {
-			break
-		}
-		toks = append(toks, f)
-	}
+	toks := firstFields(buf[:0], s)
 	if len(toks) == 3 && len(toks[0]) <= 4 && !isAddr(toks[0]) {
 		toks = toks[1:]
 	}
