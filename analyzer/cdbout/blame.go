@@ -688,11 +688,30 @@ func (bl *blameState) appendDistinct(list []string, tag byte, v string, keep fun
 		buf[i+1] = c
 	}
 	k := buf[:len(v)+1]
-	if bl.seen[string(k)] { // no allocation for the lookup
-		return list
+	if len(list) < 16 {
+		// Most texts name a handful: a walk, and no map to make.
+		for _, o := range list {
+			if strings.EqualFold(o, v) {
+				return list
+			}
+		}
+		return append(list, keep(v))
 	}
 	if bl.seen == nil {
 		bl.seen = map[string]bool{}
+	}
+	mark := "n\x00"
+	if tag == 'f' {
+		mark = "f\x00"
+	}
+	if !bl.seen[mark] { // the list's first 16, once
+		bl.seen[mark] = true
+		for _, o := range list {
+			bl.seen[string(tag)+strings.ToLower(o)] = true
+		}
+	}
+	if bl.seen[string(k)] { // no allocation for the lookup
+		return list
 	}
 	bl.seen[string(k)] = true
 	return append(list, keep(v))
@@ -708,31 +727,17 @@ func (p *parser) noteNamed(f string) {
 // module list, stack, MODULE_NAME, IMAGE_NAME or blamed module), in the order the text
 // names them.
 func (bl *blameState) namedDrivers(a *analysis.Analysis) []string {
-	if len(bl.named) == 0 && len(bl.framed) == 0 {
-		return nil
-	}
-	// What a holds already, by heldKey.
-	held := make(map[string]bool, len(a.Modules)+len(a.Stack)+4)
-	for _, m := range []string{a.BlamedModule, a.ModuleName, a.ImageName, a.ThirdPartyModule} {
-		held[heldKey(m)] = true
-	}
-	for i := range a.Modules {
-		held[heldKey(a.Modules[i].Name)] = true
-		held[heldKey(a.Modules[i].ImageName)] = true
-	}
-	for _, fr := range a.Stack {
-		held[heldKey(fr.Module)] = true
-	}
-	delete(held, "")
 	var out []string
 	add := func(f string, file bool) {
-		if file && !isFileName(f) || analysis.IsMicrosoftModule(f) || analysis.IsPlaceholderModule(f) {
+		if file && !isFileName(f) || analysis.IsMicrosoftModule(f) || analysis.IsPlaceholderModule(f) || bl.held(a, f) {
 			return
 		}
-		if k := heldKey(f); !held[k] {
-			held[k] = true
-			out = append(out, f)
+		for _, o := range out {
+			if heldSame(o, f) {
+				return
+			}
 		}
+		out = append(out, f)
 	}
 	for _, f := range bl.named {
 		f = stripLostPath(f)
@@ -750,9 +755,48 @@ func (bl *blameState) namedDrivers(a *analysis.Analysis) []string {
 	return out
 }
 
-// heldKey is a module's name for comparing: lower case, without its extension, '-' as '_'.
-func heldKey(name string) string {
-	return strings.ReplaceAll(strings.ToLower(fileBase(strings.TrimSpace(name))), "-", "_")
+// held reports whether a names module f already: in its module list, its stack, MODULE_NAME,
+// IMAGE_NAME, the third-party frame or the blamed module. Few names get this far (Windows'
+// own are left out before), so a walk beats building an index for every file.
+func (bl *blameState) held(a *analysis.Analysis, f string) bool {
+	for i := range a.Modules {
+		if m := &a.Modules[i]; heldSame(m.Name, f) || m.ImageName != "" && heldSame(m.ImageName, f) {
+			return true
+		}
+	}
+	for _, m := range [...]string{a.BlamedModule, a.ModuleName, a.ImageName, a.ThirdPartyModule} {
+		if m != "" && heldSame(m, f) {
+			return true
+		}
+	}
+	for _, fr := range a.Stack {
+		if fr.Module != "" && heldSame(fr.Module, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// heldSame compares two module names as the debugger would: case aside, without their
+// extensions, '-' as '_'.
+func heldSame(x, y string) bool {
+	x, y = fileBase(strings.TrimSpace(x)), fileBase(strings.TrimSpace(y))
+	if len(x) != len(y) {
+		return false
+	}
+	for i := 0; i < len(x); i++ {
+		c, d := x[i], y[i]
+		if c == '-' {
+			c = '_'
+		}
+		if d == '-' {
+			d = '_'
+		}
+		if c != d && !(c|0x20 == d|0x20 && c|0x20 >= 'a' && c|0x20 <= 'z') {
+			return false
+		}
+	}
+	return true
 }
 
 // mentionedDriver is the one third-party driver file the text names, or "".
