@@ -580,3 +580,20 @@ func TestFailedDebuggerOutputLinked(t *testing.T) {
 		t.Error("a failed analysis without debugger output links one")
 	}
 }
+
+// A verdict whose culprit is a suspect says so on its page, and a blamed culprit does not.
+func TestVerdictPageSuspect(t *testing.T) {
+	rs := append(results(), notifytest.Suspect())
+	rs[len(rs)-1].Verdict = nil
+	verdict.Ensure(rs[len(rs)-1])
+	e := start(t, rs, false)
+	body := do(t, e.srv, "GET", "/verdicts/5c1e07", nil).Body.String()
+	for _, want := range []string{"<h2>Suspect</h2>", "Why a suspect", "klwfp.sys", "suspect, not proven: the only firewall driver loaded (Kaspersky)"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("suspect verdict page lacks %q", want)
+		}
+	}
+	if body := do(t, e.srv, "GET", "/verdicts/3f2a9c", nil).Body.String(); strings.Contains(body, "<h2>Suspect</h2>") || !strings.Contains(body, "<h2>Culprit</h2>") {
+		t.Error("a blamed culprit is shown as a suspect")
+	}
+}
