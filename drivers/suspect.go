@@ -66,8 +66,8 @@ func Suspect(a *analysis.Analysis) (module, why string) {
 			") while the crash is in " + where
 	}
 	// No driver to weigh: the process whose thread crashed, when it is a product's own of a
-	// kind that runs there.
-	if e, ok := processes[key(a.ProcessName)]; ok && slices.ContainsFunc(sub.tiers, func(t []string) bool { return slices.Contains(t, e.Kind) }) {
+	// kind that runs there; in the kernel itself (memory corruption), of any kind.
+	if e, ok := processes[key(a.ProcessName)]; ok && (sub == kernel || slices.ContainsFunc(sub.tiers, func(t []string) bool { return slices.Contains(t, e.Kind) })) {
 		return a.ProcessName, "suspect, not proven: the crashing thread is " + e.Vendor + "'s " + a.ProcessName +
 			" (" + e.Product + ") while the crash is in " + where
 	}
