@@ -9,8 +9,10 @@
 // bsodwatch from public facts; a file name is all it knows, so a renamed or look-alike file
 // is reported as whatever the table says that name is.
 //
-// Kinds are a fixed vocabulary (Kinds); rules match them with driver_kind. The package
-// imports only analysis and the standard library.
+// Kinds are a fixed vocabulary (Kinds); rules match them with driver_kind. When an analysis
+// blames only Windows' own code, Suspect names the loaded third-party driver (or product
+// process) a person would look at next; Attribute does both for every engine's result. The
+// package imports only analysis and the standard library.
 package drivers
 
 import (

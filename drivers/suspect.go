@@ -19,19 +19,25 @@ func Attribute(a *analysis.Analysis) {
 }
 
 // Suspect is the third-party driver a person reading the analysis would look at next when
-// it blames only Windows' own code (NETIO, FLTMGR, dxgkrnl, nt, or no module at all): the
-// one vendor's driver, among those loaded (the analysis' module list), whose kind runs
-// inside the part of Windows that crashed. A crash in NETIO with one vendor's firewall
-// loaded points at its callout driver; a crash in FLTMGR with one antivirus or backup
-// filter loaded points at that filter. Only drivers the reference table knows are
-// considered, and two vendors with drivers of the same standing mean no suspect at all.
-// When no driver of those kinds is known at all, the analysis' process is the suspect if it
-// is a third-party product's (processes.tsv: avp.exe, CSFalconService.exe, vgc.exe, ...).
-// It returns the module name as the list spells it and the reason in words, or "".
+// it blames only Windows' own code (NETIO, FLTMGR, dxgkrnl, nt, or no module at all), in
+// order:
+//   - a third-party module the failure bucket names before its image
+//     ("0x9F_3_nvlddmkm_IMAGE_pci.sys");
+//   - the one vendor's driver, among those loaded (the module list) and then those the text
+//     names (MentionedDrivers), whose kind runs inside the part of Windows that crashed: a
+//     crash in NETIO with one vendor's firewall loaded points at its callout driver, one in
+//     FLTMGR with one antivirus or backup filter loaded at that filter. Only drivers the
+//     reference table knows count, and two vendors of the same standing mean no suspect;
+//   - when no driver of those kinds is known at all, the analysis' process if it is a
+//     third-party product's (processes.tsv: avp.exe, CSFalconService.exe, vgc.exe, ...).
+//
+// It returns the module name as the analysis spells it and the reason in words, starting
+// "suspect, not proven", or "".
 func Suspect(a *analysis.Analysis) (module, why string) {
 	if a == nil {
 		return "", ""
 	}
+	// The culprit the analysis names by itself: CulpritName without an earlier suspect.
 	saved, savedWhy := a.Suspect, a.SuspectWhy
 	a.Suspect, a.SuspectWhy = "", ""
 	cur := a.CulpritName()
