@@ -298,7 +298,11 @@ func printVerdict(w io.Writer, r *pipeline.Result) {
 				who += ", " + x
 			}
 		}
-		line("culprit", who)
+		if c.Suspect {
+			line("suspect", who)
+		} else {
+			line("culprit", who)
+		}
 		line("why", c.Why)
 		line("symbol", c.Symbol)
 	}

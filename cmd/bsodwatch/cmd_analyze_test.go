@@ -15,7 +15,9 @@ import (
 
 	"github.com/bsodwatch/bsodwatch/internal/replaycdb/replaytest"
 	"github.com/bsodwatch/bsodwatch/internal/sharedtest"
+	"github.com/bsodwatch/bsodwatch/notifier/notifytest"
 	"github.com/bsodwatch/bsodwatch/pipeline"
+	"github.com/bsodwatch/bsodwatch/verdict"
 )
 
 func runAnalyze(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -136,5 +138,18 @@ func TestServiceArgs(t *testing.T) {
 		if code != exitUsage || !strings.Contains(errs, "Windows only") {
 			t.Errorf("exit %d, stderr %q; want the worker flags accepted and Windows only", code, errs)
 		}
+	}
+}
+
+// A suspect culprit is printed as one, with its reason.
+func TestPrintVerdictSuspect(t *testing.T) {
+	r := notifytest.Suspect()
+	verdict.Ensure(r)
+	var b strings.Builder
+	printVerdict(&b, r)
+	out := b.String()
+	if !strings.Contains(out, "suspect:") || !strings.Contains(out, "klwfp.sys — Kaspersky") || strings.Contains(out, "culprit:") ||
+		!strings.Contains(out, "suspect, not proven: the only firewall driver loaded (Kaspersky)") {
+		t.Fatalf("printed:\n%s", out)
 	}
 }
