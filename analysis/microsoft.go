@@ -1,6 +1,9 @@
 package analysis
 
-import "strings"
+import (
+	"bytes"
+	"strings"
+)
 
 // microsoftModules lists modules shipped with Windows (kernel, HAL, in-box drivers, core
 // user-mode DLLs and runtimes), by module name without extension, lower-case. The list
@@ -125,9 +128,19 @@ func setOf(names ...string) map[string]bool {
 // base address the debugger appends when two modules share a name ("ntdll_771d0000", the
 // 32-bit ntdll of a WOW64 process) is not part of the name.
 func moduleKey(name string) string {
-	n := strings.ToLower(strings.TrimSpace(name))
-	for _, ext := range []string{".sys", ".dll", ".exe", ".ocx", ".drv", ".cpl", ".efi", ".mui"} {
-		if strings.HasSuffix(n, ext) {
+	var b [64]byte
+	return string(appendModuleKey(b[:0], name))
+}
+
+// moduleExts are the extensions a module's name is known without.
+var moduleExts = [...]string{".sys", ".dll", ".exe", ".ocx", ".drv", ".cpl", ".efi", ".mui"}
+
+// appendModuleKey appends moduleKey(name) to dst: lookups and comparisons of module names
+// then need no allocation (names are ASCII; other letters keep their case).
+func appendModuleKey(dst []byte, name string) []byte {
+	n := strings.TrimSpace(name)
+	for _, ext := range moduleExts {
+		if len(n) >= len(ext) && strings.EqualFold(n[len(n)-len(ext):], ext) {
 			n = n[:len(n)-len(ext)]
 			break
 		}
@@ -135,38 +148,66 @@ func moduleKey(name string) string {
 	if i := strings.LastIndexByte(n, '_'); i > 0 && (len(n)-i-1 == 8 || len(n)-i-1 == 16) && isHexString(n[i+1:]) {
 		n = n[:i]
 	}
-	return keyReplacer.Replace(n)
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '.' || c == '-':
+			c = '_'
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }
 
+// SameModule reports whether two names are one module: "NETIO", "netio.sys" and
+// "NETIO.SYS" are; "ovpn-dco.sys" is the debugger's "ovpn_dco".
+func SameModule(x, y string) bool {
+	var bx, by [64]byte
+	kx := appendModuleKey(bx[:0], x)
+	return len(kx) > 0 && bytes.Equal(kx, appendModuleKey(by[:0], y))
+}
+
+// isHexString reports hex digits of either case.
 func isHexString(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+		if c := s[i] | 0x20; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
 			return false
 		}
 	}
 	return s != ""
 }
 
-var keyReplacer = strings.NewReplacer(".", "_", "-", "_")
-
 // IsMicrosoftModule reports whether name is in the explicit list of Windows modules.
 // The NGEN image of an assembly ("System_Windows_Forms_ni") is that assembly.
 func IsMicrosoftModule(name string) bool {
-	k := moduleKey(name)
-	if microsoftModules[k] || strings.HasSuffix(k, "_ni") && microsoftModules[k[:len(k)-3]] {
+	var b [64]byte
+	k := appendModuleKey(b[:0], name)
+	if microsoftModules[string(k)] || bytes.HasSuffix(k, []byte("_ni")) && microsoftModules[string(k[:len(k)-3])] {
 		return true
 	}
 	// The crash-dump copy of a storage driver ("dump_storahci") is that driver, and Microsoft
 	// Defender's kernel scanning driver has a random hex suffix ("MpKsl3d4b5a7e").
-	if rest, ok := strings.CutPrefix(k, "dump_"); ok && microsoftModules[rest] {
+	if rest, ok := bytes.CutPrefix(k, []byte("dump_")); ok && microsoftModules[string(rest)] {
 		return true
 	}
-	return strings.HasPrefix(k, "mpksl") && len(k) == len("mpksl")+8 && isHexString(k[len("mpksl"):])
+	return bytes.HasPrefix(k, []byte("mpksl")) && len(k) == len("mpksl")+8 && isHexString(string(k[len("mpksl"):]))
+}
+
+// IsKernelModule reports the kernel's and the HAL's names (nt, ntoskrnl.exe, ntkrnlmp,
+// hal.dll, ...): frames every bug check has.
+func IsKernelModule(name string) bool {
+	var b [64]byte
+	return kernelModules[string(appendModuleKey(b[:0], name))]
 }
 
 // IsPlaceholderModule reports whether name is one of the analyzer's stand-ins for "no
 // module" (Unknown_Module, Unknown_Image, unknown, heap_corruption, ...).
-func IsPlaceholderModule(name string) bool { return placeholderModules[moduleKey(name)] }
+func IsPlaceholderModule(name string) bool {
+	var b [64]byte
+	return placeholderModules[string(appendModuleKey(b[:0], name))]
+}
 
 // IsMicrosoft reports whether the module name is Microsoft's code: by the CompanyName of an
 // lmvm block in a when there is one, else by the explicit list.
@@ -181,13 +222,14 @@ func (a *Analysis) IsMicrosoft(name string) bool {
 
 // Module returns the lm/lmvm entry for a module name ("SYMEVENT" or "SYMEVENT.SYS"), or nil.
 func (a *Analysis) Module(name string) *Module {
-	k := moduleKey(name)
-	if k == "" {
+	var b, mb [64]byte
+	k := appendModuleKey(b[:0], name)
+	if len(k) == 0 {
 		return nil
 	}
 	for i := range a.Modules {
 		m := &a.Modules[i]
-		if moduleKey(m.Name) == k || (m.ImageName != "" && moduleKey(m.ImageName) == k) {
+		if bytes.Equal(appendModuleKey(mb[:0], m.Name), k) || m.ImageName != "" && bytes.Equal(appendModuleKey(mb[:0], m.ImageName), k) {
 			return m
 		}
 	}
@@ -199,15 +241,21 @@ func (a *Analysis) Module(name string) *Module {
 // frame's module, else the Suspect among the loaded drivers, else MODULE_NAME unless it is a
 // placeholder, else the IMAGE_NAME, else the module blamed by another shape of the text
 // (BlamedModule), else the innermost stack frame's module that is not the kernel's.
-func (a *Analysis) CulpritName() string {
+func (a *Analysis) CulpritName() string { return a.culpritName(true) }
+
+// OwnCulpritName is CulpritName without the Suspect: the module the analysis blames by
+// itself, which decides whether a suspect is looked for at all.
+func (a *Analysis) OwnCulpritName() string { return a.culpritName(false) }
+
+func (a *Analysis) culpritName(suspect bool) string {
 	if a.ModuleName != "" && !IsPlaceholderModule(a.ModuleName) && !a.IsMicrosoft(a.ModuleName) &&
-		moduleKey(a.ModuleName) != moduleKey(a.ThirdPartyModule) {
+		!SameModule(a.ModuleName, a.ThirdPartyModule) {
 		return a.ModuleName
 	}
 	if a.ThirdPartyModule != "" {
 		return a.ThirdPartyModule
 	}
-	if a.Suspect != "" {
+	if suspect && a.Suspect != "" {
 		return a.Suspect
 	}
 	if a.ModuleName != "" && !IsPlaceholderModule(a.ModuleName) {
@@ -227,13 +275,16 @@ func (a *Analysis) CulpritName() string {
 func (a *Analysis) topFrameModule() string {
 	for _, f := range a.Stack {
 		m := f.Module
-		if len(m) < 2 || strings.ContainsAny(m, " `") || IsPlaceholderModule(m) || kernelModules[moduleKey(m)] {
+		if len(m) < 2 || strings.ContainsAny(m, " `") || IsPlaceholderModule(m) || IsKernelModule(m) {
 			continue
 		}
 		return m
 	}
 	return ""
 }
+
+// WhyTopFrame says, for people, how a culprit of CulpritIsTopFrame was chosen.
+const WhyTopFrame = "the innermost stack frame below the kernel (the analysis names no module)"
 
 // CulpritIsTopFrame reports whether CulpritName is the innermost stack frame's module, for
 // want of any module the analysis names.

@@ -37,16 +37,12 @@ func Suspect(a *analysis.Analysis) (module, why string) {
 	if a == nil {
 		return "", ""
 	}
-	// The culprit the analysis names by itself: CulpritName without an earlier suspect.
-	saved, savedWhy := a.Suspect, a.SuspectWhy
-	a.Suspect, a.SuspectWhy = "", ""
-	cur := a.CulpritName()
-	a.Suspect, a.SuspectWhy = saved, savedWhy
+	cur := a.OwnCulpritName()
 	if cur != "" && !analysis.IsPlaceholderModule(cur) && !a.IsMicrosoft(cur) {
 		return "", "" // the analysis already blames a third party
 	}
 	if m, b := bucketDriver(a); m != "" {
-		return m, "suspect, not proven: the failure bucket " + b + " names it while the analysis blames Windows' " + orDash(cur)
+		return m, "suspect, not proven: the failure bucket " + b + " names it while the analysis blames " + blamed(cur)
 	}
 	sub, where := subsystemOf(a, cur)
 	if sub == nil {
@@ -85,42 +81,19 @@ func Suspect(a *analysis.Analysis) (module, why string) {
 // image blamed), and that bucket; or "".
 func bucketDriver(a *analysis.Analysis) (module, bucket string) {
 	for _, b := range []string{a.FailureBucketID, a.BucketID, a.KeyValues["Failure.Bucket"]} {
-		i := strings.Index(b, "_IMAGE_")
-		if i <= 0 {
-			continue
-		}
-		toks := strings.Split(b[:i], "_")
-		k := 0
-		for k < len(toks) && isBucketWord(toks[k]) {
-			k++
-		}
-		m := strings.Join(toks[k:], "_")
-		if m != "" && !analysis.IsMicrosoftModule(m) && !analysis.IsPlaceholderModule(m) {
+		if m, img := analysis.BucketModules(b); img != "" && m != "" && !analysis.IsMicrosoftModule(m) && !analysis.IsPlaceholderModule(m) {
 			return m, b
 		}
 	}
 	return "", ""
 }
 
-// isBucketWord reports a word of a failure bucket that is no module name: the code
-// ("0x9F"), a number, or an upper-case word ("POWER", "DOWN", "IRP").
-func isBucketWord(t string) bool {
-	if t == "" || strings.HasPrefix(t, "0x") || strings.HasPrefix(t, "0X") {
-		return true
+// blamed says what the analysis blames: "Windows' pci", or no module at all.
+func blamed(cur string) string {
+	if cur == "" {
+		return "no module"
 	}
-	for i := 0; i < len(t); i++ {
-		if c := t[i]; !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
+	return "Windows' " + cur
 }
 
 // subsystem is a part of Windows and the kinds of third-party driver that run inside it,
@@ -187,20 +160,12 @@ func subsystemOf(a *analysis.Analysis, cur string) (*subsystem, string) {
 			return s, f.Module + " (" + s.what + ")"
 		}
 	}
-	if cur == "" || analysis.IsPlaceholderModule(cur) || dumpKernel(cur) {
+	if cur == "" || analysis.IsPlaceholderModule(cur) || analysis.IsKernelModule(cur) {
 		if kernelSuspectCodes[strings.ToLower(a.BugcheckCode)] {
 			return kernel, kernel.what
 		}
 	}
 	return nil, ""
-}
-
-func dumpKernel(name string) bool {
-	switch key(name) {
-	case "nt", "ntoskrnl", "ntkrnlmp", "ntkrnlpa", "ntkrpamp", "hal":
-		return true
-	}
-	return false
 }
 
 // candidate is a third-party driver the table knows, loaded (in the module list) or only
@@ -211,34 +176,35 @@ type candidate struct {
 }
 
 // candidates are a's loaded modules, then the drivers its text names, that the table knows
-// as third-party drivers; a module whose version resource says Microsoft is none.
+// as third-party drivers; a module whose version resource says Microsoft is none. A loaded
+// module is looked up by its image name, then by its module name, and named as the module.
 func candidates(a *analysis.Analysis) []candidate {
 	var out []candidate
-	add := func(name, alt, company string, named bool) {
-		if analysis.IsMicrosoftModule(name) || alt != "" && analysis.IsMicrosoftModule(alt) || isMicrosoftCompany(company) {
+	add := func(name string, lookups []string, company string, named bool) {
+		if isMicrosoftCompany(company) {
 			return
 		}
-		e, known := Lookup(name)
-		if !known && alt != "" {
-			e, known = Lookup(alt)
-		}
-		if known && e.Vendor != "Microsoft" {
-			out = append(out, candidate{name: alt, vendor: e.Vendor, kind: e.Kind, named: named})
-			if alt == "" {
-				out[len(out)-1].name = name
+		for _, l := range lookups {
+			if l == "" {
+				continue
+			}
+			if analysis.IsMicrosoftModule(l) {
+				return
+			}
+			if e, ok := Lookup(l); ok {
+				if e.Vendor != "Microsoft" {
+					out = append(out, candidate{name: name, vendor: e.Vendor, kind: e.Kind, named: named})
+				}
+				return
 			}
 		}
 	}
 	for i := range a.Modules {
 		m := &a.Modules[i]
-		if m.ImageName != "" {
-			add(m.ImageName, m.Name, m.CompanyName, false)
-		} else {
-			add(m.Name, "", m.CompanyName, false)
-		}
+		add(m.Name, []string{m.ImageName, m.Name}, m.CompanyName, false)
 	}
 	for _, f := range a.MentionedDrivers {
-		add(f, "", "", true)
+		add(f, []string{f}, "", true)
 	}
 	return out
 }
@@ -263,18 +229,13 @@ func onlyVendor(cs []candidate, kinds []string) (best candidate, ok bool) {
 	return best, true
 }
 
-// kindWords says a kind for people: "firewall", "antivirus", "backup".
+// kindWords says a kind for people: "firewall", "antivirus", "EDR".
 func kindWords(kind string) string {
-	for _, k := range Kinds {
-		if k.Name == kind {
-			switch kind {
-			case "antivirus-filter":
-				return "antivirus"
-			case "edr":
-				return "EDR"
-			}
-			return kind
-		}
+	switch kind {
+	case "antivirus-filter":
+		return "antivirus"
+	case "edr":
+		return "EDR"
 	}
 	return kind
 }

@@ -323,7 +323,7 @@ func culprit(r *pipeline.Result, a *analysis.Analysis) *analysis.VerdictCulprit 
 		return nil
 	}
 	switch pc := r.ProbableCause; {
-	case pc != nil && pc.Module != "" && pc.Module != "hardware" && !(a.Suspect != "" && a.IsMicrosoft(pc.Module)):
+	case pc != nil && pc.Module != "" && pc.Module != "hardware" && a.Suspect == "": // a suspect outranks a Windows module
 		c.Module, c.Offset, c.Why = pc.Module, pc.Offset, pc.Reason
 	default:
 		name := a.CulpritName()
@@ -340,7 +340,7 @@ func culprit(r *pipeline.Result, a *analysis.Analysis) *analysis.VerdictCulprit 
 		case a.CulpritIsBlamed():
 			c.Why = analysis.BlamedByText(a.BlamedBy)
 		case a.CulpritIsTopFrame():
-			c.Why = "the innermost stack frame below the kernel (the analysis names no module)"
+			c.Why = analysis.WhyTopFrame
 		default:
 			c.Why = "named by the debugger's analysis (MODULE_NAME)"
 		}

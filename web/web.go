@@ -90,7 +90,8 @@ type SilenceStore interface {
 	Delete(ctx context.Context, kind, bucket string) error
 }
 
-// DumpOpener opens a dump on the share by its share path (*dumpshare.Local).
+// DumpOpener opens a dump on the share by its share path, with its size (*dumpshare.Local,
+// the SMB share).
 type DumpOpener interface {
 	OpenDump(ctx context.Context, rel string) (io.ReadCloser, int64, error)
 }

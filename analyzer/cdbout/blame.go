@@ -46,18 +46,16 @@ type toolReport struct {
 
 // blameState collects the shapes of this file while the parser reads.
 type blameState struct {
-	wc         []toolReport    // WhoCrashed: each crash of the report, newest first as it lists them
-	wcAdvice   string          // WhoCrashed's "look for an update for the following driver: X"
-	bsv        toolReport      // BlueScreenView
-	stop       toolReport      // the stop screen (Windows 8 and later, or the old "*** STOP:")
-	wer        toolReport      // the problem signature of a BlueScreen report (Reliability Monitor)
-	unloadable []string        // third-party images the debugger could not load, distinct
-	ipLabel    string          // the first third-party "module!function+offset:" label (a register or trap listing's instruction)
-	mentioned  []string        // third-party driver files the text names anywhere, distinct
-	named      []string        // the same without the bound of mentioned, up to maxNamed
-	framed     []string        // modules of stack frames printed outside the analysis' stack, distinct
-	seen       map[string]bool // lower-case keys of named ("n:") and framed ("f:"), for distinctness
-	crashWords bool            // the text speaks of a crash (a bug check name, "BSOD", "blue screen", ...)
+	wc         []toolReport  // WhoCrashed: each crash of the report, newest first as it lists them
+	wcAdvice   string        // WhoCrashed's "look for an update for the following driver: X"
+	bsv        toolReport    // BlueScreenView
+	stop       toolReport    // the stop screen (Windows 8 and later, or the old "*** STOP:")
+	wer        toolReport    // the problem signature of a BlueScreen report (Reliability Monitor)
+	unloadable []string      // third-party images the debugger could not load, distinct
+	ipLabel    string        // the first third-party "module!function+offset:" label (a register or trap listing's instruction)
+	named      distinctNames // driver files the text names anywhere
+	framed     distinctNames // modules of stack frames printed outside the analysis' stack
+	crashWords bool          // the text speaks of a crash (a bug check name, "BSOD", "blue screen", ...)
 }
 
 // toolLine reads a line of a WhoCrashed or BlueScreenView report or of a stop screen. It
@@ -554,39 +552,13 @@ func (p *parser) stopScreenParen(s string) bool {
 }
 
 // bucketModule is the module a failure bucket names: the image after "_IMAGE_"
-// ("0x9F_3_acme_IMAGE_pci.sys"), else the module before the '!' with the bucket's class
-// words and codes removed ("0x3B_acme!Fn", "AV_acme_net!Fn", "NULL_CLASS_PTR_READ_acme!Fn").
+// ("0x9F_3_acme_IMAGE_pci.sys"), else the module of its class part (analysis.BucketModules).
 func bucketModule(b string) string {
-	if i := strings.Index(b, "_IMAGE_"); i >= 0 {
-		return fileToken(b[i+len("_IMAGE_"):])
+	m, img := analysis.BucketModules(b)
+	if strings.Contains(b, "_IMAGE_") {
+		return fileToken(img)
 	}
-	j := strings.IndexByte(b, '!')
-	if j <= 0 {
-		return ""
-	}
-	toks := strings.Split(b[:j], "_")
-	k := 0
-	for k < len(toks) && isBucketWord(toks[k]) {
-		k++
-	}
-	if k == len(toks) {
-		return toks[len(toks)-1] // an upper-case module ("0x27_SYMEVENT!Fn")
-	}
-	return strings.Join(toks[k:], "_")
-}
-
-// isBucketWord reports a word of a bucket's class part: upper-case letters, a 0x code, or
-// digits and long hex numbers (subcodes, exception codes).
-func isBucketWord(t string) bool {
-	if t == "" || t == "(null)" || strings.HasPrefix(t, "0x") || allDigits(t) || len(t) >= 8 && isHex(t) {
-		return true
-	}
-	for i := 0; i < len(t); i++ {
-		if c := t[i]; !(c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
+	return m
 }
 
 // maxMentioned bounds the distinct driver files noted from prose; a text that names more
@@ -594,8 +566,9 @@ func isBucketWord(t string) bool {
 const maxMentioned = 8
 
 // noteMentions records, from any line, the driver files it names ("... citing acme.sys
-// as the cause") and whether it speaks of a crash. They are used only for text that holds
-// no analysis at all (see finish and mentionedDriver).
+// as the cause") and whether it speaks of a crash: for text that holds no analysis at all
+// the one driver it names is blamed (see finish and mentionedDriver), and an analysis
+// reports the drivers it names beside its modules (namedDrivers).
 func (p *parser) noteMentions(s string) {
 	if !p.crashWordsSeen() && speaksOfCrash(s) {
 		p.bs().crashWords = true
@@ -623,21 +596,12 @@ func (p *parser) noteMentions(s string) {
 
 func (p *parser) crashWordsSeen() bool { return p.bl != nil && p.bl.crashWords }
 
-// maxNamed bounds the driver files kept for Analysis.MentionedDrivers.
+// maxNamed bounds the driver files and frame modules kept for Analysis.MentionedDrivers.
 const maxNamed = 512
 
+// noteMention records one driver file the text names.
 func (p *parser) noteMention(f string) {
-	p.noteNamed(f)
-	if p.bl != nil && len(p.bl.mentioned) > maxMentioned {
-		return // too many already
-	}
-	bl := p.bs()
-	for _, m := range bl.mentioned {
-		if strings.EqualFold(m, f) {
-			return
-		}
-	}
-	bl.mentioned = append(bl.mentioned, p.keep(f)) // one past the bound marks "too many"
+	p.bs().named.add(f, p.keep)
 }
 
 // noteFrame records the module of a stack frame printed outside the analysis' own stack
@@ -651,8 +615,7 @@ func (p *parser) noteFrame(s string) {
 		}
 		f := splitSymbol(t)
 		if f.Module != "" && (f.Symbol != "" || strings.HasPrefix(f.Offset, "0x")) && isModuleName(f.Module) {
-			bl := p.bs()
-			bl.framed = bl.appendDistinct(bl.framed, 'f', f.Module, p.keep)
+			p.bs().framed.add(f.Module, p.keep)
 		}
 		return
 	}
@@ -672,55 +635,45 @@ func isModuleName(m string) bool {
 	return m != ""
 }
 
-// appendDistinct appends v (kept through keep) to list unless the list, tagged by tag in
-// bl.seen, holds v already in any case, up to maxNamed entries.
-func (bl *blameState) appendDistinct(list []string, tag byte, v string, keep func(string) string) []string {
-	if len(list) >= maxNamed || len(v) > 127 {
-		return list
+// distinctNames is a list of names without repeats (in any case), up to maxNamed.
+type distinctNames struct {
+	list []string
+	seen map[string]bool // lower-case names, made once the list is too long for a walk
+}
+
+// add appends v, kept through keep, unless the list holds it already or is full.
+func (d *distinctNames) add(v string, keep func(string) string) {
+	if len(d.list) >= maxNamed {
+		return
+	}
+	if d.seen == nil {
+		for _, o := range d.list {
+			if strings.EqualFold(o, v) {
+				return
+			}
+		}
+		d.list = append(d.list, keep(v))
+		if len(d.list) == 16 { // most texts name a handful; an lm listing names hundreds
+			d.seen = make(map[string]bool, 64)
+			for _, o := range d.list {
+				d.seen[strings.ToLower(o)] = true
+			}
+		}
+		return
 	}
 	var buf [128]byte
-	buf[0] = tag
+	k := buf[:0]
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		if c >= 'A' && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		buf[i+1] = c
+		k = append(k, c)
 	}
-	k := buf[:len(v)+1]
-	if len(list) < 16 {
-		// Most texts name a handful: a walk, and no map to make.
-		for _, o := range list {
-			if strings.EqualFold(o, v) {
-				return list
-			}
-		}
-		return append(list, keep(v))
+	if !d.seen[string(k)] { // no allocation for the lookup
+		d.seen[string(k)] = true
+		d.list = append(d.list, keep(v))
 	}
-	if bl.seen == nil {
-		bl.seen = map[string]bool{}
-	}
-	mark := "n\x00"
-	if tag == 'f' {
-		mark = "f\x00"
-	}
-	if !bl.seen[mark] { // the list's first 16, once
-		bl.seen[mark] = true
-		for _, o := range list {
-			bl.seen[string(tag)+strings.ToLower(o)] = true
-		}
-	}
-	if bl.seen[string(k)] { // no allocation for the lookup
-		return list
-	}
-	bl.seen[string(k)] = true
-	return append(list, keep(v))
-}
-
-// noteNamed records a driver file the text names, for Analysis.MentionedDrivers.
-func (p *parser) noteNamed(f string) {
-	bl := p.bs()
-	bl.named = bl.appendDistinct(bl.named, 'n', f, p.keep)
 }
 
 // namedDrivers are the third-party driver files of bl.named that a holds nowhere else (its
@@ -733,13 +686,13 @@ func (bl *blameState) namedDrivers(a *analysis.Analysis) []string {
 			return
 		}
 		for _, o := range out {
-			if heldSame(o, f) {
+			if analysis.SameModule(o, f) {
 				return
 			}
 		}
 		out = append(out, f)
 	}
-	for _, f := range bl.named {
+	for _, f := range bl.named.list {
 		f = stripLostPath(f)
 		if i := strings.LastIndex(f, "_IMAGE_"); i >= 0 { // a failure bucket's "..._IMAGE_acme.sys"
 			f = f[i+len("_IMAGE_"):]
@@ -748,7 +701,7 @@ func (bl *blameState) namedDrivers(a *analysis.Analysis) []string {
 	}
 	if a.BugcheckCode != "" {
 		// Frames of a kernel crash's other stacks are drivers; a user-mode process's are DLLs.
-		for _, f := range bl.framed {
+		for _, f := range bl.framed.list {
 			add(f, false)
 		}
 	}
@@ -756,56 +709,31 @@ func (bl *blameState) namedDrivers(a *analysis.Analysis) []string {
 }
 
 // held reports whether a names module f already: in its module list, its stack, MODULE_NAME,
-// IMAGE_NAME, the third-party frame or the blamed module. Few names get this far (Windows'
-// own are left out before), so a walk beats building an index for every file.
+// IMAGE_NAME, the third-party frame or the blamed module.
 func (bl *blameState) held(a *analysis.Analysis, f string) bool {
-	for i := range a.Modules {
-		if m := &a.Modules[i]; heldSame(m.Name, f) || m.ImageName != "" && heldSame(m.ImageName, f) {
-			return true
-		}
+	if a.Module(f) != nil {
+		return true
 	}
 	for _, m := range [...]string{a.BlamedModule, a.ModuleName, a.ImageName, a.ThirdPartyModule} {
-		if m != "" && heldSame(m, f) {
+		if analysis.SameModule(m, f) {
 			return true
 		}
 	}
 	for _, fr := range a.Stack {
-		if fr.Module != "" && heldSame(fr.Module, f) {
+		if analysis.SameModule(fr.Module, f) {
 			return true
 		}
 	}
 	return false
 }
 
-// heldSame compares two module names as the debugger would: case aside, without their
-// extensions, '-' as '_'.
-func heldSame(x, y string) bool {
-	x, y = fileBase(strings.TrimSpace(x)), fileBase(strings.TrimSpace(y))
-	if len(x) != len(y) {
-		return false
-	}
-	for i := 0; i < len(x); i++ {
-		c, d := x[i], y[i]
-		if c == '-' {
-			c = '_'
-		}
-		if d == '-' {
-			d = '_'
-		}
-		if c != d && !(c|0x20 == d|0x20 && c|0x20 >= 'a' && c|0x20 <= 'z') {
-			return false
-		}
-	}
-	return true
-}
-
 // mentionedDriver is the one third-party driver file the text names, or "".
 func (bl *blameState) mentionedDriver() string {
-	if len(bl.mentioned) > maxMentioned {
+	if len(bl.named.list) > maxMentioned {
 		return ""
 	}
 	one := ""
-	for _, f := range bl.mentioned {
+	for _, f := range bl.named.list {
 		f = stripLostPath(f)
 		if !isFileName(f) || analysis.IsMicrosoftModule(f) {
 			continue

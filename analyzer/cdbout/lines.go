@@ -367,23 +367,13 @@ func cutLinePrefix(s string) string {
 		}
 	case '-':
 		// A markdown list item that holds an analysis key ("- FAILURE_BUCKET_ID: `x`").
-		if len(s) >= 4 && s[1] == ' ' && s[2] >= 'A' && s[2] <= 'Z' {
-			if k := strings.IndexByte(s, ':'); k > 2 && isUpperKeyName(s[2:k]) {
+		if len(s) >= 4 && s[1] == ' ' {
+			if _, _, ok := upperKey(s[2:]); ok {
 				return strings.TrimSpace(s[2:])
 			}
 		}
 	}
 	return s
-}
-
-// isUpperKeyName reports an analysis key's name: upper-case letters, digits and '_'.
-func isUpperKeyName(k string) bool {
-	for i := 0; i < len(k); i++ {
-		if c := k[i]; !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return len(k) >= 3
 }
 
 // cutCallout removes the numbered callout an author puts in front of a line to refer to it

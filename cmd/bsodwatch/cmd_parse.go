@@ -149,7 +149,7 @@ func writeSummary(w io.Writer, out parseOutput) {
 			row("found by", analysis.BlamedByText(a.BlamedBy))
 		}
 		if a.CulpritIsTopFrame() {
-			row("found by", "the innermost stack frame below the kernel (the analysis names no module)")
+			row("found by", analysis.WhyTopFrame)
 		}
 		if a.Suspect != "" && strings.EqualFold(c, a.Suspect) {
 			row("why", a.SuspectWhy)
