@@ -204,7 +204,7 @@ phase "go test under Wine: ${#run[@]} packages"
 log="$WINE_ROOT/go-test.log"
 rc=0
 # 9>&-: the lock stays with this script, not with every Windows process the tests start.
-go test -overlay "$OVERLAY" -exec "$PWD/scripts/wine-exec.sh" -timeout 15m -count=1 ${skip:+-skip "$skip"} "${flags[@]}" "${run[@]}" 2>&1 9>&- |
+go test -overlay "$OVERLAY" -exec "$PWD/scripts/wine-exec.sh" -timeout 5m -count=1 ${skip:+-skip "$skip"} "${flags[@]}" "${run[@]}" 2>&1 9>&- |
   tee "$log" || rc=$?
 ok=$(grep -c '^ok ' "$log" || true)
 failed=$(grep -c '^FAIL	' "$log" || true)
