@@ -177,6 +177,16 @@ func BugcheckName(code uint32) string {
 	return ""
 }
 
+// BugcheckNames calls yield with each symbolic bug check name the reference knows and its
+// code, in no set order.
+func BugcheckNames(yield func(name string, code uint32) bool) {
+	for n, c := range bugcheckCodes {
+		if !yield(n, c) {
+			return
+		}
+	}
+}
+
 // BugcheckCode returns the code of a symbolic bug check name ("DRIVER_IRQL_NOT_LESS_OR_EQUAL"
 // is 0xD1), the inverse of BugcheckName for the codes it knows.
 func BugcheckCode(name string) (uint32, bool) {

@@ -56,6 +56,31 @@ type blameState struct {
 	named      distinctNames // driver files the text names anywhere
 	framed     distinctNames // modules of stack frames printed outside the analysis' stack
 	crashWords bool          // the text speaks of a crash (a bug check name, "BSOD", "blue screen", ...)
+	proseCodes []uint32      // the bug checks named in words before any analysis (proseBugcheck), distinct
+}
+
+// maxProseCodes bounds proseCodes: a text that names more bug checks is a list of them, and
+// names none in particular.
+const maxProseCodes = 4
+
+// noteProse records the bug checks line s names in words, while no analysis has begun.
+func (p *parser) noteProse(s string) {
+	if len(p.fields) > 0 || p.headerCode != "" || p.braceCode != "" || p.bl != nil && len(p.bl.proseCodes) > maxProseCodes {
+		return
+	}
+	if t := firstToken(s); isBugcheckName(t) && strings.HasPrefix(strings.TrimLeft(s[len(t):], " "), "(") {
+		return // "NAME (d1)", "NAME (acme.sys)": the debugger's header or a stop screen, read as such
+	}
+	proseBugcheck(s, func(code uint32) {
+		bl := p.bs()
+		bl.crashWords = true
+		for _, c := range bl.proseCodes {
+			if c == code {
+				return
+			}
+		}
+		bl.proseCodes = append(bl.proseCodes, code)
+	})
 }
 
 // toolLine reads a line of a WhoCrashed or BlueScreenView report or of a stop screen. It

@@ -143,6 +143,12 @@ func (p *parser) finish() *analysis.Analysis {
 			a.BlamedModule, a.BlamedBy = m, analysis.BlamedByMentioned
 		}
 	}
+	if !a.Complete && a.BugcheckCode == "" && p.bl != nil && len(p.bl.proseCodes) == 1 {
+		// Prose that names one bug check in words ("video tdr failure"): its code, for the
+		// rules keyed on it; the text stays what it is, no analysis.
+		c := p.bl.proseCodes[0]
+		a.BugcheckCode, a.BugcheckName = "0x"+strconv.FormatUint(uint64(c), 16), dumpfile.BugcheckName(c)
+	}
 	return a
 }
 

@@ -94,6 +94,9 @@ func (p *parser) line(s string) {
 	} else if s != "" && !p.crashWordsSeen() && speaksOfCrash(s) {
 		p.bs().crashWords = true
 	}
+	if s != "" {
+		p.noteProse(s)
+	}
 	if s == "" {
 		switch p.st {
 		case stStack:
