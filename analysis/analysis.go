@@ -88,6 +88,9 @@ const (
 	BlamedByBucket           = "bucket"            // the module a failure bucket names ("0x3B_acme!Fn", "AV_acme!Fn")
 	BlamedByUnloadableImage  = "unloadable_image"  // the one third-party image the debugger could not load
 	BlamedByMentioned        = "mentioned"         // the one third-party driver that prose about a crash names
+	BlamedByMentionedWindows = "mentioned_windows" // the one driver such prose names, of Windows' own, when it names no other
+	BlamedByStackExcerpt     = "stack_excerpt"     // the innermost third-party frame of a stack pasted without an analysis
+	BlamedByExamined         = "examined"          // the one third-party module a text without an analysis shows with lmvm
 )
 
 // BlamedByText says in words how a BlamedBy value named the module.
@@ -109,6 +112,12 @@ func BlamedByText(by string) string {
 		return "named by the failure bucket"
 	case BlamedByMentioned:
 		return "the only third-party driver the text names (no analysis in it)"
+	case BlamedByMentionedWindows:
+		return "the only driver the text names, one of Windows' own (no analysis in it)"
+	case BlamedByStackExcerpt:
+		return "the innermost third-party frame of the stack the text holds (no analysis in it)"
+	case BlamedByExamined:
+		return "the only third-party module the text examines with lmvm (no analysis in it)"
 	case BlamedByUnloadableImage:
 		return "the only third-party image the debugger could not load"
 	}

@@ -57,6 +57,7 @@ type blameState struct {
 	framed     distinctNames // modules of stack frames printed outside the analysis' stack
 	crashWords bool          // the text speaks of a crash (a bug check name, "BSOD", "blue screen", ...)
 	proseCodes []uint32      // the bug checks named in words before any analysis (proseBugcheck), distinct
+	infoLines  int           // lines left of a stop screen's block below "give them this info:"
 }
 
 // maxProseCodes bounds proseCodes: a text that names more bug checks is a list of them, and
@@ -86,6 +87,9 @@ func (p *parser) noteProse(s string) {
 // toolLine reads a line of a WhoCrashed or BlueScreenView report or of a stop screen. It
 // reports whether s was one.
 func (p *parser) toolLine(s string) bool {
+	if p.bl != nil && p.bl.infoLines > 0 && p.stopInfoLine(s) {
+		return true
+	}
 	switch s[0] {
 	case 'O', 'c', 'T', 'B', 'E', 'f', 'p', 'd', 'A', 'I':
 		if p.whoCrashed(s) {
@@ -449,10 +453,64 @@ func (p *parser) blueScreenViewRow(s string) bool {
 	return false
 }
 
+// stopCodeLabels and whatFailedLabels are the stop screen's labels in the languages seen in
+// pasted screens: English, and German ("Stoppcode", Windows 11's "Stillstandcode",
+// "Fehlerursache").
+var (
+	stopCodeLabels   = [...]string{"stop code", "stoppcode", "stillstandcode"}
+	whatFailedLabels = [...]string{"what failed", "fehlerursache"}
+)
+
+// cutLabelsFold is cutLabelFold for the first of labels that s begins with.
+func cutLabelsFold(s string, labels []string) (string, bool) {
+	for _, l := range labels {
+		if v, ok := cutLabelFold(s, l); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// maxInfoLines bounds the block read below "give them this info:": a name, a driver and four
+// parameters.
+const maxInfoLines = 6
+
+// stopInfoLine reads a line of the stop screen's block below "If you call a support person,
+// give them this info:" when it is typed without labels, each value on a line of its own:
+// the bug check name, the driver, and up to four parameters. Anything else ends the block.
+func (p *parser) stopInfoLine(s string) bool {
+	bl := p.bl
+	bl.infoLines--
+	t := strings.TrimSpace(s)
+	r := &bl.stop
+	if c, ok := dumpfile.BugcheckCode(t); ok && r.name == "" {
+		r.name, r.seen = p.keep(t), true
+		if r.code == "" {
+			r.code = p.keep(strconv.FormatUint(uint64(c), 16))
+		}
+		return true
+	}
+	if l := strings.ToLower(t); isFileName(t) && strings.HasSuffix(l, ".sys") && r.name != "" && r.module == "" {
+		r.module = p.keep(t)
+		return true
+	}
+	if isAddrValue(t) && strings.HasPrefix(t, "0x") && r.name != "" && len(r.args) < 4 {
+		r.args = append(r.args, p.keep(t))
+		return true
+	}
+	bl.infoLines = 0
+	return false
+}
+
 // stopScreen reads the stop screen of Windows 8 and later as people type it out:
-// "Stop code: DRIVER_IRQL_NOT_LESS_OR_EQUAL" and "What failed: acmefltr.sys".
+// "Stop code: DRIVER_IRQL_NOT_LESS_OR_EQUAL" and "What failed: acmefltr.sys" (also in German),
+// or the bare values below "give them this info:" (stopInfoLine).
 func (p *parser) stopScreen(s string) bool {
-	if v, ok := cutLabelFold(s, "stop code"); ok {
+	if strings.HasSuffix(s, "give them this info:") {
+		p.bs().infoLines = maxInfoLines
+		return true
+	}
+	if v, ok := cutLabelsFold(s, stopCodeLabels[:]); ok {
 		name, code := v, ""
 		if i := strings.IndexAny(v, " ("); i > 0 {
 			name = v[:i]
@@ -479,7 +537,7 @@ func (p *parser) stopScreen(s string) bool {
 	if (strings.Contains(s, ".sys)") || strings.Contains(s, ".SYS)")) && p.stopScreenParen(s) {
 		return true
 	}
-	if v, ok := cutLabelFold(s, "what failed"); ok {
+	if v, ok := cutLabelsFold(s, whatFailedLabels[:]); ok {
 		if f := fileToken(v); isFileName(f) {
 			r := &p.bs().stop
 			if r.module != "" {
@@ -603,8 +661,15 @@ func (p *parser) noteMentions(s string) {
 		if (s[i+1] == 's' || s[i+1] == 'S') && strings.EqualFold(s[i:i+4], ".sys") &&
 			!(i+4 < len(s) && (isLetter(s[i+4]) || s[i+4] >= '0' && s[i+4] <= '9')) { // not ".system"
 			start := i
-			for start > 0 && (isLetter(s[start-1]) || s[start-1] >= '0' && s[start-1] <= '9' || s[start-1] == '_' || s[start-1] == '-') {
-				start--
+			for start > 0 {
+				c := s[start-1]
+				if isLetter(c) || c >= '0' && c <= '9' || c == '_' || c == '-' ||
+					// a version inside the name: "portmaster_kext_v1.0.15.sys"
+					c == '.' && start >= 2 && isDigit(s[start-2]) && start < i && isDigit(s[start]) {
+					start--
+					continue
+				}
+				break
 			}
 			if start > lower && start < i {
 				p.noteMention(s[start : i+4])
@@ -752,21 +817,77 @@ func (bl *blameState) held(a *analysis.Analysis, f string) bool {
 	return false
 }
 
-// mentionedDriver is the one third-party driver file the text names, or "".
-func (bl *blameState) mentionedDriver() string {
+// mentionedDriver is the one third-party driver file the text names; else, when it names no
+// third-party driver, the one driver of Windows' own it names (windows is true), not counting
+// the kernel images; else "".
+func (bl *blameState) mentionedDriver() (f string, windows bool) {
 	if len(bl.named.list) > maxMentioned {
+		return "", false
+	}
+	third, own, owns := "", "", 0
+	for _, f := range bl.named.list {
+		f = stripLostPath(f)
+		switch {
+		case !isFileName(f):
+		case !analysis.IsMicrosoftModule(f):
+			if third != "" && !strings.EqualFold(third, f) {
+				return "", false
+			}
+			third = f
+		case !analysis.IsKernelModule(f) && !strings.EqualFold(own, f):
+			own, owns = f, owns+1
+		}
+	}
+	if third != "" {
+		return third, false
+	}
+	if owns == 1 {
+		return own, true
+	}
+	return "", false
+}
+
+// minExcerptFrames is the fewest frames a pasted stack needs to blame its module.
+const minExcerptFrames = 2
+
+// stackExcerpt is, for a text with no analysis, the module of the innermost frame not of
+// Windows' own in the stack it pastes (frames listed innermost first, as every debugger
+// prints them), or "".
+func (bl *blameState) stackExcerpt() string {
+	if bl == nil || len(bl.framed.list) < minExcerptFrames {
+		return ""
+	}
+	for _, m := range bl.framed.list {
+		if usableModule(m) && !analysis.IsMicrosoftModule(m) {
+			return m
+		}
+	}
+	return ""
+}
+
+// maxExamined bounds the modules of a text whose one third-party module counts as examined:
+// a person shows the suspect with lmvm, not a whole list.
+const maxExamined = 3
+
+// examinedModule is, for a text with no analysis that shows a few modules (lmvm), the one not
+// of Windows' own, or "".
+func examinedModule(a *analysis.Analysis) string {
+	if len(a.Modules) == 0 || len(a.Modules) > maxExamined {
 		return ""
 	}
 	one := ""
-	for _, f := range bl.named.list {
-		f = stripLostPath(f)
-		if !isFileName(f) || analysis.IsMicrosoftModule(f) {
+	for i := range a.Modules {
+		m := &a.Modules[i]
+		if a.IsMicrosoft(m.Name) {
 			continue
 		}
-		if one != "" && !strings.EqualFold(one, f) {
+		if one != "" {
 			return ""
 		}
-		one = f
+		one = m.ImageName
+		if one == "" {
+			one = m.Name
+		}
 	}
 	return one
 }
@@ -1061,3 +1182,5 @@ func (p *parser) keepAll(vals []string) []string {
 	}
 	return out
 }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }

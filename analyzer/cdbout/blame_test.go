@@ -3,6 +3,7 @@ package cdbout
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -204,7 +205,7 @@ func TestBlameLimits(t *testing.T) {
 		{"a name in parentheses that is no bug check is no stop screen (the prose still names it)",
 			"I think it is ACME_AGENT (acme.sys) that crashes\n", "acme.sys", analysis.BlamedByMentioned, 0},
 		{"a driver path whose backslashes were lost",
-			"Error: SYSTEM_SERVICE_EXCEPTION file path: C:WINDOWSsystem32driversnetio.sys\n", "", "", 0},
+			"Error: SYSTEM_SERVICE_EXCEPTION file path: C:WINDOWSsystem32driversnetio.sys\n", "netio.sys", analysis.BlamedByMentionedWindows, 0},
 		{"prose is no call site",
 			"BUGCHECK_CODE: 3b\nnt!KeBugCheckEx is where it ends\nadatum+0x1a2b was in the list\n", "", "", 0},
 		{"a WhoCrashed crash with an unknown module falls back to the advice",
@@ -217,6 +218,31 @@ func TestBlameLimits(t *testing.T) {
 			"company: Contoso\nfile path: C:\\x.sys\n", "", "", 0},
 		{"a stop code that is not a bug check name",
 			"Stop code: please help\n", "", "", 0},
+		{"the German stop screen",
+			"Bluescreen:\nStillstandcode: SYSTEM_SERVICE_EXCEPTION\nFehlerursache: contosogpu.sys\n", "contosogpu.sys", analysis.BlamedByStopScreen, 0},
+		{"the German stop screen of Windows 10",
+			"Stoppcode: DPC_WATCHDOG_VIOLATION\nFehlerursache: contosonet.sys\n", "contosonet.sys", analysis.BlamedByStopScreen, 0},
+		{"the values below 'give them this info:' without labels",
+			"Your PC ran into a problem and needs to restart.\nIf you call a support person, give them this info:\nUNEXPECTED_KERNEL_MODE_TRAP\n\nfabrikamsw.sys\n\n0x0000000000000008\n", "fabrikamsw.sys", analysis.BlamedByStopScreen, 0},
+		{"a driver below 'give them this info:' without a bug check name is not read",
+			"If you call a support person, give them this info:\nfabrikamsw.sys\n", "", "", 0},
+		{"a version inside a driver's file name",
+			"BSOD: the crash is in portmaster_kext_v1.0.15.sys again\n", "portmaster_kext_v1.0.15.sys", analysis.BlamedByMentioned, 0},
+		{"prose naming one driver of Windows' own and nothing else",
+			"BSOD in lxcore.sys PAGE_FAULT_IN_NONPAGED_AREA\n", "lxcore.sys", analysis.BlamedByMentionedWindows, 0},
+		{"prose naming two drivers of Windows' own blames neither",
+			"Blue screen, the dump shows NETIO.sys and ndis.sys\n", "", "", 0},
+		{"the kernel image in prose is no driver to blame",
+			"BSOD every night in ntoskrnl.sys\n", "", "", 0},
+		{"a stack pasted alone: its innermost frame not of Windows",
+			"fffffb8a`41933150 fffff806`5e3748b3 nt!KiPageFault+0x442\nfffffb8a`419332e0 fffff806`5e373ace adatumbpf!link_init+0x133\nfffffb8a`41933370 fffff806`5e3743e5 nt!IofCallDriver+0x55\n", "adatumbpf", analysis.BlamedByStackExcerpt, 0},
+		{"one frame pasted alone is no stack",
+			"fffffb8a`419332e0 fffff806`5e373ace adatumbpf!link_init+0x133\n", "", "", 0},
+		{"a stack of Windows' own frames blames nothing",
+			"fffffb8a`41933150 fffff806`5e3748b3 nt!KiPageFault+0x442\nfffffb8a`41933370 fffff806`5e3743e5 nt!IofCallDriver+0x55\n", "", "", 0},
+		{"one driver shown with lmvm and nothing else",
+			"0: kd> lmvm woodgrovenpm\nstart             end                 module name\nfffff806`bb610000 fffff806`bb653000   woodgrovenpm      (no symbols)\n    Loaded symbol image file: woodgrovenpm.sys\n    Image name: woodgrovenpm.sys\n    Timestamp:        Thu Aug 19 10:34:19 2021 (611DE653)\n",
+			"woodgrovenpm.sys", analysis.BlamedByExamined, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -228,5 +254,17 @@ func TestBlameLimits(t *testing.T) {
 				t.Errorf("%d frames, want %d", len(a.Stack), tt.frames)
 			}
 		})
+	}
+}
+
+// TestStopInfoBlock checks the code and parameters read from the values typed below "give them
+// this info:", and that a line of something else ends the block.
+func TestStopInfoBlock(t *testing.T) {
+	a := ParseBytes([]byte("If you call a support person, give them this info:\nUNEXPECTED_KERNEL_MODE_TRAP\n\nfabrikamsw.sys\n\n0x0000000000000008\n0xFFFFAD8068589EF0\nthen it rebooted\n0x0000000000000001\n"))
+	if a.BugcheckCode != "0x7f" || a.BugcheckName != "UNEXPECTED_KERNEL_MODE_TRAP" {
+		t.Errorf("code %q name %q, want 0x7f UNEXPECTED_KERNEL_MODE_TRAP", a.BugcheckCode, a.BugcheckName)
+	}
+	if want := []string{"0x0000000000000008", "0xFFFFAD8068589EF0"}; !slices.Equal(a.Args, want) {
+		t.Errorf("args %q, want %q", a.Args, want)
 	}
 }

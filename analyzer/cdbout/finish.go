@@ -137,10 +137,23 @@ func (p *parser) finish() *analysis.Analysis {
 	if p.bl != nil && a.Complete {
 		a.MentionedDrivers = p.bl.namedDrivers(a)
 	}
+	if !a.Complete && a.CulpritName() == "" {
+		// No analysis: a stack pasted alone, or one module shown with lmvm.
+		if m := p.bl.stackExcerpt(); m != "" {
+			a.BlamedModule, a.BlamedBy = m, analysis.BlamedByStackExcerpt
+		} else if m := examinedModule(a); m != "" && (p.bl != nil && p.bl.crashWords || strings.HasSuffix(strings.ToLower(m), ".sys")) {
+			// A driver, or any module of a text that speaks of a crash: not a DLL looked at
+			// for its version.
+			a.BlamedModule, a.BlamedBy = m, analysis.BlamedByExamined
+		}
+	}
 	if a.CulpritName() == "" && p.bl != nil && p.bl.crashWords {
-		// Prose about a crash that names one third-party driver and nothing else.
-		if m := p.bl.mentionedDriver(); m != "" {
+		// Prose about a crash that names one driver and nothing else.
+		if m, windows := p.bl.mentionedDriver(); m != "" {
 			a.BlamedModule, a.BlamedBy = m, analysis.BlamedByMentioned
+			if windows {
+				a.BlamedBy = analysis.BlamedByMentionedWindows
+			}
 		}
 	}
 	if !a.Complete && a.BugcheckCode == "" && p.bl != nil && len(p.bl.proseCodes) == 1 {
