@@ -506,7 +506,7 @@ func (p *parser) stopInfoLine(s string) bool {
 // "Stop code: DRIVER_IRQL_NOT_LESS_OR_EQUAL" and "What failed: acmefltr.sys" (also in German),
 // or the bare values below "give them this info:" (stopInfoLine).
 func (p *parser) stopScreen(s string) bool {
-	if strings.HasSuffix(s, "give them this info:") {
+	if strings.HasSuffix(strings.TrimRight(s, ": "), "give them this info") {
 		p.bs().infoLines = maxInfoLines
 		return true
 	}
