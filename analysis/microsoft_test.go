@@ -32,7 +32,7 @@ func TestCulpritAndMicrosoft(t *testing.T) {
 			t.Errorf("%s: CulpritIsTopFrame() = %v, want %v", tt.name, got, want)
 		}
 	}
-	for _, by := range []string{BlamedByFaultingIP, BlamedByFaultingModule, BlamedByWhoCrashed, BlamedByBlueScreenView, BlamedByStopScreen, BlamedByUnloadableImage, BlamedByExceptionAddress, BlamedByBucket, BlamedByMentioned} {
+	for _, by := range []string{BlamedByFaultingIP, BlamedByFaultingModule, BlamedByWhoCrashed, BlamedByBlueScreenView, BlamedByStopScreen, BlamedByUnloadableImage, BlamedByExceptionAddress, BlamedByBucket, BlamedByMentioned, BlamedByMentionedWindows, BlamedByStackExcerpt, BlamedByExamined} {
 		if BlamedByText(by) == "" {
 			t.Errorf("BlamedByText(%q) is empty", by)
 		}
