@@ -57,8 +57,8 @@ func TestTimeoutKillsTree(t *testing.T) {
 // child running, and Alive sees it. Without this, "the child is gone" could come from a child
 // that never lived or from an Alive that always says no.
 //
-// Under Wine on a loaded machine a killed debugger has been seen to stay (in about one full
-// `make test` of five here, and in one CI run: Wait did not return within 30 s of six kills,
+// Under Wine on a loaded machine a killed debugger has been seen to stay (in one full
+// `make test` of six here, and in one CI run: Wait did not return within 30 s of six kills,
 // nor in 15 minutes of one; it never happened with the package run alone). Such an
 // attempt is logged and the control starts again, three times at most; a debugger that
 // survives all three is a failure, not a hang.

@@ -1,6 +1,7 @@
 package cdbout
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -75,12 +76,9 @@ func (p *parser) noteProse(s string) {
 	proseBugcheck(s, func(code uint32) {
 		bl := p.bs()
 		bl.crashWords = true
-		for _, c := range bl.proseCodes {
-			if c == code {
-				return
-			}
+		if !slices.Contains(bl.proseCodes, code) {
+			bl.proseCodes = append(bl.proseCodes, code)
 		}
-		bl.proseCodes = append(bl.proseCodes, code)
 	})
 }
 
@@ -457,8 +455,8 @@ func (p *parser) blueScreenViewRow(s string) bool {
 // pasted screens: English, and German ("Stoppcode", Windows 11's "Stillstandcode",
 // "Fehlerursache").
 var (
-	stopCodeLabels   = [...]string{"stop code", "stoppcode", "stillstandcode"}
-	whatFailedLabels = [...]string{"what failed", "fehlerursache"}
+	stopCodeLabels   = []string{"stop code", "stoppcode", "stillstandcode"}
+	whatFailedLabels = []string{"what failed", "fehlerursache"}
 )
 
 // cutLabelsFold is cutLabelFold for the first of labels that s begins with.
@@ -490,7 +488,7 @@ func (p *parser) stopInfoLine(s string) bool {
 		}
 		return true
 	}
-	if l := strings.ToLower(t); isFileName(t) && strings.HasSuffix(l, ".sys") && r.name != "" && r.module == "" {
+	if isDriverFile(t) && r.name != "" && r.module == "" {
 		r.module = p.keep(t)
 		return true
 	}
@@ -510,7 +508,7 @@ func (p *parser) stopScreen(s string) bool {
 		p.bs().infoLines = maxInfoLines
 		return true
 	}
-	if v, ok := cutLabelsFold(s, stopCodeLabels[:]); ok {
+	if v, ok := cutLabelsFold(s, stopCodeLabels); ok {
 		name, code := v, ""
 		if i := strings.IndexAny(v, " ("); i > 0 {
 			name = v[:i]
@@ -537,7 +535,7 @@ func (p *parser) stopScreen(s string) bool {
 	if (strings.Contains(s, ".sys)") || strings.Contains(s, ".SYS)")) && p.stopScreenParen(s) {
 		return true
 	}
-	if v, ok := cutLabelsFold(s, whatFailedLabels[:]); ok {
+	if v, ok := cutLabelsFold(s, whatFailedLabels); ok {
 		if f := fileToken(v); isFileName(f) {
 			r := &p.bs().stop
 			if r.module != "" {
@@ -663,7 +661,7 @@ func (p *parser) noteMentions(s string) {
 			start := i
 			for start > 0 {
 				c := s[start-1]
-				if isLetter(c) || c >= '0' && c <= '9' || c == '_' || c == '-' ||
+				if isLetter(c) || isDigit(c) || c == '_' || c == '-' ||
 					// a version inside the name: "portmaster_kext_v1.0.15.sys"
 					c == '.' && start >= 2 && isDigit(s[start-2]) && start < i && isDigit(s[start]) {
 					start--
@@ -1121,6 +1119,11 @@ func fileToken(v string) string {
 	return strings.TrimRight(v, ".,;")
 }
 
+// isDriverFile reports a kernel driver's file name ("acme.sys", "ACME.SYS").
+func isDriverFile(f string) bool {
+	return isFileName(f) && len(f) > 4 && strings.EqualFold(f[len(f)-4:], ".sys")
+}
+
 // fileBase is a file name without its extension ("acmefltr.sys" is "acmefltr").
 func fileBase(f string) string {
 	if i := strings.LastIndexByte(f, '.'); i > 0 {
@@ -1182,5 +1185,3 @@ func (p *parser) keepAll(vals []string) []string {
 	}
 	return out
 }
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }

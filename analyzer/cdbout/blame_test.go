@@ -224,6 +224,8 @@ func TestBlameLimits(t *testing.T) {
 			"Stoppcode: DPC_WATCHDOG_VIOLATION\nFehlerursache: contosonet.sys\n", "contosonet.sys", analysis.BlamedByStopScreen, 0},
 		{"the values below 'give them this info:' without labels",
 			"Your PC ran into a problem and needs to restart.\nIf you call a support person, give them this info:\nUNEXPECTED_KERNEL_MODE_TRAP\n\nfabrikamsw.sys\n\n0x0000000000000008\n", "fabrikamsw.sys", analysis.BlamedByStopScreen, 0},
+		{"'give them this info' without its colon",
+			"If you call a support person, give them this info\nDPC_WATCHDOG_VIOLATION\nfabrikamsw.sys\n", "fabrikamsw.sys", analysis.BlamedByStopScreen, 0},
 		{"a driver below 'give them this info:' without a bug check name is not read",
 			"If you call a support person, give them this info:\nfabrikamsw.sys\n", "", "", 0},
 		{"a version inside a driver's file name",

@@ -141,7 +141,7 @@ func (p *parser) finish() *analysis.Analysis {
 		// No analysis: a stack pasted alone, or one module shown with lmvm.
 		if m := p.bl.stackExcerpt(); m != "" {
 			a.BlamedModule, a.BlamedBy = m, analysis.BlamedByStackExcerpt
-		} else if m := examinedModule(a); m != "" && (p.bl != nil && p.bl.crashWords || strings.HasSuffix(strings.ToLower(m), ".sys")) {
+		} else if m := examinedModule(a); m != "" && (p.bl != nil && p.bl.crashWords || isDriverFile(m)) {
 			// A driver, or any module of a text that speaks of a crash: not a DLL looked at
 			// for its version.
 			a.BlamedModule, a.BlamedBy = m, analysis.BlamedByExamined

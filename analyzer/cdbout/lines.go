@@ -456,6 +456,8 @@ func isHTMLTag(name string) bool {
 
 func isLetter(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') }
 
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
 // What a line holds, as far as cleaning is concerned.
 const (
 	clsSlow = 1 << iota // non-ASCII or an HTML entity: the general cleaner
