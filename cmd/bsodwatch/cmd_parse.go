@@ -15,7 +15,7 @@ import (
 )
 
 // parseOutput is the --json form: the analysis keys of DESIGN.md, plus the rule matches
-// when --rules was given (an empty list then means "no known issue").
+// when --rules or --known was given (an empty list then means "no known issue").
 type parseOutput struct {
 	*analysis.Analysis
 	Matches      *[]rules.Match `json:"matches,omitempty"`
@@ -26,13 +26,14 @@ type parseOutput struct {
 // input was read (also when it held no analysis: stderr says so and JSON has complete:false);
 // 1 when the file cannot be read; 2 for bad usage or a rules directory that does not load.
 func cmdParse(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet(e, "parse", "parse [--json] [--rules DIR] FILE|-\n\n"+
+	fs := newFlagSet(e, "parse", "parse [--json] [--known | --rules DIR] FILE|-\n\n"+
 		"Reads saved debugger output (a cdb console log, a pasted !analyze -v, lm/lmvm blocks,\n"+
 		"also text from mail, chat or web pages whose line breaks were lost) and prints the analysis.\n"+
 		"Exit status: 0 read (stderr notes when no analysis was found), 1 cannot read FILE,\n"+
 		"2 bad usage or a rules directory that does not load.")
 	asJSON := fs.Bool("json", false, "print one JSON object with stable keys")
 	rulesDir := fs.String("rules", "", "match the known-issue rules in `DIR` and show the matches")
+	known := fs.Bool("known", false, "match the shipped known-issue library and show the matches")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -40,9 +41,13 @@ func cmdParse(ctx context.Context, e *env, args []string) int {
 		fs.Usage()
 		return exitUsage
 	}
+	if *known && *rulesDir != "" {
+		fmt.Fprintln(e.Stderr, "bsodwatch parse: give --known or --rules DIR, not both")
+		return exitUsage
+	}
 	var set *rules.Set
-	if *rulesDir != "" {
-		s, err := rules.LoadDir(*rulesDir)
+	if *known || *rulesDir != "" {
+		s, err := rules.Load(*rulesDir)
 		if err != nil {
 			fmt.Fprintf(e.Stderr, "bsodwatch parse: rules: %v\n", err)
 			return exitUsage

@@ -57,6 +57,8 @@ func TestParseCommand(t *testing.T) {
 		{name: "missing file", args: []string{"/nonexistent/x.txt"}, code: exitError, wantErr: notExistReason(t, "/nonexistent/x.txt")},
 		{name: "no args", args: nil, code: exitUsage},
 		{name: "bad rules dir", args: []string{"--rules", "/nonexistent/rules", sample}, code: exitUsage, wantErr: "rules"},
+		{name: "shipped library", args: []string{"--known", sample}, wantOut: []string{"known issue symantec-symevent-kernel-stack [high]", "why: module_name SYMEVENT"}},
+		{name: "known and rules", args: []string{"--known", "--rules", "/tmp", sample}, code: exitUsage, wantErr: "give --known or --rules DIR, not both"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
