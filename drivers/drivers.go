@@ -157,10 +157,39 @@ func key(name string) string {
 	return strings.ReplaceAll(n, "-", "_")
 }
 
-// Lookup finds a driver by file or module name ("rt640x64", "RT640X64.SYS").
+// Lookup finds a driver by file or module name ("rt640x64", "RT640X64.SYS"). A name with a
+// version after "_v" that the table does not hold as it is ("portmaster-kext_v1-0-10.sys",
+// "portmaster_kext_v1.0.15") is looked up without it, as vendors that put the version in
+// the file name ship one file per release.
 func Lookup(name string) (Entry, bool) {
-	e, ok := table[key(name)]
-	return e, ok
+	k := key(name)
+	if e, ok := table[k]; ok {
+		return e, true
+	}
+	if base, ok := trimVersion(k); ok {
+		e, ok := table[base]
+		return e, ok
+	}
+	return Entry{}, false
+}
+
+// trimVersion cuts a trailing "_v" and a version of digits, dots and underscores (at least
+// one digit) off a key: "portmaster_kext_v1_0_10" → "portmaster_kext".
+func trimVersion(k string) (string, bool) {
+	i := strings.LastIndex(k, "_v")
+	if i <= 0 || i+2 == len(k) {
+		return "", false
+	}
+	v := k[i+2:]
+	if v[0] < '0' || v[0] > '9' {
+		return "", false
+	}
+	for _, c := range v {
+		if (c < '0' || c > '9') && c != '.' && c != '_' {
+			return "", false
+		}
+	}
+	return k[:i], true
 }
 
 // Entries returns the table sorted by file name.

@@ -61,6 +61,17 @@ func TestLookup(t *testing.T) {
 	if _, ok := Lookup("nosuchdriver.sys"); ok {
 		t.Error("Lookup found a driver that is not in the table")
 	}
+	// A version in the file name: the release's file is the table's driver.
+	for _, name := range []string{"portmaster-kext_v1-0-10.sys", "portmaster_kext_v1.0.15.sys", "PORTMASTER_KEXT_V2"} {
+		if e, ok := Lookup(name); !ok || e.File != "portmaster-kext.sys" {
+			t.Errorf("Lookup(%q) = %+v, %v, want portmaster-kext.sys", name, e, ok)
+		}
+	}
+	for _, name := range []string{"portmaster-kext_v.sys", "portmaster-kext_vx1.sys", "portmaster-kext_v1a.sys", "_v1.sys", "nosuch_v1.sys"} {
+		if e, ok := Lookup(name); ok {
+			t.Errorf("Lookup(%q) = %+v, want no driver", name, e)
+		}
+	}
 	// The debugger names the module of "mullvad-wireguard.sys" "mullvad_wireguard".
 	for _, name := range []string{"mullvad_wireguard", "Mullvad-WireGuard.sys"} {
 		if e, ok := Lookup(name); !ok || e.File != "mullvad-wireguard.sys" {
